@@ -1,0 +1,82 @@
+#ifndef _TG_CYCLE_H_INCLUDED_
+#define _TG_CYCLE_H_INCLUDED_
+
+/*
+ * A cycle is one loaded configuration: everything read from the .conf files
+ * lives in cycle->pool. A reload builds a new cycle and swaps only when it
+ * loaded cleanly.
+ */
+
+#include <tg_conf.h>
+#include <tg_module.h>
+
+struct tg_listen_s {
+    tg_str_t                 text;   /* as written, for logs */
+    struct sockaddr_storage  addr;
+    socklen_t                addrlen;
+    int                      backlog;
+    unsigned                 ssl:1;
+    int                     *fds;    /* one SO_REUSEPORT socket per worker */
+    size_t                   nfds;
+};
+
+typedef struct {
+    tg_array_t  listens;         /* tg_listen_t */
+    int64_t     workers;         /* 0 = auto */
+    tg_str_t    pid;
+    tg_str_t    error_log;       /* "path [level]" */
+    int64_t     worker_connections;
+    int64_t     client_header_timeout;  /* ms, 408 */
+    int64_t     client_body_timeout;    /* ms, 408 */
+    int64_t     keepalive_timeout;      /* ms; 0 disables keep-alive */
+    int64_t     keepalive_requests;
+    int64_t     send_timeout;           /* ms */
+    int64_t     client_max_body_size;   /* bytes, 413; 0 = unlimited */
+    int64_t     client_max_header_size; /* bytes, 431 */
+    int64_t     client_max_headers;     /* count, 431 */
+    int64_t     client_max_uri_size;    /* bytes, 414 */
+    int64_t     proxy_buffer_size;      /* bytes buffered per direction */
+    tg_str_t    html;                   /* directory of error pages */
+    tg_str_t    health;                 /* built-in health path, "off" */
+    int         server_tokens;
+    int64_t     shutdown_timeout;       /* ms, graceful stop deadline */
+} tg_main_conf_t;
+
+struct tg_cycle_s {
+    tg_pool_t       *pool;
+    char            *prefix;      /* ends with '/' */
+    char            *conf_file;   /* full path */
+    tg_main_conf_t   main;
+    tg_array_t       upstreams;   /* tg_upstream_t * */
+    tg_array_t       routes;      /* tg_http_route_t *, longest prefix first */
+    tg_array_t       conf_files;  /* tg_str_t: every file read, for -T */
+    void           **module_conf;
+    tg_log_file_t    error_log_file;
+    int              error_log_level;
+    tg_str_t         page_index;  /* html/index.html contents */
+    tg_str_t         page_404;
+    tg_str_t         page_50x;
+    char             conf_error[TG_CONF_ERRLEN];
+};
+
+/* The cycle the process runs on. */
+extern tg_cycle_t  *tg_cycle;
+
+/*
+ * Loads conf_file (relative to prefix) into a new cycle, applies defaults
+ * and OTEL_* environment, validates, resolves upstreams and loads html
+ * pages. Returns the cycle, or NULL with the message in err (errlen bytes).
+ */
+tg_cycle_t *tg_cycle_load(const char *prefix, const char *conf_file,
+    char *err, size_t errlen);
+
+/* Frees a cycle (its pool); does not touch sockets. */
+void tg_cycle_free(tg_cycle_t *cycle);
+
+/* Prints the files read and the effective settings (-T). */
+void tg_cycle_dump(tg_cycle_t *cycle, FILE *out);
+
+/* The [main] commands, for the conf reader. */
+extern tg_command_t  tg_main_commands[];
+
+#endif /* _TG_CYCLE_H_INCLUDED_ */

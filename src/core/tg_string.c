@@ -1,0 +1,216 @@
+#include <tg_config.h>
+#include <tg_core.h>
+
+
+int
+tg_str_caseeq(const tg_str_t *a, const tg_str_t *b)
+{
+    size_t  i;
+
+    if (a->len != b->len) {
+        return 0;
+    }
+    for (i = 0; i < a->len; i++) {
+        if (tg_tolower(a->data[i]) != tg_tolower(b->data[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+int
+tg_str_caseeq_c(const tg_str_t *a, const char *s)
+{
+    tg_str_t  b;
+
+    b.len = strlen(s);
+    b.data = (u_char *) s;
+    return tg_str_caseeq(a, &b);
+}
+
+
+void
+tg_str_trim_ows(tg_str_t *s)
+{
+    while (s->len && (s->data[0] == ' ' || s->data[0] == '\t')) {
+        s->data++;
+        s->len--;
+    }
+    while (s->len
+           && (s->data[s->len - 1] == ' ' || s->data[s->len - 1] == '\t'))
+    {
+        s->len--;
+    }
+}
+
+
+u_char *
+tg_hex_encode(u_char *dst, const u_char *src, size_t n)
+{
+    static const char  hex[] = "0123456789abcdef";
+    size_t             i;
+
+    for (i = 0; i < n; i++) {
+        *dst++ = hex[src[i] >> 4];
+        *dst++ = hex[src[i] & 0xf];
+    }
+    return dst;
+}
+
+
+static int
+tg_hex_digit_lc(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    return -1;
+}
+
+
+int
+tg_hex_decode_lc(u_char *dst, const u_char *src, size_t n)
+{
+    int     hi, lo;
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        hi = tg_hex_digit_lc(src[2 * i]);
+        lo = tg_hex_digit_lc(src[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return TG_ERROR;
+        }
+        dst[i] = (u_char) (hi << 4 | lo);
+    }
+    return TG_OK;
+}
+
+
+int
+tg_atoi(const u_char *p, size_t n, int64_t *out)
+{
+    int64_t  v;
+    size_t   i;
+
+    if (n == 0) {
+        return TG_ERROR;
+    }
+    v = 0;
+    for (i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return TG_ERROR;
+        }
+        if (v > (INT64_MAX - 9) / 10) {
+            return TG_ERROR;
+        }
+        v = v * 10 + (p[i] - '0');
+    }
+    *out = v;
+    return TG_OK;
+}
+
+
+int
+tg_parse_time_ms(const tg_str_t *s, int64_t *ms)
+{
+    size_t   n;
+    int64_t  v, mul;
+
+    n = 0;
+    while (n < s->len && s->data[n] >= '0' && s->data[n] <= '9') {
+        n++;
+    }
+    if (tg_atoi(s->data, n, &v) != TG_OK) {
+        return TG_ERROR;
+    }
+    if (n == s->len || (s->len - n == 1 && s->data[n] == 's')) {
+        mul = 1000;
+    } else if (s->len - n == 2 && memcmp(s->data + n, "ms", 2) == 0) {
+        mul = 1;
+    } else if (s->len - n == 1 && s->data[n] == 'm') {
+        mul = 60000;
+    } else if (s->len - n == 1 && s->data[n] == 'h') {
+        mul = 3600000;
+    } else {
+        return TG_ERROR;
+    }
+    if (v > INT64_MAX / mul) {
+        return TG_ERROR;
+    }
+    *ms = v * mul;
+    return TG_OK;
+}
+
+
+int
+tg_parse_size(const tg_str_t *s, int64_t *bytes)
+{
+    size_t   n;
+    int64_t  v, mul;
+
+    n = 0;
+    while (n < s->len && s->data[n] >= '0' && s->data[n] <= '9') {
+        n++;
+    }
+    if (tg_atoi(s->data, n, &v) != TG_OK || s->len - n > 1) {
+        return TG_ERROR;
+    }
+    mul = 1;
+    if (n < s->len) {
+        switch (tg_tolower(s->data[n])) {
+        case 'k':
+            mul = 1024;
+            break;
+        case 'm':
+            mul = 1024 * 1024;
+            break;
+        case 'g':
+            mul = 1024 * 1024 * 1024;
+            break;
+        default:
+            return TG_ERROR;
+        }
+    }
+    if (v > INT64_MAX / mul) {
+        return TG_ERROR;
+    }
+    *bytes = v * mul;
+    return TG_OK;
+}
+
+
+int
+tg_str_next_token(tg_str_t *rest, u_char sep, tg_str_t *token)
+{
+    size_t  i;
+    int     quoted;
+
+    if (rest->data == NULL) {
+        return 0;
+    }
+    quoted = 0;
+    for (i = 0; i < rest->len; i++) {
+        if (rest->data[i] == '"') {
+            quoted = !quoted;
+        } else if (rest->data[i] == '\\' && quoted && i + 1 < rest->len) {
+            i++;
+        } else if (rest->data[i] == sep && !quoted) {
+            break;
+        }
+    }
+    token->data = rest->data;
+    token->len = i;
+    tg_str_trim_ows(token);
+    if (i < rest->len) {
+        rest->data += i + 1;
+        rest->len -= i + 1;
+    } else {
+        rest->data = NULL;
+        rest->len = 0;
+    }
+    return 1;
+}

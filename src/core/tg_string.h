@@ -1,0 +1,64 @@
+#ifndef _TG_STRING_H_INCLUDED_
+#define _TG_STRING_H_INCLUDED_
+
+/* Length-delimited byte slices; request data never relies on a NUL. */
+
+typedef struct {
+    size_t   len;
+    u_char  *data;
+} tg_str_t;
+
+#define tg_string(s)     { sizeof(s) - 1, (u_char *) s }
+#define tg_null_string   { 0, NULL }
+#define tg_str_set(str, text)                                                  \
+    (str)->len = sizeof(text) - 1;                                             \
+    (str)->data = (u_char *) text
+#define TG_STR_FMT       "%.*s"
+#define TG_STR_ARG(s)    (int) (s)->len, (char *) (s)->data
+
+#define tg_tolower(c)    (u_char) (((c) >= 'A' && (c) <= 'Z') ? ((c) | 0x20) : (c))
+
+/* Equal bytes, case-sensitive. */
+static inline int
+tg_str_eq(const tg_str_t *a, const tg_str_t *b)
+{
+    return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+/* Equal bytes ignoring ASCII case (header names). */
+int tg_str_caseeq(const tg_str_t *a, const tg_str_t *b);
+
+/* Case-insensitive compare against a C literal of length n. */
+int tg_str_caseeq_c(const tg_str_t *a, const char *s);
+
+/* Trims space and horizontal tab on both sides, in place (RFC 9110 OWS). */
+void tg_str_trim_ows(tg_str_t *s);
+
+/* Lowercase hex of n bytes into dst (2n bytes, no NUL). Returns dst + 2n. */
+u_char *tg_hex_encode(u_char *dst, const u_char *src, size_t n);
+
+/*
+ * Decodes exactly 2n lowercase hex digits into n bytes. Returns TG_OK, or
+ * TG_ERROR on any other character (uppercase included).
+ */
+int tg_hex_decode_lc(u_char *dst, const u_char *src, size_t n);
+
+/* Parses a non-negative decimal; TG_ERROR on empty, junk or overflow. */
+int tg_atoi(const u_char *p, size_t n, int64_t *out);
+
+/*
+ * Parses "30s", "500ms", "2m", "1h" or a bare number of seconds into
+ * milliseconds. TG_ERROR on junk.
+ */
+int tg_parse_time_ms(const tg_str_t *s, int64_t *ms);
+
+/* Parses "512", "16k", "1m", "2g" into bytes. TG_ERROR on junk. */
+int tg_parse_size(const tg_str_t *s, int64_t *bytes);
+
+/*
+ * Splits the next token separated by sep (outside double quotes) from *rest,
+ * trimming OWS; returns 1 when a token (maybe empty) was taken, 0 at end.
+ */
+int tg_str_next_token(tg_str_t *rest, u_char sep, tg_str_t *token);
+
+#endif /* _TG_STRING_H_INCLUDED_ */

@@ -1,0 +1,68 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include "tap.h"
+
+static int  cleaned[3], order[3], norder;
+
+static void
+cleanup(void *data)
+{
+    int  i = *(int *) data;
+
+    cleaned[i] = 1;
+    order[norder++] = i;
+}
+
+int
+main(void)
+{
+    tg_pool_t          *pool;
+    tg_pool_cleanup_t  *c;
+    tg_array_t         *a;
+    u_char             *p, *big;
+    static int          ids[3] = { 0, 1, 2 };
+    int                 i, aligned;
+
+    pool = tg_pool_create(1024);
+    ok(pool != NULL, "pool created");
+
+    aligned = 1;
+    for (i = 0; i < 1000; i++) {
+        p = tg_palloc(pool, 24);
+        if (p == NULL || ((uintptr_t) p & (TG_POOL_ALIGN - 1))) {
+            aligned = 0;
+        }
+        memset(p, 0xab, 24);
+    }
+    ok(aligned, "1000 small allocations, aligned, across blocks");
+
+    big = tg_palloc(pool, 100000);
+    ok(big != NULL, "large allocation");
+    memset(big, 1, 100000);
+
+    for (i = 0; i < 3; i++) {
+        c = tg_pool_cleanup_add(pool);
+        c->handler = cleanup;
+        c->data = &ids[i];
+    }
+    tg_pool_reset(pool);
+    ok(cleaned[0] && cleaned[1] && cleaned[2], "reset runs cleanups");
+    ok(order[0] == 2 && order[1] == 1 && order[2] == 0,
+       "cleanups run in reverse order");
+
+    a = tg_array_create(pool, 1, sizeof(int));
+    for (i = 0; i < 100; i++) {
+        *(int *) tg_array_push(a) = i;
+    }
+    is_int(a->nelts, 100, "array grew to 100");
+    is_int(((int *) a->elts)[99], 99, "array keeps values");
+
+    tg_str_t  s = tg_string("abc");
+    p = tg_pstrdup0(pool, &s);
+    is_str((char *) p, "abc", "pstrdup0 NUL-terminates");
+
+    tg_pool_destroy(pool);
+    tg_pool_destroy(NULL);
+    ok(1, "destroy (and destroy NULL) completes");
+    return done_testing();
+}
