@@ -42,11 +42,30 @@ typedef struct {
     int64_t     shutdown_timeout;       /* ms, graceful stop deadline */
 } tg_main_conf_t;
 
+/* [trace]: core tracing settings (OTEL_* environment fills unset ones) */
+typedef struct {
+    tg_str_t     service_name;      /* OTEL_SERVICE_NAME; default "tracegate" */
+    tg_array_t  *resource;          /* tg_keyval_t: resource attributes, config
+                                       then OTEL_RESOURCE_ATTRIBUTES */
+    tg_str_t     sampler;           /* OTEL_TRACES_SAMPLER names */
+    double       sampler_arg;       /* ratio, default 1.0 */
+    tg_str_t     propagators;       /* "tracecontext,b3,b3multi,jaeger" */
+    tg_str_t     x_trace_id;        /* header name, empty when off */
+    tg_str_t     x_trace_id_format; /* hex | uuid | time */
+    int          traceresponse;     /* add traceresponse to responses */
+    int64_t      tracestate_limit;  /* bytes, default 512 */
+    tg_array_t  *capture_request_headers;  /* tg_str_t, lowercase */
+    tg_array_t  *capture_response_headers; /* tg_str_t, lowercase */
+    int64_t      attribute_count_limit;        /* default 128 */
+    int64_t      attribute_value_length_limit; /* 0: no limit */
+} tg_trace_conf_t;
+
 struct tg_cycle_s {
     tg_pool_t       *pool;
     char            *prefix;      /* ends with '/' */
     char            *conf_file;   /* full path */
     tg_main_conf_t   main;
+    tg_trace_conf_t  trace;
     tg_array_t       upstreams;   /* tg_upstream_t * */
     tg_array_t       routes;      /* tg_http_route_t *, longest prefix first */
     tg_array_t       conf_files;  /* tg_str_t: every file read, for -T */
