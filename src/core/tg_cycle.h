@@ -40,6 +40,8 @@ typedef struct {
     tg_str_t    health;                 /* built-in health path, "off" */
     int         server_tokens;
     int64_t     shutdown_timeout;       /* ms, graceful stop deadline */
+    int         daemon;
+    tg_array_t *trusted_proxies;        /* tg_str_t CIDRs for X-Forwarded-For */
 } tg_main_conf_t;
 
 /* [trace]: core tracing settings (OTEL_* environment fills unset ones) */
@@ -75,6 +77,9 @@ struct tg_cycle_s {
     tg_str_t         page_index;  /* html/index.html contents */
     tg_str_t         page_404;
     tg_str_t         page_50x;
+    unsigned         seen_main;
+    unsigned         seen_trace;
+    u_char          *module_seen;  /* per module: its section was read */
     char             conf_error[TG_CONF_ERRLEN];
 };
 
@@ -97,5 +102,10 @@ void tg_cycle_dump(tg_cycle_t *cycle, FILE *out);
 
 /* The [main] commands, for the conf reader. */
 extern tg_command_t  tg_main_commands[];
+extern tg_command_t  tg_trace_commands[];
+
+/* Parses "host:port", "[v6]:port" or "port" into addr; TG_OK/TG_ERROR. */
+int tg_parse_addr(tg_pool_t *pool, tg_str_t *text, int default_any,
+    struct sockaddr_storage *addr, socklen_t *len);
 
 #endif /* _TG_CYCLE_H_INCLUDED_ */

@@ -1,15 +1,219 @@
 #ifndef _TG_HTTP_H_INCLUDED_
 #define _TG_HTTP_H_INCLUDED_
 
+/*
+ * The HTTP/1.1 proxy: client connections, one request in flight per
+ * connection (pipelined requests wait in the input buffer), upstream
+ * attempts with raw relay of bodies so chunked framing passes unchanged.
+ */
+
 #include <tg_cycle.h>
 #include <tg_span.h>
+#include <tg_http_upstream.h>
+#include <tg_http_route.h>
+#include <llhttp.h>
+
+struct bufferevent;
+struct event;
+struct evbuffer;
+
+/* header flags from the known-header table (tg_http_headers.c) */
+#define TG_HTTP_HDR_HOP        0x0001 /* hop-by-hop: never forwarded */
+#define TG_HTTP_HDR_LIST       0x0002 /* list grammar: may be joined */
+#define TG_HTTP_HDR_SECRET     0x0004 /* never logged or captured */
+#define TG_HTTP_HDR_DROP       0x0008 /* named in Connection, or replaced */
+#define TG_HTTP_HDR_HOST       0x0010
+#define TG_HTTP_HDR_CONNECTION 0x0020
+#define TG_HTTP_HDR_CL         0x0040
+#define TG_HTTP_HDR_TE         0x0080
+#define TG_HTTP_HDR_EXPECT     0x0100
+#define TG_HTTP_HDR_XFF        0x0200
+#define TG_HTTP_HDR_TRACE      0x0400 /* trace context: rewritten by us */
+#define TG_HTTP_HDR_UA         0x0800
+#define TG_HTTP_HDR_UPGRADE    0x1000
+#define TG_HTTP_HDR_XFWD       0x2000 /* X-Forwarded-Proto/Host: ours */
+
+struct tg_http_header_s {
+    tg_str_t  name;
+    tg_str_t  value;
+    uint32_t  flags;
+};
+
+/* request states */
+typedef enum {
+    TG_HTTP_READ_HEADERS = 0,
+    TG_HTTP_UPSTREAM_CONNECT,   /* waiting for a connection */
+    TG_HTTP_SEND_BODY,          /* relaying the request body */
+    TG_HTTP_WAIT_RESPONSE,      /* request sent, reading the response */
+    TG_HTTP_SEND_RESPONSE,      /* response being written to the client */
+    TG_HTTP_DONE                /* last byte queued; waiting for drain */
+} tg_http_state_e;
+
+#define TG_HTTP_MAX_ATTEMPTS 16
+
+struct tg_http_request_s {
+    tg_http_conn_t          *c;
+    tg_pool_t               *pool;      /* reset after the request */
+    tg_http_state_e          state;
+    uint64_t                 start_ns;
+    uint64_t                 start_ms;
+
+    /* request line and headers */
+    tg_str_t                 method;
+    tg_str_t                 uri;       /* as received */
+    tg_str_t                 path;      /* normalised, no query */
+    tg_str_t                 query;     /* after '?', without it */
+    tg_str_t                 host;      /* Host or absolute-form authority */
+    unsigned                 http_minor:4;
+    unsigned                 http_major:4;
+    tg_array_t               headers;   /* tg_http_header_t */
+    size_t                   header_bytes;
+    tg_str_t                 cur_name;
+    tg_str_t                 cur_value;
+    int64_t                  content_length; /* -1: none */
+    unsigned                 chunked:1;
+    unsigned                 expect_continue:1;
+    unsigned                 keepalive:1;
+    unsigned                 body_done:1;    /* request fully read */
+    unsigned                 headers_done:1;
+    unsigned                 head:1;
+    unsigned                 idempotent:1;
+    unsigned                 sent_continue:1;
+    unsigned                 response_started:1; /* head sent to client */
+    unsigned                 response_close:1;   /* close after response */
+    unsigned                 response_dechunk:1; /* 1.0 client, chunked */
+    unsigned                 upstream_done:1;
+    unsigned                 client_throttled:1;
+    unsigned                 upstream_throttled:1;
+    unsigned                 logged:1;
+    uint64_t                 request_body_bytes;
+    uint64_t                 response_body_bytes;
+    uint64_t                 bytes_sent;    /* to the client, head included */
+    int                      err_status;    /* set by parse callbacks */
+
+    /* routing and upstream */
+    tg_http_route_t         *route;
+    tg_upstream_t           *upstream;
+    tg_upstream_server_t    *server;
+    tg_upstream_conn_t      *uc;
+    uint64_t                 tried;         /* bitmap of server indexes */
+    int                      attempts;
+    unsigned                 uc_reused:1;
+    unsigned                 body_started:1; /* body bytes went upstream */
+    unsigned                 request_sent:1; /* head + body handed to the socket */
+    unsigned                 got_response_bytes:1;
+    llhttp_t                 resp;
+    tg_array_t               resp_headers;  /* tg_http_header_t */
+    tg_str_t                 resp_reason;
+    int                      resp_status;
+    int64_t                  resp_content_length;
+    unsigned                 resp_chunked:1;
+    unsigned                 resp_headers_done:1;
+    int                      status;        /* sent to the client */
+    int                      upstream_status;
+    uint64_t                 upstream_start_ms;
+    uint64_t                 upstream_header_ms;
+    const char              *error_type;    /* span error.type */
+
+    /* trace context */
+    u_char                   trace_id[16];
+    u_char                   span_id[8];        /* our SERVER span */
+    u_char                   parent_id[8];      /* remote parent, or zero */
+    u_char                   client_span_id[8]; /* current attempt */
+    uint8_t                  trace_flags;
+    unsigned                 sampled:1;
+    unsigned                 has_parent:1;
+    unsigned                 trace_repaired:1;
+    u_char                   trace_hex[33];     /* for logs */
+    tg_str_t                 tracestate;
+    tg_str_t                 x_trace_id;
+    unsigned                 has_link:1;
+    u_char                   link_trace_id[16];
+    u_char                   link_span_id[8];
+    tg_span_t               *spans;         /* SERVER first, then CLIENTs */
+    size_t                   nspans;
+};
+
+struct tg_http_conn_s {
+    struct bufferevent      *bev;
+    int                      fd;
+    tg_pool_t               *pool;
+    tg_pool_t               *rpool;      /* request pool, reset per request */
+    tg_log_t                 log;
+    uint64_t                 number;
+    tg_listen_t             *listen;
+    struct sockaddr_storage  peer;
+    socklen_t                peerlen;
+    char                     peer_text[48];
+    int                      peer_port;
+    char                     local_text[48];
+    int                      local_port;
+    llhttp_t                 parser;
+    tg_http_request_t       *r;
+    struct event            *timer;      /* keep-alive and header deadlines */
+    uint64_t                 requests;
+    tg_http_conn_t          *next;       /* worker's list of connections */
+    tg_http_conn_t          *prev;
+    unsigned                 closing:1;  /* close after the current response */
+    unsigned                 lingering:1;
+    unsigned                 input_eof:1;
+    unsigned                 processing:1; /* inside tg_http_process_input */
+    unsigned                 close_pending:1; /* closed while processing */
+};
+
+/* per worker */
+typedef struct {
+    struct event_base  *base;
+    tg_http_conn_t     *conns;        /* every open client connection */
+    size_t              nconns;
+    uint64_t            next_number;
+    unsigned            shutting_down:1;
+} tg_http_worker_t;
+
+extern tg_http_worker_t  tg_http_worker;
+
+/* Accepts a client connection on fd (worker loop). */
+void tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
+    tg_listen_t *ls);
+
+/* Closes a client connection; the caller must not touch c afterwards. */
+void tg_http_close_connection(tg_http_conn_t *c);
+
+/*
+ * Graceful stop: idle connections are closed now, busy ones after their
+ * current response. Returns the number still open.
+ */
+size_t tg_http_shutdown_connections(void);
 
 /*
  * The finished spans of a request, for LOG phase hooks: the SERVER span
  * first, then one CLIENT span per upstream attempt, in order. *spans points
- * at an array owned by the request (valid during the hook only). Unsampled
- * requests still have spans; their flags have bit 0 clear.
+ * at an array owned by the request (valid during the hook only). Only
+ * sampled requests have spans (0 otherwise).
  */
 size_t tg_http_request_spans(tg_http_request_t *r, tg_span_t **spans);
+
+/* internal, between the http files */
+void tg_http_process_input(tg_http_conn_t *c);
+void tg_http_finalize(tg_http_request_t *r, int status);
+int tg_http_send_special(tg_http_request_t *r, int status);
+void tg_http_upstream_start(tg_http_request_t *r);
+void tg_http_upstream_abort(tg_http_request_t *r);
+void tg_http_relay_request_body(tg_http_request_t *r);
+void tg_http_request_done(tg_http_request_t *r);
+const char *tg_http_status_reason(int status);
+int tg_http_header_flags(const tg_str_t *name);
+int tg_http_parse_connection_tokens(tg_http_request_t *r, tg_array_t *headers);
+void tg_http_trace_start(tg_http_request_t *r);
+void tg_http_trace_client_attempt(tg_http_request_t *r);
+void tg_http_trace_client_end(tg_http_request_t *r);
+void tg_http_trace_server_end(tg_http_request_t *r);
+u_char *tg_http_trace_add_request_headers(tg_http_request_t *r, u_char *p);
+int tg_http_trace_skip_response_header(tg_http_request_t *r,
+    const tg_str_t *name);
+void tg_http_trace_response_headers(tg_http_request_t *r,
+    struct evbuffer *out);
+extern const llhttp_settings_t  tg_http_request_settings;
+extern const llhttp_settings_t  tg_http_response_settings;
 
 #endif /* _TG_HTTP_H_INCLUDED_ */

@@ -1,0 +1,244 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include <tg_cycle.h>
+#include <tg_process.h>
+#include <tg_http.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+
+typedef struct {
+    struct evconnlistener  *lev;
+    tg_listen_t            *ls;
+} tg_event_listener_t;
+
+static tg_event_listener_t  tg_event_listeners[64];
+static size_t               tg_event_nlisteners;
+static struct event        *tg_event_stop_timer;
+static struct event        *tg_event_accept_timer;
+static uint64_t             tg_event_stop_deadline;
+
+static void tg_event_accept_handler(struct evconnlistener *lev,
+    evutil_socket_t fd, struct sockaddr *sa, int len, void *ctx);
+static void tg_event_accept_error_handler(struct evconnlistener *lev,
+    void *ctx);
+static void tg_event_signal_handler(evutil_socket_t fd, short what,
+    void *ctx);
+static void tg_event_stop_check_handler(evutil_socket_t fd, short what,
+    void *ctx);
+
+
+static void
+tg_event_accept_handler(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int len, void *ctx)
+{
+    tg_event_listener_t  *el = ctx;
+
+    tg_http_init_connection(fd, sa, (socklen_t) len, el->ls);
+}
+
+
+/* Pauses every listener (connection limit or EMFILE) for a moment. */
+void
+tg_event_accept_pause(int ms)
+{
+    size_t          i;
+    struct timeval  tv;
+
+    for (i = 0; i < tg_event_nlisteners; i++) {
+        evconnlistener_disable(tg_event_listeners[i].lev);
+    }
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    evtimer_add(tg_event_accept_timer, &tv);
+}
+
+
+static void
+tg_event_accept_resume_handler(evutil_socket_t fd, short what, void *ctx)
+{
+    size_t  i;
+
+    if (tg_http_worker.shutting_down) {
+        return;
+    }
+    if (tg_http_worker.nconns >= (size_t) tg_cycle->main.worker_connections) {
+        tg_event_accept_pause(100);
+        return;
+    }
+    for (i = 0; i < tg_event_nlisteners; i++) {
+        evconnlistener_enable(tg_event_listeners[i].lev);
+    }
+}
+
+
+static void
+tg_event_accept_error_handler(struct evconnlistener *lev, void *ctx)
+{
+    int  err;
+
+    err = EVUTIL_SOCKET_ERROR();
+    tg_log_error(TG_LOG_ALERT, &tg_log_global, err, "accept() failed");
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        tg_event_accept_pause(100);
+    }
+}
+
+
+static void
+tg_event_stop_listening(void)
+{
+    size_t  i;
+
+    for (i = 0; i < tg_event_nlisteners; i++) {
+        if (tg_event_listeners[i].lev) {
+            evconnlistener_free(tg_event_listeners[i].lev);
+            tg_event_listeners[i].lev = NULL;
+        }
+    }
+    tg_event_nlisteners = 0;
+}
+
+
+static void
+tg_event_stop_check_handler(evutil_socket_t fd, short what, void *ctx)
+{
+    size_t          left;
+    struct timeval  tv = { 0, 100 * 1000 };
+
+    left = tg_http_shutdown_connections();
+    if (left == 0 || tg_time_ms() >= tg_event_stop_deadline) {
+        if (left) {
+            tg_log_error(TG_LOG_WARN, &tg_log_global, 0,
+                         "shutdown timeout: closing %zu connections", left);
+        }
+        event_base_loopexit(tg_http_worker.base, NULL);
+        return;
+    }
+    evtimer_add(tg_event_stop_timer, &tv);
+}
+
+
+static void
+tg_event_signal_handler(evutil_socket_t fd, short what, void *ctx)
+{
+    int  signo = (int) fd;
+
+    switch (signo) {
+    case SIGQUIT:
+        if (tg_http_worker.shutting_down) {
+            return;
+        }
+        tg_log_error(TG_LOG_NOTICE, &tg_log_global, 0,
+                     "gracefully shutting down");
+        tg_http_worker.shutting_down = 1;
+        tg_event_stop_listening();
+        tg_event_stop_deadline = tg_time_ms()
+                                 + (uint64_t) tg_cycle->main.shutdown_timeout;
+        tg_event_stop_check_handler(-1, 0, NULL);
+        break;
+    case SIGTERM:
+    case SIGINT:
+        tg_http_worker.shutting_down = 1;
+        tg_event_stop_listening();
+        event_base_loopexit(tg_http_worker.base, NULL);
+        break;
+    case SIGUSR1:
+        tg_log_reopen(&tg_log_global);
+        break;
+    default:
+        break;
+    }
+}
+
+
+void
+tg_worker_run(tg_cycle_t *cycle, int slot)
+{
+    size_t             i;
+    sigset_t           set;
+    tg_listen_t       *ls;
+    struct event      *ev;
+    struct sigaction   sa;
+    static const int   sigs[] = { SIGQUIT, SIGTERM, SIGINT, SIGUSR1, SIGHUP };
+
+    tg_worker_slot = slot;
+    tg_cycle = cycle;
+    tg_log_to_stderr = 0;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigemptyset(&set);
+    sigprocmask(SIG_SETMASK, &set, NULL);
+
+    if (tg_random_init() != TG_OK) {
+        tg_log_error(TG_LOG_EMERG, &tg_log_global, 0,
+                     "RAND_bytes() failed: cannot make trace ids");
+        exit(2);
+    }
+    tg_http_worker.base = event_base_new();
+    if (tg_http_worker.base == NULL) {
+        tg_log_error(TG_LOG_EMERG, &tg_log_global, 0,
+                     "event_base_new() failed");
+        exit(2);
+    }
+    for (i = 0; i < tg_nelts(sigs); i++) {
+        ev = evsignal_new(tg_http_worker.base, sigs[i],
+                          tg_event_signal_handler, NULL);
+        if (ev == NULL || evsignal_add(ev, NULL) < 0) {
+            tg_log_error(TG_LOG_EMERG, &tg_log_global, 0,
+                         "evsignal_add() failed");
+            exit(2);
+        }
+    }
+    tg_event_stop_timer = evtimer_new(tg_http_worker.base,
+                                      tg_event_stop_check_handler, NULL);
+    tg_event_accept_timer = evtimer_new(tg_http_worker.base,
+                                        tg_event_accept_resume_handler, NULL);
+
+    ls = cycle->main.listens.elts;
+    for (i = 0; i < cycle->main.listens.nelts; i++) {
+        tg_event_listener_t  *el = &tg_event_listeners[tg_event_nlisteners];
+
+        el->ls = &ls[i];
+        el->lev = evconnlistener_new(tg_http_worker.base,
+                                     tg_event_accept_handler, el,
+                                     LEV_OPT_CLOSE_ON_FREE, -1,
+                                     ls[i].fds[slot]);
+        if (el->lev == NULL) {
+            tg_log_error(TG_LOG_EMERG, &tg_log_global, errno,
+                         "evconnlistener_new() on " TG_STR_FMT " failed",
+                         TG_STR_ARG(&ls[i].text));
+            exit(2);
+        }
+        evconnlistener_set_error_cb(el->lev, tg_event_accept_error_handler);
+        tg_event_nlisteners++;
+    }
+
+    for (i = 0; tg_modules[i]; i++) {
+        if (tg_modules[i]->init_process
+            && tg_modules[i]->init_process(cycle) != TG_OK)
+        {
+            tg_log_error(TG_LOG_EMERG, &tg_log_global, 0,
+                         "module init in worker failed");
+            exit(2);
+        }
+    }
+
+    event_base_dispatch(tg_http_worker.base);
+
+    tg_http_worker.shutting_down = 1;
+    while (tg_http_worker.conns) {
+        tg_http_close_connection(tg_http_worker.conns);
+    }
+    tg_upstream_close_idle(cycle);
+    for (i = 0; tg_modules[i]; i++) {
+        if (tg_modules[i]->exit_process) {
+            tg_modules[i]->exit_process(cycle);
+        }
+    }
+    tg_log_error(TG_LOG_INFO, &tg_log_global, 0, "worker exiting");
+    exit(0);
+}

@@ -1,0 +1,795 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include <tg_http.h>
+#include <tg_event.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+
+#define TG_HTTP_LINGER_MS 2000
+
+tg_http_worker_t  tg_http_worker;
+
+static void tg_http_client_read_handler(struct bufferevent *bev, void *ctx);
+static void tg_http_client_write_handler(struct bufferevent *bev, void *ctx);
+static void tg_http_client_event_handler(struct bufferevent *bev, short what,
+    void *ctx);
+static void tg_http_timer_handler(evutil_socket_t fd, short what, void *ctx);
+static void tg_http_linger_read_handler(struct bufferevent *bev, void *ctx);
+static void tg_http_linger_event_handler(struct bufferevent *bev, short what,
+    void *ctx);
+static tg_http_request_t *tg_http_request_new(tg_http_conn_t *c);
+static void tg_http_handle_request(tg_http_request_t *r);
+static void tg_http_parse_error(tg_http_conn_t *c, llhttp_errno_t err);
+static void tg_http_finalize_now(tg_http_request_t *r);
+static void tg_http_set_timer(tg_http_conn_t *c, int64_t ms);
+static void tg_http_linger_close(tg_http_conn_t *c);
+
+
+static void
+tg_http_sockaddr_text(struct sockaddr *sa, char *text, size_t len, int *port)
+{
+    if (sa->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *) sa)->sin6_addr, text,
+                  (socklen_t) len);
+        *port = ntohs(((struct sockaddr_in6 *) sa)->sin6_port);
+    } else if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *) sa)->sin_addr, text,
+                  (socklen_t) len);
+        *port = ntohs(((struct sockaddr_in *) sa)->sin_port);
+    } else {
+        snprintf(text, len, "unix");
+        *port = 0;
+    }
+}
+
+
+void
+tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
+    tg_listen_t *ls)
+{
+    int                      on;
+    tg_pool_t               *pool;
+    tg_http_conn_t          *c;
+    struct sockaddr_storage  local;
+    socklen_t                llen;
+
+    if (tg_http_worker.nconns + 1 >= (size_t) tg_cycle->main.worker_connections)
+    {
+        tg_log_error(TG_LOG_WARN, &tg_log_global, 0,
+                     "%" PRId64 " worker_connections are not enough",
+                     tg_cycle->main.worker_connections);
+        tg_event_accept_pause(100);
+    }
+
+    pool = tg_pool_create(1024);
+    if (pool == NULL) {
+        close(fd);
+        return;
+    }
+    c = tg_pcalloc(pool, sizeof(tg_http_conn_t));
+    if (c == NULL) {
+        goto failed;
+    }
+    c->pool = pool;
+    c->fd = fd;
+    c->listen = ls;
+    c->number = ++tg_http_worker.next_number;
+    c->log = tg_log_global;
+    c->log.connection = c->number;
+    memcpy(&c->peer, sa, len);
+    c->peerlen = len;
+    tg_http_sockaddr_text(sa, c->peer_text, sizeof(c->peer_text),
+                          &c->peer_port);
+    llen = sizeof(local);
+    if (getsockname(fd, (struct sockaddr *) &local, &llen) == 0) {
+        tg_http_sockaddr_text((struct sockaddr *) &local, c->local_text,
+                              sizeof(c->local_text), &c->local_port);
+    }
+    on = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+
+    c->rpool = tg_pool_create(4096);
+    c->bev = bufferevent_socket_new(tg_http_worker.base, fd,
+                                    BEV_OPT_CLOSE_ON_FREE
+                                        | BEV_OPT_DEFER_CALLBACKS);
+    c->timer = evtimer_new(tg_http_worker.base, tg_http_timer_handler, c);
+    if (c->rpool == NULL || c->bev == NULL || c->timer == NULL) {
+        goto failed;
+    }
+    llhttp_init(&c->parser, HTTP_REQUEST, &tg_http_request_settings);
+    c->parser.data = c;
+
+    bufferevent_setcb(c->bev, tg_http_client_read_handler,
+                      tg_http_client_write_handler,
+                      tg_http_client_event_handler, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0,
+                             (size_t) tg_cycle->main.proxy_buffer_size);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    {
+        struct timeval  tv;
+
+        tv.tv_sec = tg_cycle->main.send_timeout / 1000;
+        tv.tv_usec = (tg_cycle->main.send_timeout % 1000) * 1000;
+        bufferevent_set_timeouts(c->bev, NULL, &tv);
+    }
+
+    c->next = tg_http_worker.conns;
+    if (c->next) {
+        c->next->prev = c;
+    }
+    tg_http_worker.conns = c;
+    tg_http_worker.nconns++;
+
+    /* the first request must arrive within client_header_timeout */
+    tg_http_set_timer(c, tg_cycle->main.client_header_timeout);
+    tg_log_debug(&c->log, "accepted %s:%d", c->peer_text, c->peer_port);
+    return;
+
+failed:
+    tg_log_error(TG_LOG_ALERT, &tg_log_global, 0,
+                 "cannot set up a connection: out of memory");
+    if (c && c->bev) {
+        bufferevent_free(c->bev);
+    } else {
+        close(fd);
+    }
+    if (c && c->timer) {
+        event_free(c->timer);
+    }
+    if (c) {
+        tg_pool_destroy(c->rpool);
+    }
+    tg_pool_destroy(pool);
+}
+
+
+void
+tg_http_close_connection(tg_http_conn_t *c)
+{
+    if (c->processing) {
+        /* tg_http_process_input is on the stack: it closes on its way out */
+        c->close_pending = 1;
+        return;
+    }
+    if (c->r) {
+        tg_http_upstream_abort(c->r);
+        c->r = NULL;
+    }
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else if (tg_http_worker.conns == c) {
+        tg_http_worker.conns = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    }
+    tg_http_worker.nconns--;
+    if (c->timer) {
+        event_free(c->timer);
+    }
+    if (c->bev) {
+        bufferevent_free(c->bev);
+    }
+    tg_pool_destroy(c->rpool);
+    tg_pool_destroy(c->pool);
+}
+
+
+size_t
+tg_http_shutdown_connections(void)
+{
+    tg_http_conn_t  *c, *next;
+
+    for (c = tg_http_worker.conns; c; c = next) {
+        next = c->next;
+        c->closing = 1;
+        if (c->r == NULL && !c->lingering) {
+            if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+                tg_http_close_connection(c);
+            }
+        }
+    }
+    return tg_http_worker.nconns;
+}
+
+
+static void
+tg_http_set_timer(tg_http_conn_t *c, int64_t ms)
+{
+    struct timeval  tv;
+
+    if (ms <= 0) {
+        evtimer_del(c->timer);
+        return;
+    }
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    evtimer_add(c->timer, &tv);
+}
+
+
+static void
+tg_http_timer_handler(evutil_socket_t fd, short what, void *ctx)
+{
+    tg_http_conn_t  *c = ctx;
+
+    if (c->lingering || c->r == NULL) {
+        /* keep-alive idle timeout, or the lingering close ran out */
+        tg_http_close_connection(c);
+        return;
+    }
+    if (c->r->state == TG_HTTP_READ_HEADERS) {
+        tg_log_error(TG_LOG_INFO, &c->log, 0,
+                     "client timed out sending the request header");
+        c->r->keepalive = 0;
+        tg_http_send_special(c->r, 408);
+    }
+}
+
+
+static void
+tg_http_client_read_handler(struct bufferevent *bev, void *ctx)
+{
+    tg_http_process_input(ctx);
+}
+
+
+static void
+tg_http_client_write_handler(struct bufferevent *bev, void *ctx)
+{
+    tg_http_conn_t     *c = ctx;
+    tg_http_request_t  *r = c->r;
+
+    if (r == NULL) {
+        return;
+    }
+    if (r->state == TG_HTTP_DONE) {
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+            tg_http_finalize_now(r);
+        }
+        return;
+    }
+    if (r->upstream_throttled && r->uc) {
+        /* the client drained below the low mark: read the upstream again */
+        r->upstream_throttled = 0;
+        bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+        bufferevent_enable(r->uc->bev, EV_READ);
+        bufferevent_trigger(r->uc->bev, EV_READ, BEV_OPT_DEFER_CALLBACKS);
+    }
+}
+
+
+static void
+tg_http_client_event_handler(struct bufferevent *bev, short what, void *ctx)
+{
+    tg_http_conn_t     *c = ctx;
+    tg_http_request_t  *r = c->r;
+
+    if (what & BEV_EVENT_TIMEOUT) {
+        if (what & BEV_EVENT_WRITING) {
+            tg_log_error(TG_LOG_INFO, &c->log, 0,
+                         "client timed out reading the response");
+            if (r) {
+                r->error_type = "timeout";
+            }
+            tg_http_close_connection(c);
+            return;
+        }
+        /* body read timeout */
+        tg_log_error(TG_LOG_INFO, &c->log, 0,
+                     "client timed out sending the request body");
+        if (r && !r->response_started) {
+            tg_http_upstream_abort(r);
+            r->keepalive = 0;
+            tg_http_send_special(r, 408);
+            return;
+        }
+        tg_http_close_connection(c);
+        return;
+    }
+
+    if (what & BEV_EVENT_EOF) {
+        c->input_eof = 1;
+        if (r == NULL || (r->state == TG_HTTP_READ_HEADERS && r->uri.len == 0
+                          && r->headers.nelts == 0))
+        {
+            tg_http_close_connection(c);
+            return;
+        }
+        if (r->state == TG_HTTP_READ_HEADERS || !r->body_done) {
+            /* the request ends early: nothing sensible to answer */
+            tg_log_error(TG_LOG_INFO, &c->log, 0,
+                         "client closed the connection while sending the "
+                         "request");
+            r->status = 499;
+            tg_http_close_connection(c);
+            return;
+        }
+        /* a half-close after a complete request: answer, then close */
+        r->keepalive = 0;
+        bufferevent_disable(bev, EV_READ);
+        return;
+    }
+
+    if (what & BEV_EVENT_ERROR) {
+        tg_log_error(TG_LOG_INFO, &c->log, EVUTIL_SOCKET_ERROR(),
+                     "client connection error");
+        if (r) {
+            r->status = r->response_started ? r->status : 499;
+        }
+        tg_http_close_connection(c);
+    }
+}
+
+
+static tg_http_request_t *
+tg_http_request_new(tg_http_conn_t *c)
+{
+    tg_http_request_t  *r;
+
+    r = tg_pcalloc(c->rpool, sizeof(tg_http_request_t));
+    if (r == NULL
+        || tg_array_init(&r->headers, c->rpool, 16, sizeof(tg_http_header_t))
+               != TG_OK)
+    {
+        return NULL;
+    }
+    r->c = c;
+    r->pool = c->rpool;
+    r->state = TG_HTTP_READ_HEADERS;
+    r->content_length = -1;
+    r->resp_content_length = -1;
+    r->start_ns = tg_time_now_ns();
+    r->start_ms = tg_time_ms();
+    c->r = r;
+    return r;
+}
+
+
+/*
+ * Feeds the client's bytes to the parser one contiguous chunk at a time:
+ * header bytes are consumed here, body bytes move raw to the upstream's
+ * output (chunked framing passes unchanged), and a pause at the end of a
+ * message leaves pipelined requests queued in the input buffer.
+ */
+void
+tg_http_process_input(tg_http_conn_t *c)
+{
+    size_t              n, consumed;
+    const char         *data;
+    llhttp_errno_t      err;
+    struct evbuffer    *in, *up = NULL;
+    struct evbuffer_iovec  vec;
+    tg_http_request_t  *r;
+
+    if (c->processing || c->lingering) {
+        return;
+    }
+    c->processing = 1;
+    in = bufferevent_get_input(c->bev);
+
+    for (;;) {
+        r = c->r;
+        if (c->close_pending) {
+            break;
+        }
+        if (r == NULL) {
+            if (evbuffer_get_length(in) == 0 || c->closing) {
+                break;
+            }
+            r = tg_http_request_new(c);
+            if (r == NULL) {
+                tg_log_error(TG_LOG_ALERT, &c->log, 0, "out of memory");
+                c->processing = 0;
+                tg_http_close_connection(c);
+                return;
+            }
+            tg_http_set_timer(c, tg_cycle->main.client_header_timeout);
+        }
+
+        if (r->state != TG_HTTP_READ_HEADERS && r->state != TG_HTTP_SEND_BODY)
+        {
+            break;
+        }
+        if (r->state == TG_HTTP_SEND_BODY) {
+            if (r->body_done) {
+                break;
+            }
+            up = bufferevent_get_output(r->uc->bev);
+            if (evbuffer_get_length(up)
+                >= (size_t) tg_cycle->main.proxy_buffer_size)
+            {
+                /* the upstream is slow to take the body: stop reading */
+                r->client_throttled = 1;
+                bufferevent_disable(c->bev, EV_READ);
+                bufferevent_setwatermark(
+                    r->uc->bev, EV_WRITE,
+                    (size_t) tg_cycle->main.proxy_buffer_size / 2, 0);
+                break;
+            }
+        }
+        if (evbuffer_peek(in, -1, NULL, &vec, 1) < 1 || vec.iov_len == 0) {
+            break;
+        }
+        data = vec.iov_base;
+        n = vec.iov_len;
+
+        err = llhttp_execute(&c->parser, data, n);
+        if (err == HPE_OK) {
+            consumed = n;
+        } else if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+            consumed = (size_t) (llhttp_get_error_pos(&c->parser) - data);
+        } else {
+            if (r->state == TG_HTTP_SEND_BODY) {
+                /* the body broke mid-way: the upstream got part of it */
+                tg_log_error(TG_LOG_INFO, &c->log, 0,
+                             "invalid request body: %s",
+                             llhttp_get_error_reason(&c->parser));
+                r->error_type = "invalid_request";
+                if (!r->response_started) {
+                    tg_http_upstream_abort(r);
+                    r->keepalive = 0;
+                    tg_http_send_special(r, r->err_status ? r->err_status
+                                                          : 400);
+                    break;
+                }
+                c->processing = 0;
+                tg_http_close_connection(c);
+                return;
+            }
+            tg_http_parse_error(c, err);
+            break;
+        }
+
+        if (r->state == TG_HTTP_SEND_BODY) {
+            if (consumed) {
+                evbuffer_remove_buffer(in, up, consumed);
+                r->body_started = 1;
+            }
+            if (r->body_done) {
+                r->state = TG_HTTP_WAIT_RESPONSE;
+                bufferevent_set_timeouts(c->bev, NULL, NULL);
+                {
+                    struct timeval  tv;
+
+                    tv.tv_sec = tg_cycle->main.send_timeout / 1000;
+                    tv.tv_usec = (tg_cycle->main.send_timeout % 1000) * 1000;
+                    bufferevent_set_timeouts(c->bev, NULL, &tv);
+                }
+                break;
+            }
+            continue;
+        }
+
+        /* reading headers */
+        evbuffer_drain(in, consumed);
+        if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+            evtimer_del(c->timer);
+            if (err == HPE_PAUSED && !r->body_done) {
+                /* paused at the end of the headers: the body comes next */
+                llhttp_resume(&c->parser);
+            }
+            tg_http_handle_request(r);
+            if (c->close_pending || c->r != r) {
+                break; /* answered and finished, or closed */
+            }
+            continue;
+        }
+    }
+
+    c->processing = 0;
+    if (c->close_pending || (c->closing && c->r == NULL && !c->lingering)) {
+        tg_http_close_connection(c);
+    }
+}
+
+
+static void
+tg_http_parse_error(tg_http_conn_t *c, llhttp_errno_t err)
+{
+    int                 status;
+    tg_http_request_t  *r = c->r;
+
+    status = r->err_status ? r->err_status : 400;
+    tg_log_error(TG_LOG_INFO, &c->log, 0, "bad request from %s: %s (%s)",
+                 c->peer_text, llhttp_get_error_reason(&c->parser),
+                 llhttp_errno_name(err));
+    r->keepalive = 0;
+    r->error_type = "invalid_request";
+    if (r->method.len == 0) {
+        r->method.data = (u_char *) llhttp_method_name(
+            (llhttp_method_t) llhttp_get_method(&c->parser));
+        r->method.len = strlen((char *) r->method.data);
+    }
+    tg_http_trace_start(r);
+    tg_http_send_special(r, status);
+}
+
+
+static int
+tg_http_find_host(tg_http_request_t *r)
+{
+    size_t             i, n;
+    tg_http_header_t  *h;
+
+    h = r->headers.elts;
+    n = 0;
+    for (i = 0; i < r->headers.nelts; i++) {
+        if (h[i].flags & TG_HTTP_HDR_HOST) {
+            if (n++ == 0 && r->host.len == 0) {
+                r->host = h[i].value;
+            }
+        }
+    }
+    if (n > 1) {
+        return TG_ERROR; /* RFC 9112 3.2: more than one Host is a 400 */
+    }
+    if (n == 0 && r->http_minor >= 1) {
+        return TG_ERROR;
+    }
+    for (i = 0; i < r->host.len; i++) {
+        if (r->host.data[i] <= ' ' || r->host.data[i] == '/'
+            || r->host.data[i] == '@' || r->host.data[i] >= 0x7f)
+        {
+            return TG_ERROR;
+        }
+    }
+    return TG_OK;
+}
+
+
+/* splits the request target into path and query; absolute-form too */
+static int
+tg_http_parse_target(tg_http_request_t *r)
+{
+    u_char  *p, *end, *q;
+    size_t   skip;
+
+    p = r->uri.data;
+    end = r->uri.data + r->uri.len;
+    if (r->uri.len == 0) {
+        return TG_ERROR;
+    }
+    if (p[0] != '/') {
+        skip = 0;
+        if (r->uri.len > 7 && strncasecmp((char *) p, "http://", 7) == 0) {
+            skip = 7;
+        } else if (r->uri.len > 8
+                   && strncasecmp((char *) p, "https://", 8) == 0)
+        {
+            skip = 8;
+        } else {
+            return TG_ERROR;
+        }
+        p += skip;
+        for (q = p; q < end && *q != '/' && *q != '?'; q++) {
+            /* authority */
+        }
+        if (q == p) {
+            return TG_ERROR;
+        }
+        /* RFC 9112 3.2.2: the absolute-form authority replaces Host */
+        r->host.data = p;
+        r->host.len = (size_t) (q - p);
+        p = q;
+        if (p == end || *p == '?') {
+            /* "http://host" or "http://host?x" means path "/" */
+            r->path.data = (u_char *) "/";
+            r->path.len = 1;
+            if (p < end) {
+                r->query.data = p + 1;
+                r->query.len = (size_t) (end - p - 1);
+            }
+            return TG_OK;
+        }
+    }
+    q = memchr(p, '?', (size_t) (end - p));
+    if (q) {
+        r->query.data = q + 1;
+        r->query.len = (size_t) (end - q - 1);
+        end = q;
+    }
+    r->path.data = tg_pnalloc(r->pool, (size_t) (end - p) + 1);
+    if (r->path.data == NULL) {
+        return TG_ERROR;
+    }
+    memcpy(r->path.data, p, (size_t) (end - p));
+    r->path.len = (size_t) (end - p);
+    return tg_http_path_normalize(&r->path);
+}
+
+
+static void
+tg_http_handle_request(tg_http_request_t *r)
+{
+    int                 conn, method;
+    size_t              i;
+    tg_http_conn_t     *c = r->c;
+    tg_http_header_t   *h;
+
+    method = llhttp_get_method(&c->parser);
+    r->method.data = (u_char *) llhttp_method_name((llhttp_method_t) method);
+    r->method.len = strlen((char *) r->method.data);
+    r->head = method == HTTP_HEAD;
+    r->idempotent = method == HTTP_GET || method == HTTP_HEAD
+                    || method == HTTP_PUT || method == HTTP_DELETE
+                    || method == HTTP_OPTIONS || method == HTTP_TRACE;
+    r->http_major = c->parser.http_major;
+    r->http_minor = c->parser.http_minor;
+    if (!r->headers_done) {
+        r->keepalive = llhttp_should_keep_alive(&c->parser) ? 1 : 0;
+    }
+    c->log.trace_id = NULL;
+
+    if (method == HTTP_CONNECT) {
+        tg_http_trace_start(r);
+        r->keepalive = 0;
+        tg_http_send_special(r, 405);
+        return;
+    }
+    if (tg_http_parse_target(r) != TG_OK || tg_http_find_host(r) != TG_OK) {
+        tg_log_error(TG_LOG_INFO, &c->log, 0,
+                     "bad request target or Host from %s", c->peer_text);
+        r->error_type = "invalid_request";
+        r->keepalive = 0;
+        tg_http_trace_start(r);
+        tg_http_send_special(r, 400);
+        return;
+    }
+
+    conn = tg_http_parse_connection_tokens(r, &r->headers);
+    if (conn & 1) {
+        r->keepalive = 0;
+    }
+    if (llhttp_get_upgrade(&c->parser)) {
+        /* tunnels are not relayed: answer normally, then close */
+        r->keepalive = 0;
+    }
+    h = r->headers.elts;
+    for (i = 0; i < r->headers.nelts; i++) {
+        if (h[i].flags & TG_HTTP_HDR_EXPECT) {
+            if (!tg_str_caseeq_c(&h[i].value, "100-continue")) {
+                tg_http_trace_start(r);
+                r->keepalive = 0;
+                tg_http_send_special(r, 417);
+                return;
+            }
+            r->expect_continue = r->http_minor >= 1 && !r->body_done;
+        }
+    }
+
+    tg_http_trace_start(r);
+    c->log.trace_id = r->trace_hex;
+
+    if (tg_module_run_phase(r, TG_HTTP_REQUEST_HEADERS_PHASE) == TG_DONE
+        || tg_module_run_phase(r, TG_HTTP_CONTENT_PHASE) == TG_DONE)
+    {
+        return;
+    }
+
+    if (tg_cycle->main.health.len && tg_str_eq(&r->path, &tg_cycle->main.health)
+        && (method == HTTP_GET || method == HTTP_HEAD))
+    {
+        tg_http_send_special(r, 200);
+        return;
+    }
+
+    r->route = tg_http_route_find(&tg_cycle->routes, &r->path);
+    if (r->route == NULL) {
+        if (r->path.len == 1 && tg_cycle->page_index.len
+            && (method == HTTP_GET || method == HTTP_HEAD))
+        {
+            tg_http_send_special(r, 200); /* the index page */
+            return;
+        }
+        tg_http_send_special(r, 404);
+        return;
+    }
+    r->upstream = r->route->upstream;
+    tg_http_upstream_start(r);
+}
+
+
+void
+tg_http_request_done(tg_http_request_t *r)
+{
+    tg_http_conn_t  *c = r->c;
+
+    r->state = TG_HTTP_DONE;
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        tg_http_finalize_now(r);
+    }
+    /* else the write handler finalizes once the output drained */
+}
+
+
+static void
+tg_http_finalize_now(tg_http_request_t *r)
+{
+    int              keepalive;
+    tg_http_conn_t  *c = r->c;
+
+    if (r->uc) {
+        tg_http_upstream_abort(r);
+    }
+    tg_http_trace_server_end(r);
+    if (!r->logged) {
+        r->logged = 1;
+        tg_module_run_phase(r, TG_HTTP_LOG_PHASE);
+    }
+    c->requests++;
+    keepalive = r->keepalive && !r->response_close && r->body_done
+                && !c->closing && !c->input_eof
+                && !tg_http_worker.shutting_down
+                && tg_cycle->main.keepalive_timeout > 0
+                && c->requests < (uint64_t) tg_cycle->main.keepalive_requests
+                && llhttp_get_errno(&c->parser) == HPE_PAUSED;
+
+    c->r = NULL;
+    c->log.trace_id = NULL;
+    tg_pool_reset(c->rpool);
+
+    if (!keepalive) {
+        tg_http_linger_close(c);
+        return;
+    }
+    llhttp_resume(&c->parser);
+    bufferevent_enable(c->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_input(c->bev))) {
+        /* a pipelined request is already waiting */
+        tg_http_process_input(c);
+        return;
+    }
+    tg_http_set_timer(c, tg_cycle->main.keepalive_timeout);
+}
+
+
+/*
+ * Closing right after the response could turn unread request bytes into
+ * an RST that destroys the response in flight: shut the write side and
+ * discard input until the client closes, for at most a short while.
+ */
+static void
+tg_http_linger_close(tg_http_conn_t *c)
+{
+    c->lingering = 1;
+    if (c->input_eof || shutdown(c->fd, SHUT_WR) < 0) {
+        tg_http_close_connection(c);
+        return;
+    }
+    evbuffer_drain(bufferevent_get_input(c->bev),
+                   evbuffer_get_length(bufferevent_get_input(c->bev)));
+    bufferevent_setcb(c->bev, tg_http_linger_read_handler, NULL,
+                      tg_http_linger_event_handler, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    bufferevent_disable(c->bev, EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
+    tg_http_set_timer(c, TG_HTTP_LINGER_MS);
+}
+
+
+static void
+tg_http_linger_read_handler(struct bufferevent *bev, void *ctx)
+{
+    struct evbuffer  *in = bufferevent_get_input(bev);
+
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+
+static void
+tg_http_linger_event_handler(struct bufferevent *bev, short what, void *ctx)
+{
+    tg_http_close_connection(ctx);
+}
+
+
+void
+tg_http_finalize(tg_http_request_t *r, int status)
+{
+    tg_http_send_special(r, status);
+}

@@ -1,0 +1,137 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include <tg_http.h>
+
+
+typedef struct {
+    tg_str_t  name;
+    uint32_t  flags;
+} tg_http_known_header_t;
+
+/* RFC 9110 7.6.1 hop-by-hop fields, plus the ones we rewrite ourselves */
+static tg_http_known_header_t  tg_http_known_headers[] = {
+    { tg_string("host"), TG_HTTP_HDR_HOST },
+    { tg_string("connection"), TG_HTTP_HDR_HOP | TG_HTTP_HDR_CONNECTION },
+    { tg_string("keep-alive"), TG_HTTP_HDR_HOP },
+    { tg_string("proxy-connection"), TG_HTTP_HDR_HOP },
+    { tg_string("te"), TG_HTTP_HDR_HOP },
+    { tg_string("trailer"), TG_HTTP_HDR_HOP },
+    { tg_string("upgrade"), TG_HTTP_HDR_HOP | TG_HTTP_HDR_UPGRADE },
+    { tg_string("transfer-encoding"), TG_HTTP_HDR_TE },
+    { tg_string("content-length"), TG_HTTP_HDR_CL },
+    { tg_string("expect"), TG_HTTP_HDR_EXPECT | TG_HTTP_HDR_HOP },
+    { tg_string("x-forwarded-for"), TG_HTTP_HDR_XFF | TG_HTTP_HDR_LIST },
+    { tg_string("x-forwarded-proto"), TG_HTTP_HDR_XFWD },
+    { tg_string("x-forwarded-host"), TG_HTTP_HDR_XFWD },
+    { tg_string("traceparent"), TG_HTTP_HDR_TRACE },
+    { tg_string("tracestate"), TG_HTTP_HDR_TRACE },
+    { tg_string("authorization"), TG_HTTP_HDR_SECRET },
+    { tg_string("proxy-authorization"), TG_HTTP_HDR_SECRET | TG_HTTP_HDR_HOP },
+    { tg_string("proxy-authenticate"), TG_HTTP_HDR_HOP },
+    { tg_string("cookie"), TG_HTTP_HDR_SECRET },
+    { tg_string("set-cookie"), TG_HTTP_HDR_SECRET },
+    { tg_string("user-agent"), TG_HTTP_HDR_UA },
+};
+
+
+int
+tg_http_header_flags(const tg_str_t *name)
+{
+    size_t  i;
+
+    for (i = 0; i < tg_nelts(tg_http_known_headers); i++) {
+        if (tg_http_known_headers[i].name.len == name->len
+            && tg_str_caseeq(&tg_http_known_headers[i].name, name))
+        {
+            return (int) tg_http_known_headers[i].flags;
+        }
+    }
+    return 0;
+}
+
+
+/*
+ * Marks every header named in a Connection field as dropped (RFC 9110
+ * 7.6.1), and notes "close" / "keep-alive" tokens. Returns a bitmask:
+ * 1 = close seen, 2 = keep-alive seen, 4 = upgrade seen.
+ */
+int
+tg_http_parse_connection_tokens(tg_http_request_t *r, tg_array_t *headers)
+{
+    int                rc;
+    size_t             i, j;
+    tg_str_t           rest, tok;
+    tg_http_header_t  *h;
+
+    rc = 0;
+    h = headers->elts;
+    for (i = 0; i < headers->nelts; i++) {
+        if (!(h[i].flags & TG_HTTP_HDR_CONNECTION)) {
+            continue;
+        }
+        rest = h[i].value;
+        while (tg_str_next_token(&rest, ',', &tok)) {
+            if (tok.len == 0) {
+                continue;
+            }
+            if (tg_str_caseeq_c(&tok, "close")) {
+                rc |= 1;
+                continue;
+            }
+            if (tg_str_caseeq_c(&tok, "keep-alive")) {
+                rc |= 2;
+                continue;
+            }
+            if (tg_str_caseeq_c(&tok, "upgrade")) {
+                rc |= 4;
+            }
+            for (j = 0; j < headers->nelts; j++) {
+                if (tg_str_caseeq(&h[j].name, &tok)) {
+                    h[j].flags |= TG_HTTP_HDR_DROP;
+                }
+            }
+        }
+    }
+    return rc;
+}
+
+
+const char *
+tg_http_status_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 499: return "Client Closed Request";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default:  return "Unknown";
+    }
+}

@@ -1,0 +1,379 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include <tg_http.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+
+#define TG_HTTP_MAX_RESPONSE_HEADER_BYTES (64 * 1024) /* 502 */
+#define TG_HTTP_MAX_RESPONSE_HEADERS      200         /* 502 */
+
+static int tg_http_append(tg_pool_t *pool, tg_str_t *s, const char *at,
+    size_t len);
+
+
+/*
+ * Tokens arrive in pieces across reads and `at` dies with the execute
+ * call, so pieces are copied into the request pool and joined.
+ */
+static int
+tg_http_append(tg_pool_t *pool, tg_str_t *s, const char *at, size_t len)
+{
+    u_char  *p;
+
+    if (len == 0) {
+        if (s->data == NULL) {
+            s->data = (u_char *) "";
+        }
+        return TG_OK;
+    }
+    p = tg_pnalloc(pool, s->len + len + 1);
+    if (p == NULL) {
+        return TG_ERROR;
+    }
+    if (s->len) {
+        memcpy(p, s->data, s->len);
+    }
+    memcpy(p + s->len, at, len);
+    p[s->len + len] = '\0';
+    s->data = p;
+    s->len += len;
+    return TG_OK;
+}
+
+
+static int
+tg_http_parse_fail(tg_http_request_t *r, int status, const char *reason)
+{
+    r->err_status = status;
+    llhttp_set_error_reason(&r->c->parser, reason);
+    return HPE_USER;
+}
+
+
+static int
+tg_http_parse_on_url(llhttp_t *p, const char *at, size_t len)
+{
+    tg_http_request_t  *r = ((tg_http_conn_t *) p->data)->r;
+
+    if (r->uri.len + len > (size_t) tg_cycle->main.client_max_uri_size) {
+        return tg_http_parse_fail(r, 414, "URI too long");
+    }
+    r->header_bytes += len;
+    if (tg_http_append(r->pool, &r->uri, at, len) != TG_OK) {
+        return tg_http_parse_fail(r, 500, "out of memory");
+    }
+    return 0;
+}
+
+
+static int
+tg_http_parse_header_bytes(tg_http_request_t *r, size_t len)
+{
+    r->header_bytes += len;
+    if (r->header_bytes > (size_t) tg_cycle->main.client_max_header_size) {
+        return tg_http_parse_fail(r, 431, "request header too large");
+    }
+    return 0;
+}
+
+
+static int
+tg_http_parse_on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    tg_http_request_t  *r = ((tg_http_conn_t *) p->data)->r;
+
+    if (tg_http_parse_header_bytes(r, len) != 0) {
+        return HPE_USER;
+    }
+    if (tg_http_append(r->pool, &r->cur_name, at, len) != TG_OK) {
+        return tg_http_parse_fail(r, 500, "out of memory");
+    }
+    return 0;
+}
+
+
+static int
+tg_http_parse_on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    tg_http_request_t  *r = ((tg_http_conn_t *) p->data)->r;
+
+    if (tg_http_parse_header_bytes(r, len) != 0) {
+        return HPE_USER;
+    }
+    if (tg_http_append(r->pool, &r->cur_value, at, len) != TG_OK) {
+        return tg_http_parse_fail(r, 500, "out of memory");
+    }
+    return 0;
+}
+
+
+static int
+tg_http_parse_on_header_value_complete(llhttp_t *p)
+{
+    tg_http_header_t   *h;
+    tg_http_request_t  *r = ((tg_http_conn_t *) p->data)->r;
+
+    if (r->headers.nelts >= (size_t) tg_cycle->main.client_max_headers) {
+        return tg_http_parse_fail(r, 431, "too many request headers");
+    }
+    h = tg_array_push(&r->headers);
+    if (h == NULL) {
+        return tg_http_parse_fail(r, 500, "out of memory");
+    }
+    h->name = r->cur_name;
+    h->value = r->cur_value;
+    if (h->value.data == NULL) {
+        h->value.data = (u_char *) "";
+    }
+    tg_str_trim_ows(&h->value);
+    h->flags = (uint32_t) tg_http_header_flags(&h->name);
+    r->cur_name.len = 0;
+    r->cur_name.data = NULL;
+    r->cur_value.len = 0;
+    r->cur_value.data = NULL;
+    return 0;
+}
+
+
+static int
+tg_http_parse_on_headers_complete(llhttp_t *p)
+{
+    tg_http_request_t  *r = ((tg_http_conn_t *) p->data)->r;
+
+    r->headers_done = 1;
+    r->http_major = p->http_major;
+    r->http_minor = p->http_minor;
+    r->keepalive = llhttp_should_keep_alive(p) ? 1 : 0;
+    if (p->flags & F_CHUNKED) {
+        r->chunked = 1;
+    } else if (p->flags & F_CONTENT_LENGTH) {
+        r->content_length = (int64_t) p->content_length;
+        if (tg_cycle->main.client_max_body_size
+            && r->content_length > tg_cycle->main.client_max_body_size)
+        {
+            return tg_http_parse_fail(r, 413, "request body too large");
+        }
+    }
+    if (r->http_major == 1 && r->http_minor == 0 && (p->flags & F_TRANSFER_ENCODING))
+    {
+        /* RFC 9112 6.1: framing of a 1.0 message with Transfer-Encoding
+           is faulty */
+        return tg_http_parse_fail(r, 400, "HTTP/1.0 with Transfer-Encoding");
+    }
+    if (r->chunked || r->content_length > 0) {
+        return HPE_PAUSED; /* handle headers before the body flows */
+    }
+    return 0; /* no body: message_complete follows and pauses */
+}
+
+
+static int
+tg_http_parse_on_body(llhttp_t *p, const char *at, size_t len)
+{
+    tg_http_request_t  *r = ((tg_http_conn_t *) p->data)->r;
+
+    r->request_body_bytes += len;
+    if (tg_cycle->main.client_max_body_size
+        && r->request_body_bytes
+               > (uint64_t) tg_cycle->main.client_max_body_size)
+    {
+        return tg_http_parse_fail(r, 413, "request body too large");
+    }
+    return 0;
+}
+
+
+static int
+tg_http_parse_on_message_complete(llhttp_t *p)
+{
+    tg_http_request_t  *r = ((tg_http_conn_t *) p->data)->r;
+
+    r->body_done = 1;
+    return HPE_PAUSED; /* one request in flight; the rest stays queued */
+}
+
+
+const llhttp_settings_t  tg_http_request_settings = {
+    .on_url = tg_http_parse_on_url,
+    .on_header_field = tg_http_parse_on_header_field,
+    .on_header_value = tg_http_parse_on_header_value,
+    .on_header_value_complete = tg_http_parse_on_header_value_complete,
+    .on_headers_complete = tg_http_parse_on_headers_complete,
+    .on_body = tg_http_parse_on_body,
+    .on_message_complete = tg_http_parse_on_message_complete,
+};
+
+
+/* response parser: p->data is the request */
+
+static int
+tg_http_parse_resp_fail(tg_http_request_t *r, const char *reason)
+{
+    llhttp_set_error_reason(&r->resp, reason);
+    return HPE_USER;
+}
+
+
+static int
+tg_http_parse_resp_on_status(llhttp_t *p, const char *at, size_t len)
+{
+    tg_http_request_t  *r = p->data;
+
+    r->got_response_bytes = 1;
+    if (r->resp_reason.len + len > 256) {
+        return tg_http_parse_resp_fail(r, "status line too long");
+    }
+    if (tg_http_append(r->pool, &r->resp_reason, at, len) != TG_OK) {
+        return tg_http_parse_resp_fail(r, "out of memory");
+    }
+    return 0;
+}
+
+
+static int
+tg_http_parse_resp_bytes(tg_http_request_t *r, size_t len)
+{
+    r->got_response_bytes = 1;
+    r->header_bytes += len;
+    if (r->header_bytes > TG_HTTP_MAX_RESPONSE_HEADER_BYTES) {
+        return tg_http_parse_resp_fail(r, "response header too large");
+    }
+    return 0;
+}
+
+
+static int
+tg_http_parse_resp_on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    tg_http_request_t  *r = p->data;
+
+    if (tg_http_parse_resp_bytes(r, len) != 0) {
+        return HPE_USER;
+    }
+    if (tg_http_append(r->pool, &r->cur_name, at, len) != TG_OK) {
+        return tg_http_parse_resp_fail(r, "out of memory");
+    }
+    return 0;
+}
+
+
+static int
+tg_http_parse_resp_on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    tg_http_request_t  *r = p->data;
+
+    if (tg_http_parse_resp_bytes(r, len) != 0) {
+        return HPE_USER;
+    }
+    if (tg_http_append(r->pool, &r->cur_value, at, len) != TG_OK) {
+        return tg_http_parse_resp_fail(r, "out of memory");
+    }
+    return 0;
+}
+
+
+static int
+tg_http_parse_resp_on_header_value_complete(llhttp_t *p)
+{
+    tg_http_header_t   *h;
+    tg_http_request_t  *r = p->data;
+
+    if (r->resp_headers.nelts >= TG_HTTP_MAX_RESPONSE_HEADERS) {
+        return tg_http_parse_resp_fail(r, "too many response headers");
+    }
+    h = tg_array_push(&r->resp_headers);
+    if (h == NULL) {
+        return tg_http_parse_resp_fail(r, "out of memory");
+    }
+    h->name = r->cur_name;
+    h->value = r->cur_value;
+    if (h->value.data == NULL) {
+        h->value.data = (u_char *) "";
+    }
+    tg_str_trim_ows(&h->value);
+    h->flags = (uint32_t) tg_http_header_flags(&h->name);
+    r->cur_name.len = 0;
+    r->cur_name.data = NULL;
+    r->cur_value.len = 0;
+    r->cur_value.data = NULL;
+    return 0;
+}
+
+
+static int
+tg_http_parse_resp_on_headers_complete(llhttp_t *p)
+{
+    int                 status;
+    tg_http_request_t  *r = p->data;
+
+    status = llhttp_get_status_code(p);
+    r->resp_status = status;
+    if (status >= 100 && status < 200) {
+        if (status == 101) {
+            return tg_http_parse_resp_fail(r, "unexpected 101 response");
+        }
+        return 0; /* interim: complete right away, then dropped */
+    }
+    r->resp_headers_done = 1;
+    if (p->flags & F_CHUNKED) {
+        r->resp_chunked = 1;
+    } else if (p->flags & F_CONTENT_LENGTH) {
+        r->resp_content_length = (int64_t) p->content_length;
+    }
+    if (r->head) {
+        return 1; /* the response to HEAD has no body, whatever it says */
+    }
+    if (status == 204 || status == 304
+        || ((p->flags & F_CONTENT_LENGTH) && p->content_length == 0
+            && !(p->flags & F_CHUNKED)))
+    {
+        return 0; /* message_complete follows and pauses */
+    }
+    return HPE_PAUSED;
+}
+
+
+static int
+tg_http_parse_resp_on_body(llhttp_t *p, const char *at, size_t len)
+{
+    tg_http_request_t  *r = p->data;
+
+    r->response_body_bytes += len;
+    if (r->response_dechunk) {
+        if (bufferevent_write(r->c->bev, at, len) < 0) {
+            return tg_http_parse_resp_fail(r, "out of memory");
+        }
+    }
+    return 0;
+}
+
+
+static int
+tg_http_parse_resp_on_message_complete(llhttp_t *p)
+{
+    tg_http_request_t  *r = p->data;
+
+    if (!r->resp_headers_done) {
+        /* an interim 1xx response: forget it and parse the next one */
+        r->resp_headers.nelts = 0;
+        r->resp_reason.len = 0;
+        r->resp_reason.data = NULL;
+        r->header_bytes = 0;
+        return 0;
+    }
+    r->upstream_done = 1;
+    return HPE_PAUSED;
+}
+
+
+const llhttp_settings_t  tg_http_response_settings = {
+    .on_status = tg_http_parse_resp_on_status,
+    .on_header_field = tg_http_parse_resp_on_header_field,
+    .on_header_value = tg_http_parse_resp_on_header_value,
+    .on_header_value_complete = tg_http_parse_resp_on_header_value_complete,
+    .on_headers_complete = tg_http_parse_resp_on_headers_complete,
+    .on_body = tg_http_parse_resp_on_body,
+    .on_message_complete = tg_http_parse_resp_on_message_complete,
+};

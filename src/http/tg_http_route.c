@@ -1,0 +1,232 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include <tg_cycle.h>
+#include <tg_http_upstream.h>
+#include <tg_http_route.h>
+
+
+tg_command_t  tg_http_route_commands[] = {
+    { tg_string("upstream"), TG_CONF_TAKE1, tg_conf_set_str,
+      offsetof(tg_http_route_t, upstream_name) },
+    { tg_string("strip_prefix"), TG_CONF_TAKE1, tg_conf_set_flag,
+      offsetof(tg_http_route_t, strip_prefix) },
+    { tg_string("trust_incoming_context"), TG_CONF_TAKE1, tg_conf_set_flag,
+      offsetof(tg_http_route_t, trust_incoming_context) },
+    tg_null_command
+};
+
+
+tg_http_route_t *
+tg_http_route_add(tg_conf_t *cf, tg_str_t *prefix)
+{
+    size_t            i;
+    tg_str_t          p;
+    tg_http_route_t  *rt, **rtp;
+
+    p = *prefix;
+    if (p.len == 0 || p.data[0] != '/') {
+        tg_conf_error(cf, "route prefix \"" TG_STR_FMT "\" must start with "
+                          "'/'", TG_STR_ARG(prefix));
+        return NULL;
+    }
+    for (i = 0; i < p.len; i++) {
+        if (p.data[i] <= ' ' || p.data[i] == '?' || p.data[i] == '#'
+            || p.data[i] >= 0x7f)
+        {
+            tg_conf_error(cf, "route prefix \"" TG_STR_FMT "\" has an "
+                              "invalid character", TG_STR_ARG(prefix));
+            return NULL;
+        }
+    }
+    if (tg_pstrcopy(cf->pool, &p, prefix->data, prefix->len) != TG_OK) {
+        tg_conf_error(cf, "out of memory");
+        return NULL;
+    }
+    if (tg_http_path_normalize(&p) != TG_OK) {
+        tg_conf_error(cf, "route prefix \"" TG_STR_FMT "\" climbs above the "
+                          "root", TG_STR_ARG(prefix));
+        return NULL;
+    }
+    while (p.len > 1 && p.data[p.len - 1] == '/') {
+        p.len--;
+    }
+
+    rtp = cf->cycle->routes.elts;
+    for (i = 0; i < cf->cycle->routes.nelts; i++) {
+        if (tg_str_eq(&rtp[i]->prefix, &p)) {
+            tg_conf_error(cf, "duplicate route \"" TG_STR_FMT "\" (first at "
+                              "%s:%d)", TG_STR_ARG(&p), rtp[i]->conf_file,
+                          rtp[i]->conf_line);
+            return NULL;
+        }
+    }
+
+    rt = tg_pcalloc(cf->pool, sizeof(tg_http_route_t));
+    rtp = tg_array_push(&cf->cycle->routes);
+    if (rt == NULL || rtp == NULL) {
+        tg_conf_error(cf, "out of memory");
+        return NULL;
+    }
+    rt->prefix = p;
+    rt->strip_prefix = TG_CONF_UNSET;
+    rt->trust_incoming_context = TG_CONF_UNSET;
+    rt->conf_file = cf->file;
+    rt->conf_line = cf->line;
+    *rtp = rt;
+    return rt;
+}
+
+
+static int
+tg_http_route_cmp(const void *a, const void *b)
+{
+    const tg_http_route_t  *ra = *(tg_http_route_t *const *) a;
+    const tg_http_route_t  *rb = *(tg_http_route_t *const *) b;
+
+    if (ra->prefix.len != rb->prefix.len) {
+        return ra->prefix.len > rb->prefix.len ? -1 : 1;
+    }
+    return memcmp(ra->prefix.data, rb->prefix.data, ra->prefix.len);
+}
+
+
+int
+tg_http_route_init_conf(tg_cycle_t *cycle)
+{
+    size_t            i;
+    tg_http_route_t  *rt, **rtp;
+
+    rtp = cycle->routes.elts;
+    for (i = 0; i < cycle->routes.nelts; i++) {
+        rt = rtp[i];
+        if (rt->upstream_name.len == 0) {
+            snprintf(cycle->conf_error, sizeof(cycle->conf_error),
+                     "%s:%d: route \"" TG_STR_FMT "\" has no \"upstream\"",
+                     rt->conf_file, rt->conf_line, TG_STR_ARG(&rt->prefix));
+            return TG_ERROR;
+        }
+        rt->upstream = tg_upstream_find(cycle, &rt->upstream_name);
+        if (rt->upstream == NULL) {
+            snprintf(cycle->conf_error, sizeof(cycle->conf_error),
+                     "%s:%d: route \"" TG_STR_FMT "\" names unknown upstream "
+                     "\"" TG_STR_FMT "\"", rt->conf_file, rt->conf_line,
+                     TG_STR_ARG(&rt->prefix), TG_STR_ARG(&rt->upstream_name));
+            return TG_ERROR;
+        }
+        rt->upstream->used = 1;
+        if (rt->strip_prefix == TG_CONF_UNSET) {
+            rt->strip_prefix = 0;
+        }
+        if (rt->trust_incoming_context == TG_CONF_UNSET) {
+            rt->trust_incoming_context = 1;
+        }
+    }
+    qsort(cycle->routes.elts, cycle->routes.nelts, sizeof(tg_http_route_t *),
+          tg_http_route_cmp);
+    return TG_OK;
+}
+
+
+tg_http_route_t *
+tg_http_route_find(tg_array_t *routes, const tg_str_t *path)
+{
+    size_t            i, n;
+    tg_http_route_t  *rt, **rtp;
+
+    rtp = routes->elts;
+    for (i = 0; i < routes->nelts; i++) {
+        rt = rtp[i];
+        n = rt->prefix.len;
+        if (n == 1) {
+            return rt; /* "/" matches every origin-form path */
+        }
+        if (path->len >= n && memcmp(path->data, rt->prefix.data, n) == 0
+            && (path->len == n || path->data[n] == '/'))
+        {
+            return rt;
+        }
+    }
+    return NULL;
+}
+
+
+/* "." or ".." segment, also written with %2e (clients and upstreams decode) */
+static int
+tg_http_dot_segment(const u_char *p, size_t n)
+{
+    size_t  dots;
+
+    dots = 0;
+    while (n) {
+        if (*p == '.') {
+            p++;
+            n--;
+        } else if (n >= 3 && p[0] == '%' && p[1] == '2'
+                   && (p[2] == 'e' || p[2] == 'E'))
+        {
+            p += 3;
+            n -= 3;
+        } else {
+            return 0;
+        }
+        dots++;
+    }
+    return dots <= 2 ? (int) dots : 0;
+}
+
+
+int
+tg_http_path_normalize(tg_str_t *path)
+{
+    u_char  *src, *end, *dst, *seg;
+    size_t   n;
+    int      dots;
+
+    if (path->len == 0 || path->data[0] != '/') {
+        return TG_ERROR;
+    }
+    src = path->data;
+    end = path->data + path->len;
+    dst = path->data; /* output never outgrows input */
+
+    while (src < end) {
+        /* src at a '/' */
+        while (src + 1 < end && src[1] == '/') {
+            src++;
+        }
+        seg = src + 1;
+        for (n = 0; seg + n < end && seg[n] != '/'; n++) {
+            /* segment length */
+        }
+        dots = tg_http_dot_segment(seg, n);
+        if (n > 0 && dots == 1) {
+            src = seg + n;
+            if (src == end) {
+                *dst++ = '/';
+            }
+            continue;
+        }
+        if (n > 0 && dots == 2) {
+            if (dst == path->data) {
+                return TG_ERROR; /* above the root */
+            }
+            while (dst > path->data && *--dst != '/') {
+                /* drop the last output segment */
+            }
+            src = seg + n;
+            if (src == end) {
+                *dst++ = '/';
+            }
+            continue;
+        }
+        *dst++ = '/';
+        memmove(dst, seg, n);
+        dst += n;
+        src = seg + n;
+    }
+    if (dst == path->data) {
+        *dst++ = '/';
+    }
+    path->len = (size_t) (dst - path->data);
+    return TG_OK;
+}

@@ -1,0 +1,39 @@
+#ifndef _TG_HTTP_ROUTE_H_INCLUDED_
+#define _TG_HTTP_ROUTE_H_INCLUDED_
+
+/*
+ * Path-prefix routes. A prefix matches only at a segment boundary: the
+ * path equals it, or continues with '/' (so /service-a never matches
+ * /service-abc). The longest matching prefix wins.
+ */
+
+struct tg_http_route_s {
+    tg_str_t        prefix;          /* without a trailing '/' (except "/") */
+    tg_str_t        upstream_name;
+    tg_upstream_t  *upstream;
+    int             strip_prefix;
+    int             trust_incoming_context;
+    const char     *conf_file;
+    int             conf_line;
+};
+
+extern tg_command_t  tg_http_route_commands[];
+
+/* Adds [route PREFIX] to the cycle being read; NULL with cf->error set. */
+tg_http_route_t *tg_http_route_add(tg_conf_t *cf, tg_str_t *prefix);
+
+/* Links routes to upstreams, fills defaults, sorts longest first. */
+int tg_http_route_init_conf(tg_cycle_t *cycle);
+
+/* The route for a normalised path (no query), or NULL. */
+tg_http_route_t *tg_http_route_find(tg_array_t *routes, const tg_str_t *path);
+
+/*
+ * Normalises an origin-form path in place: collapses "//", resolves "."
+ * and ".." segments (RFC 3986 5.2.4) and decodes nothing else. Returns
+ * TG_OK, or TG_ERROR when ".." would climb above the root or the path
+ * does not start with '/'.
+ */
+int tg_http_path_normalize(tg_str_t *path);
+
+#endif /* _TG_HTTP_ROUTE_H_INCLUDED_ */

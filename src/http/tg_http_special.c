@@ -1,0 +1,108 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include <tg_http.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+
+static size_t
+tg_http_date(char *buf)
+{
+    static time_t  cached;
+    static char    text[40];
+    time_t         now;
+    struct tm      tm;
+
+    now = time(NULL);
+    if (now != cached) {
+        gmtime_r(&now, &tm);
+        strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cached = now;
+    }
+    memcpy(buf, text, 29);
+    return 29;
+}
+
+
+/*
+ * Answers the request itself (health, index, errors): html/ page when
+ * loaded, else a short built-in body. Closes afterwards when the request
+ * body was not read, so unread bytes never pass for the next request.
+ */
+int
+tg_http_send_special(tg_http_request_t *r, int status)
+{
+    int               n;
+    char              head[1024], date[40], body_buf[512];
+    size_t            hlen;
+    tg_str_t          body;
+    const char       *type;
+    tg_http_conn_t   *c = r->c;
+    struct evbuffer  *out;
+
+    if (r->response_started) {
+        /* too late for a different answer: cut the response short */
+        r->response_close = 1;
+        tg_http_close_connection(c);
+        return TG_ERROR;
+    }
+    r->status = status;
+    r->response_started = 1;
+    if (!r->body_done || status == 400 || status == 408 || status == 431
+        || status == 414 || status == 413)
+    {
+        r->keepalive = 0;
+    }
+    if (!r->keepalive) {
+        r->response_close = 1;
+    }
+
+    type = "text/html";
+    if (status == 200 && tg_cycle->main.health.len
+        && tg_str_eq(&r->path, &tg_cycle->main.health))
+    {
+        tg_str_set(&body, "ok\n");
+        type = "text/plain";
+    } else if (status == 200) {
+        body = tg_cycle->page_index;
+    } else if (status == 404 && tg_cycle->page_404.len) {
+        body = tg_cycle->page_404;
+    } else if (status >= 500 && tg_cycle->page_50x.len) {
+        body = tg_cycle->page_50x;
+    } else {
+        n = snprintf(body_buf, sizeof(body_buf),
+                     "<html>\n<head><title>%d %s</title></head>\n<body>\n"
+                     "<center><h1>%d %s</h1></center>\n"
+                     "<hr><center>tracegate</center>\n</body>\n</html>\n",
+                     status, tg_http_status_reason(status), status,
+                     tg_http_status_reason(status));
+        body.data = (u_char *) body_buf;
+        body.len = (size_t) n;
+    }
+
+    tg_http_date(date);
+    n = snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d %s\r\n"
+                 "Server: tracegate\r\n"
+                 "Date: %.29s\r\n"
+                 "Content-Type: %s\r\n"
+                 "Content-Length: %zu\r\n"
+                 "%s",
+                 status, tg_http_status_reason(status), date, type, body.len,
+                 r->response_close ? "Connection: close\r\n"
+                 : (r->http_minor == 0 ? "Connection: keep-alive\r\n" : ""));
+    hlen = (size_t) n;
+
+    out = bufferevent_get_output(c->bev);
+    evbuffer_add(out, head, hlen);
+    tg_http_trace_response_headers(r, out);
+    evbuffer_add(out, CRLF, 2);
+    r->bytes_sent += hlen + 2;
+    if (!r->head) {
+        evbuffer_add(out, body.data, body.len);
+        r->bytes_sent += body.len;
+    }
+    tg_http_request_done(r);
+    return TG_OK;
+}

@@ -1,0 +1,763 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include <tg_http.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+
+static uint64_t  tg_upstream_conn_number;
+
+static void tg_http_upstream_connect(tg_http_request_t *r);
+static void tg_http_upstream_send_request(tg_http_request_t *r);
+static void tg_http_upstream_read_handler(struct bufferevent *bev, void *ctx);
+static void tg_http_upstream_write_handler(struct bufferevent *bev,
+    void *ctx);
+static void tg_http_upstream_event_handler(struct bufferevent *bev,
+    short what, void *ctx);
+static void tg_http_upstream_process(tg_http_request_t *r);
+static void tg_http_upstream_next(tg_http_request_t *r, const char *etype,
+    int status);
+static void tg_http_upstream_finish(tg_http_request_t *r);
+static int tg_http_upstream_send_head(tg_http_request_t *r);
+static void tg_upstream_idle_read_handler(struct bufferevent *bev,
+    void *ctx);
+static void tg_upstream_idle_event_handler(struct bufferevent *bev,
+    short what, void *ctx);
+
+
+static void
+tg_http_timeval(struct timeval *tv, int64_t ms)
+{
+    tv->tv_sec = ms / 1000;
+    tv->tv_usec = (ms % 1000) * 1000;
+}
+
+
+void
+tg_upstream_conn_close(tg_upstream_conn_t *uc)
+{
+    if (uc->bev) {
+        bufferevent_free(uc->bev);
+    }
+    free(uc);
+}
+
+
+tg_upstream_conn_t *
+tg_upstream_idle_get(tg_upstream_server_t *s)
+{
+    tg_upstream_conn_t  *uc;
+
+    uc = s->idle;
+    if (uc == NULL) {
+        return NULL;
+    }
+    s->idle = uc->next;
+    if (s->idle) {
+        s->idle->prev = NULL;
+    }
+    s->nidle--;
+    uc->next = NULL;
+    uc->prev = NULL;
+    return uc;
+}
+
+
+static void
+tg_upstream_idle_remove(tg_upstream_conn_t *uc)
+{
+    tg_upstream_server_t  *s = uc->server;
+
+    if (uc->prev) {
+        uc->prev->next = uc->next;
+    } else {
+        s->idle = uc->next;
+    }
+    if (uc->next) {
+        uc->next->prev = uc->prev;
+    }
+    s->nidle--;
+}
+
+
+void
+tg_upstream_idle_put(tg_upstream_conn_t *uc)
+{
+    tg_upstream_t         *u;
+    struct timeval         tv;
+    tg_upstream_server_t  *s;
+
+    s = uc->server;
+    u = s->upstream;
+    if (tg_http_worker.shutting_down || s->nidle >= (size_t) u->keepalive
+        || uc->requests >= (uint64_t) u->keepalive_requests)
+    {
+        tg_upstream_conn_close(uc);
+        return;
+    }
+    /* an idle connection only waits for the upstream to close it */
+    bufferevent_setcb(uc->bev, tg_upstream_idle_read_handler, NULL,
+                      tg_upstream_idle_event_handler, uc);
+    bufferevent_setwatermark(uc->bev, EV_WRITE, 0, 0);
+    tg_http_timeval(&tv, u->keepalive_timeout);
+    bufferevent_set_timeouts(uc->bev, &tv, NULL);
+    bufferevent_enable(uc->bev, EV_READ);
+    uc->prev = NULL;
+    uc->next = s->idle;
+    if (s->idle) {
+        s->idle->prev = uc;
+    }
+    s->idle = uc;
+    s->nidle++;
+}
+
+
+static void
+tg_upstream_idle_read_handler(struct bufferevent *bev, void *ctx)
+{
+    /* bytes on an idle connection mean it is out of step: drop it */
+    tg_upstream_conn_t  *uc = ctx;
+
+    tg_upstream_idle_remove(uc);
+    tg_upstream_conn_close(uc);
+}
+
+
+static void
+tg_upstream_idle_event_handler(struct bufferevent *bev, short what,
+    void *ctx)
+{
+    tg_upstream_conn_t  *uc = ctx;
+
+    tg_upstream_idle_remove(uc);
+    tg_upstream_conn_close(uc);
+}
+
+
+void
+tg_upstream_close_idle(tg_cycle_t *cycle)
+{
+    size_t                 i, j;
+    tg_upstream_t        **up;
+    tg_upstream_conn_t    *uc;
+    tg_upstream_server_t  *s;
+
+    up = cycle->upstreams.elts;
+    for (i = 0; i < cycle->upstreams.nelts; i++) {
+        s = up[i]->servers.elts;
+        for (j = 0; j < up[i]->servers.nelts; j++) {
+            while ((uc = tg_upstream_idle_get(&s[j])) != NULL) {
+                tg_upstream_conn_close(uc);
+            }
+        }
+    }
+}
+
+
+void
+tg_http_upstream_start(tg_http_request_t *r)
+{
+    r->uc = NULL;
+    r->server = tg_upstream_next(r->upstream, &r->tried, tg_time_ms());
+    if (r->server == NULL) {
+        tg_log_error(TG_LOG_ERR, &r->c->log, 0,
+                     "no live upstreams in \"" TG_STR_FMT "\"",
+                     TG_STR_ARG(&r->upstream->name));
+        if (r->attempts == 0) {
+            r->error_type = "no_live_upstreams";
+        }
+        tg_http_send_special(r, r->upstream_status == 504 ? 504 : 502);
+        return;
+    }
+    r->attempts++;
+    tg_http_trace_client_attempt(r);
+    r->upstream_start_ms = tg_time_ms();
+    r->got_response_bytes = 0;
+    r->request_sent = 0;
+
+    r->uc = tg_upstream_idle_get(r->server);
+    if (r->uc) {
+        r->uc_reused = 1;
+        bufferevent_setcb(r->uc->bev, tg_http_upstream_read_handler,
+                          tg_http_upstream_write_handler,
+                          tg_http_upstream_event_handler, r);
+        tg_http_upstream_send_request(r);
+        return;
+    }
+    r->uc_reused = 0;
+    tg_http_upstream_connect(r);
+}
+
+
+static void
+tg_http_upstream_connect(tg_http_request_t *r)
+{
+    int                    err;
+    struct timeval         tv;
+    tg_upstream_conn_t    *uc;
+    tg_upstream_server_t  *s = r->server;
+
+    uc = calloc(1, sizeof(tg_upstream_conn_t));
+    if (uc == NULL) {
+        goto failed;
+    }
+    uc->server = s;
+    uc->number = ++tg_upstream_conn_number;
+    uc->bev = bufferevent_socket_new(tg_http_worker.base, -1,
+                                     BEV_OPT_CLOSE_ON_FREE
+                                         | BEV_OPT_DEFER_CALLBACKS);
+    if (uc->bev == NULL) {
+        free(uc);
+        goto failed;
+    }
+    r->uc = uc;
+    r->state = TG_HTTP_UPSTREAM_CONNECT;
+    bufferevent_setcb(uc->bev, tg_http_upstream_read_handler,
+                      tg_http_upstream_write_handler,
+                      tg_http_upstream_event_handler, r);
+    /* while connecting, the write timeout is the connect timeout */
+    tg_http_timeval(&tv, s->upstream->connect_timeout);
+    bufferevent_set_timeouts(uc->bev, NULL, &tv);
+    bufferevent_setwatermark(uc->bev, EV_READ, 0,
+                             (size_t) tg_cycle->main.proxy_buffer_size);
+    if (bufferevent_socket_connect(uc->bev, (struct sockaddr *) &s->addr,
+                                   (int) s->addrlen)
+        < 0)
+    {
+        err = errno;
+        tg_log_error(TG_LOG_ERR, &r->c->log, err,
+                     "connect() to " TG_STR_FMT " failed",
+                     TG_STR_ARG(&s->text));
+        tg_http_upstream_next(r, err == ECONNREFUSED ? "connection_refused"
+                                                     : "connect_error",
+                              502);
+    }
+    return;
+
+failed:
+    tg_log_error(TG_LOG_ALERT, &r->c->log, 0, "out of memory for upstream");
+    tg_http_send_special(r, 500);
+}
+
+
+/* Request line and headers as the upstream receives them. */
+static int
+tg_http_upstream_build_head(tg_http_request_t *r, struct evbuffer *out)
+{
+    u_char             *buf, *p;
+    size_t              i, len, xff_len;
+    tg_str_t            path, host, *xff;
+    tg_http_header_t   *h;
+    tg_http_conn_t     *c = r->c;
+
+    path = r->path;
+    if (r->route->strip_prefix && r->route->prefix.len > 1) {
+        path.data += r->route->prefix.len;
+        path.len -= r->route->prefix.len;
+        if (path.len == 0) {
+            path.data = (u_char *) "/";
+            path.len = 1;
+        }
+    }
+    host = r->upstream->host.len ? r->upstream->host : r->host;
+    if (host.len == 0) {
+        host = r->server->text;
+    }
+
+    xff = NULL;
+    xff_len = 0;
+    h = r->headers.elts;
+    len = r->method.len + path.len + r->query.len + host.len + 64;
+    for (i = 0; i < r->headers.nelts; i++) {
+        if (h[i].flags & TG_HTTP_HDR_XFF) {
+            if (xff == NULL) {
+                xff = &h[i].value;
+            }
+            xff_len += h[i].value.len + 2;
+        }
+        len += h[i].name.len + h[i].value.len + 4;
+    }
+    len += xff_len + sizeof("X-Forwarded-For: , \r\n") + sizeof(c->peer_text)
+           + sizeof("X-Forwarded-Proto: https\r\n")
+           + sizeof("X-Forwarded-Host: \r\n") + r->host.len + 512
+           + r->tracestate.len + r->x_trace_id.len;
+
+    buf = tg_pnalloc(r->pool, len);
+    if (buf == NULL) {
+        return TG_ERROR;
+    }
+    p = buf;
+    p = (u_char *) mempcpy(p, r->method.data, r->method.len);
+    *p++ = ' ';
+    p = (u_char *) mempcpy(p, path.data, path.len);
+    if (r->query.data) {
+        *p++ = '?';
+        p = (u_char *) mempcpy(p, r->query.data, r->query.len);
+    }
+    p = (u_char *) mempcpy(p, " HTTP/1.1\r\nHost: ", 17);
+    p = (u_char *) mempcpy(p, host.data, host.len);
+    *p++ = CR;
+    *p++ = LF;
+
+    for (i = 0; i < r->headers.nelts; i++) {
+        if (h[i].flags
+            & (TG_HTTP_HDR_HOP | TG_HTTP_HDR_DROP | TG_HTTP_HDR_HOST
+               | TG_HTTP_HDR_TRACE | TG_HTTP_HDR_XFF | TG_HTTP_HDR_XFWD))
+        {
+            continue;
+        }
+        p = (u_char *) mempcpy(p, h[i].name.data, h[i].name.len);
+        *p++ = ':';
+        *p++ = ' ';
+        p = (u_char *) mempcpy(p, h[i].value.data, h[i].value.len);
+        *p++ = CR;
+        *p++ = LF;
+    }
+
+    p = (u_char *) mempcpy(p, "X-Forwarded-For: ", 17);
+    if (xff) {
+        for (i = 0; i < r->headers.nelts; i++) {
+            if (h[i].flags & TG_HTTP_HDR_XFF) {
+                p = (u_char *) mempcpy(p, h[i].value.data, h[i].value.len);
+                *p++ = ',';
+                *p++ = ' ';
+            }
+        }
+    }
+    p = (u_char *) stpcpy((char *) p, c->peer_text);
+    p = (u_char *) mempcpy(p, "\r\nX-Forwarded-Proto: ", 21);
+    p = (u_char *) stpcpy((char *) p, c->listen->ssl ? "https" : "http");
+    if (r->host.len) {
+        p = (u_char *) mempcpy(p, "\r\nX-Forwarded-Host: ", 20);
+        p = (u_char *) mempcpy(p, r->host.data, r->host.len);
+    }
+    *p++ = CR;
+    *p++ = LF;
+    p = tg_http_trace_add_request_headers(r, p);
+    *p++ = CR;
+    *p++ = LF;
+
+    if ((size_t) (p - buf) > len) {
+        /* the estimate above is the contract: never write past it */
+        abort();
+    }
+    return evbuffer_add(out, buf, (size_t) (p - buf)) == 0 ? TG_OK : TG_ERROR;
+}
+
+
+static void
+tg_http_upstream_send_request(tg_http_request_t *r)
+{
+    struct timeval      tv_read, tv_write;
+    tg_upstream_conn_t *uc = r->uc;
+    tg_upstream_t      *u = r->upstream;
+
+    tg_http_timeval(&tv_read, u->read_timeout);
+    tg_http_timeval(&tv_write, u->send_timeout);
+    bufferevent_set_timeouts(uc->bev, &tv_read, &tv_write);
+    bufferevent_setwatermark(uc->bev, EV_READ, 0,
+                             (size_t) tg_cycle->main.proxy_buffer_size);
+    bufferevent_enable(uc->bev, EV_READ | EV_WRITE);
+
+    llhttp_init(&r->resp, HTTP_RESPONSE, &tg_http_response_settings);
+    r->resp.data = r;
+    r->resp_headers.nelts = 0;
+    if (r->resp_headers.elts == NULL
+        && tg_array_init(&r->resp_headers, r->pool, 16,
+                         sizeof(tg_http_header_t))
+               != TG_OK)
+    {
+        tg_http_send_special(r, 500);
+        return;
+    }
+    r->resp_reason.len = 0;
+    r->resp_reason.data = NULL;
+    r->resp_headers_done = 0;
+    r->resp_chunked = 0;
+    r->resp_content_length = -1;
+    r->header_bytes = 0;
+    r->upstream_done = 0;
+
+    if (tg_http_upstream_build_head(r, bufferevent_get_output(uc->bev))
+        != TG_OK)
+    {
+        tg_http_send_special(r, 500);
+        return;
+    }
+    uc->requests++;
+    r->request_sent = 1;
+
+    if (r->body_done) {
+        r->state = TG_HTTP_WAIT_RESPONSE;
+        return;
+    }
+    r->state = TG_HTTP_SEND_BODY;
+    if (r->expect_continue && !r->sent_continue) {
+        r->sent_continue = 1;
+        bufferevent_write(r->c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
+    {
+        struct timeval  tv;
+
+        tg_http_timeval(&tv, tg_cycle->main.client_body_timeout);
+        tg_http_timeval(&tv_write, tg_cycle->main.send_timeout);
+        bufferevent_set_timeouts(r->c->bev, &tv, &tv_write);
+    }
+    bufferevent_enable(r->c->bev, EV_READ);
+    tg_http_process_input(r->c);
+}
+
+
+static void
+tg_http_upstream_read_handler(struct bufferevent *bev, void *ctx)
+{
+    tg_http_upstream_process(ctx);
+}
+
+
+static void
+tg_http_upstream_write_handler(struct bufferevent *bev, void *ctx)
+{
+    tg_http_request_t  *r = ctx;
+
+    if (r->client_throttled) {
+        /* the upstream took enough of the body: read the client again */
+        r->client_throttled = 0;
+        bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+        bufferevent_enable(r->c->bev, EV_READ);
+        tg_http_process_input(r->c);
+    }
+}
+
+
+static void
+tg_http_upstream_event_handler(struct bufferevent *bev, short what,
+    void *ctx)
+{
+    int                 err;
+    llhttp_errno_t      perr;
+    tg_http_request_t  *r = ctx;
+
+    if (what & BEV_EVENT_CONNECTED) {
+        int  on = 1;
+
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &on,
+                   sizeof(on));
+        tg_http_upstream_send_request(r);
+        return;
+    }
+
+    err = EVUTIL_SOCKET_ERROR();
+    if (r->state == TG_HTTP_UPSTREAM_CONNECT) {
+        if (what & BEV_EVENT_TIMEOUT) {
+            tg_log_error(TG_LOG_ERR, &r->c->log, 0,
+                         "upstream " TG_STR_FMT " timed out connecting",
+                         TG_STR_ARG(&r->server->text));
+            tg_http_upstream_next(r, "timeout", 504);
+            return;
+        }
+        tg_log_error(TG_LOG_ERR, &r->c->log, err,
+                     "connect() to " TG_STR_FMT " failed",
+                     TG_STR_ARG(&r->server->text));
+        tg_http_upstream_next(r, err == ECONNREFUSED ? "connection_refused"
+                                                     : "connect_error",
+                              502);
+        return;
+    }
+
+    if (what & BEV_EVENT_TIMEOUT) {
+        tg_log_error(TG_LOG_ERR, &r->c->log, 0,
+                     "upstream " TG_STR_FMT " timed out %s",
+                     TG_STR_ARG(&r->server->text),
+                     (what & BEV_EVENT_READING) ? "reading the response"
+                                                : "taking the request");
+        r->error_type = "timeout";
+        tg_upstream_fail(r->server, tg_time_ms());
+        if (r->response_started) {
+            tg_http_close_connection(r->c);
+            return;
+        }
+        tg_http_upstream_abort(r);
+        tg_http_send_special(r, 504);
+        return;
+    }
+
+    if (what & BEV_EVENT_EOF) {
+        /* let buffered bytes be parsed first, then see where EOF leaves us */
+        tg_http_upstream_process(r);
+        if (r->c->r != r || r->uc == NULL || r->upstream_done) {
+            return;
+        }
+        perr = llhttp_finish(&r->resp);
+        if (perr == HPE_OK || perr == HPE_PAUSED) {
+            if (r->upstream_done) {
+                tg_http_upstream_finish(r);
+                return;
+            }
+        }
+    }
+
+    /* reset, error, or EOF in the middle of a message */
+    if (!r->got_response_bytes && !r->response_started
+        && (r->idempotent || !r->body_started))
+    {
+        tg_log_error(TG_LOG_WARN, &r->c->log, err,
+                     "upstream " TG_STR_FMT " closed the connection before "
+                     "responding%s",
+                     TG_STR_ARG(&r->server->text),
+                     r->uc_reused ? " (cached connection)" : "");
+        if (!r->uc_reused) {
+            tg_upstream_fail(r->server, tg_time_ms());
+        } else {
+            /* a stale cached connection is not the server's fault */
+            r->tried &= ~(1ULL << tg_upstream_server_index(r->server));
+        }
+        tg_http_upstream_next(r, "connection_reset", 502);
+        return;
+    }
+    tg_log_error(TG_LOG_ERR, &r->c->log, err,
+                 "upstream " TG_STR_FMT " %s the response",
+                 TG_STR_ARG(&r->server->text),
+                 r->got_response_bytes ? "truncated" : "closed without");
+    r->error_type = r->got_response_bytes ? "response_truncated"
+                                          : "connection_reset";
+    if (r->response_started) {
+        tg_http_close_connection(r->c);
+        return;
+    }
+    tg_http_upstream_abort(r);
+    tg_http_send_special(r, 502);
+}
+
+
+/* One attempt failed before anything reached the client: try the next. */
+static void
+tg_http_upstream_next(tg_http_request_t *r, const char *etype, int status)
+{
+    tg_upstream_t  *u = r->upstream;
+    size_t          limit;
+
+    r->error_type = etype;
+    r->upstream_status = status;
+    if (strcmp(etype, "connection_reset") != 0 || !r->uc_reused) {
+        tg_upstream_fail(r->server, tg_time_ms());
+    }
+    tg_http_upstream_abort(r);
+
+    limit = u->next_upstream_tries ? (size_t) u->next_upstream_tries
+                                   : u->servers.nelts + 1;
+    if ((size_t) r->attempts >= limit || r->attempts >= TG_HTTP_MAX_ATTEMPTS
+        || (r->body_started && !r->idempotent))
+    {
+        tg_http_send_special(r, status);
+        return;
+    }
+    tg_http_upstream_start(r);
+}
+
+
+void
+tg_http_upstream_abort(tg_http_request_t *r)
+{
+    if (r->uc == NULL) {
+        return;
+    }
+    tg_http_trace_client_end(r);
+    tg_upstream_conn_close(r->uc);
+    r->uc = NULL;
+    if (r->client_throttled) {
+        r->client_throttled = 0;
+        bufferevent_enable(r->c->bev, EV_READ);
+    }
+}
+
+
+/*
+ * Parses the upstream's bytes: header bytes are consumed here, body bytes
+ * move raw to the client (or decoded, for HTTP/1.0 clients of a chunked
+ * response), and the upstream is no longer read while the client's output
+ * holds proxy_buffer_size bytes.
+ */
+static void
+tg_http_upstream_process(tg_http_request_t *r)
+{
+    size_t                  n, consumed;
+    const char             *data;
+    llhttp_errno_t          err;
+    struct evbuffer        *in, *out;
+    struct evbuffer_iovec   vec;
+    tg_http_conn_t         *c = r->c;
+
+    if (r->uc == NULL) {
+        return;
+    }
+    in = bufferevent_get_input(r->uc->bev);
+    out = bufferevent_get_output(c->bev);
+
+    while (!r->upstream_done) {
+        if (r->response_started
+            && evbuffer_get_length(out)
+                   >= (size_t) tg_cycle->main.proxy_buffer_size)
+        {
+            r->upstream_throttled = 1;
+            bufferevent_disable(r->uc->bev, EV_READ);
+            bufferevent_setwatermark(
+                c->bev, EV_WRITE,
+                (size_t) tg_cycle->main.proxy_buffer_size / 2, 0);
+            return;
+        }
+        if (evbuffer_peek(in, -1, NULL, &vec, 1) < 1 || vec.iov_len == 0) {
+            return;
+        }
+        data = vec.iov_base;
+        n = vec.iov_len;
+        err = llhttp_execute(&r->resp, data, n);
+        if (err == HPE_OK) {
+            consumed = n;
+        } else if (err == HPE_PAUSED) {
+            consumed = (size_t) (llhttp_get_error_pos(&r->resp) - data);
+        } else {
+            tg_log_error(TG_LOG_ERR, &c->log, 0,
+                         "invalid response from upstream " TG_STR_FMT
+                         ": %s (%s)", TG_STR_ARG(&r->server->text),
+                         llhttp_get_error_reason(&r->resp),
+                         llhttp_errno_name(err));
+            r->error_type = "invalid_response";
+            tg_upstream_fail(r->server, tg_time_ms());
+            if (r->response_started) {
+                tg_http_close_connection(c);
+                return;
+            }
+            tg_http_upstream_abort(r);
+            tg_http_send_special(r, 502);
+            return;
+        }
+
+        if (!r->response_started) {
+            evbuffer_drain(in, consumed);
+            if (r->resp_headers_done) {
+                r->upstream_header_ms = tg_time_ms();
+                if (tg_http_upstream_send_head(r) != TG_OK) {
+                    return;
+                }
+            }
+        } else if (r->response_dechunk) {
+            evbuffer_drain(in, consumed);
+        } else if (consumed) {
+            evbuffer_remove_buffer(in, out, consumed);
+        }
+        if (err == HPE_PAUSED) {
+            llhttp_resume(&r->resp);
+        }
+    }
+    tg_http_upstream_finish(r);
+}
+
+
+static int
+tg_http_upstream_send_head(tg_http_request_t *r)
+{
+    int                 n;
+    u_char             *buf, *p;
+    size_t              i, len;
+    tg_http_header_t   *h;
+    tg_http_conn_t     *c = r->c;
+    struct evbuffer    *out;
+
+    r->status = r->resp_status;
+    r->upstream_status = r->resp_status;
+    r->response_started = 1;
+
+    if (!r->head && r->status != 204 && r->status != 304) {
+        if (r->resp_chunked && r->http_minor == 0) {
+            r->response_dechunk = 1; /* 1.0 knows no chunks: close-delimit */
+            r->response_close = 1;
+        } else if (!r->resp_chunked && r->resp_content_length < 0) {
+            r->response_close = 1; /* close-delimited upstream body */
+        }
+    }
+    if (!r->keepalive || !r->body_done || c->closing
+        || tg_http_worker.shutting_down)
+    {
+        r->response_close = 1;
+    }
+    tg_http_parse_connection_tokens(r, &r->resp_headers);
+
+    h = r->resp_headers.elts;
+    len = r->resp_reason.len + 64;
+    for (i = 0; i < r->resp_headers.nelts; i++) {
+        len += h[i].name.len + h[i].value.len + 4;
+    }
+    buf = tg_pnalloc(r->pool, len);
+    if (buf == NULL) {
+        tg_http_close_connection(c);
+        return TG_ERROR;
+    }
+    n = snprintf((char *) buf, len, "HTTP/1.1 %d ", r->status);
+    p = buf + n;
+    if (r->resp_reason.len) {
+        p = (u_char *) mempcpy(p, r->resp_reason.data, r->resp_reason.len);
+    } else {
+        p = (u_char *) stpcpy((char *) p, tg_http_status_reason(r->status));
+    }
+    *p++ = CR;
+    *p++ = LF;
+    for (i = 0; i < r->resp_headers.nelts; i++) {
+        if (h[i].flags & (TG_HTTP_HDR_HOP | TG_HTTP_HDR_DROP)) {
+            continue;
+        }
+        if ((h[i].flags & TG_HTTP_HDR_TE) && r->response_dechunk) {
+            continue;
+        }
+        if (tg_http_trace_skip_response_header(r, &h[i].name)) {
+            continue;
+        }
+        p = (u_char *) mempcpy(p, h[i].name.data, h[i].name.len);
+        *p++ = ':';
+        *p++ = ' ';
+        p = (u_char *) mempcpy(p, h[i].value.data, h[i].value.len);
+        *p++ = CR;
+        *p++ = LF;
+    }
+    if (r->response_close) {
+        p = (u_char *) mempcpy(p, "Connection: close\r\n", 19);
+    } else if (r->http_minor == 0) {
+        p = (u_char *) mempcpy(p, "Connection: keep-alive\r\n", 24);
+    }
+
+    out = bufferevent_get_output(c->bev);
+    i = evbuffer_get_length(out);
+    evbuffer_add(out, buf, (size_t) (p - buf));
+    tg_http_trace_response_headers(r, out);
+    evbuffer_add(out, CRLF, 2);
+    r->bytes_sent += evbuffer_get_length(out) - i;
+    return TG_OK;
+}
+
+
+static void
+tg_http_upstream_finish(tg_http_request_t *r)
+{
+    tg_upstream_conn_t  *uc = r->uc;
+
+    if (uc == NULL) {
+        return;
+    }
+    tg_upstream_success(r->server);
+    tg_http_trace_client_end(r);
+    r->uc = NULL;
+    if (llhttp_should_keep_alive(&r->resp) && r->body_done
+        && evbuffer_get_length(bufferevent_get_input(uc->bev)) == 0
+        && evbuffer_get_length(bufferevent_get_output(uc->bev)) == 0)
+    {
+        tg_upstream_idle_put(uc);
+    } else {
+        tg_upstream_conn_close(uc);
+    }
+    if (r->upstream_throttled) {
+        r->upstream_throttled = 0;
+    }
+    tg_http_request_done(r);
+}

@@ -1,0 +1,285 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include <tg_cycle.h>
+#include <tg_http_upstream.h>
+
+
+static char *tg_upstream_set_server(tg_conf_t *cf, tg_command_t *cmd,
+    void *conf);
+
+
+tg_command_t  tg_upstream_commands[] = {
+    { tg_string("server"), TG_CONF_MULTI, tg_upstream_set_server, 0 },
+    { tg_string("keepalive"), TG_CONF_TAKE1, tg_conf_set_num,
+      offsetof(tg_upstream_t, keepalive) },
+    { tg_string("keepalive_timeout"), TG_CONF_TAKE1, tg_conf_set_msec,
+      offsetof(tg_upstream_t, keepalive_timeout) },
+    { tg_string("keepalive_requests"), TG_CONF_TAKE1, tg_conf_set_num,
+      offsetof(tg_upstream_t, keepalive_requests) },
+    { tg_string("connect_timeout"), TG_CONF_TAKE1, tg_conf_set_msec,
+      offsetof(tg_upstream_t, connect_timeout) },
+    { tg_string("send_timeout"), TG_CONF_TAKE1, tg_conf_set_msec,
+      offsetof(tg_upstream_t, send_timeout) },
+    { tg_string("read_timeout"), TG_CONF_TAKE1, tg_conf_set_msec,
+      offsetof(tg_upstream_t, read_timeout) },
+    { tg_string("next_upstream_tries"), TG_CONF_TAKE1, tg_conf_set_num,
+      offsetof(tg_upstream_t, next_upstream_tries) },
+    { tg_string("host"), TG_CONF_TAKE1, tg_conf_set_str,
+      offsetof(tg_upstream_t, host) },
+    tg_null_command
+};
+
+
+tg_upstream_t *
+tg_upstream_add(tg_conf_t *cf, tg_str_t *name)
+{
+    size_t          i;
+    tg_upstream_t  *u, **up;
+
+    for (i = 0; i < name->len; i++) {
+        if (!isalnum(name->data[i]) && name->data[i] != '-'
+            && name->data[i] != '_' && name->data[i] != '.')
+        {
+            tg_conf_error(cf, "upstream name \"" TG_STR_FMT "\" may hold only "
+                              "letters, digits, '-', '_' and '.'",
+                          TG_STR_ARG(name));
+            return NULL;
+        }
+    }
+    u = tg_upstream_find(cf->cycle, name);
+    if (u != NULL) {
+        tg_conf_error(cf, "duplicate upstream \"" TG_STR_FMT "\" (first at "
+                          "%s:%d)", TG_STR_ARG(name), u->conf_file,
+                      u->conf_line);
+        return NULL;
+    }
+    u = tg_pcalloc(cf->pool, sizeof(tg_upstream_t));
+    up = tg_array_push(&cf->cycle->upstreams);
+    if (u == NULL || up == NULL
+        || tg_pstrcopy(cf->pool, &u->name, name->data, name->len) != TG_OK
+        || tg_array_init(&u->servers, cf->pool, 4,
+                         sizeof(tg_upstream_server_t))
+               != TG_OK)
+    {
+        tg_conf_error(cf, "out of memory");
+        return NULL;
+    }
+    u->keepalive = TG_CONF_UNSET;
+    u->keepalive_timeout = TG_CONF_UNSET;
+    u->keepalive_requests = TG_CONF_UNSET;
+    u->connect_timeout = TG_CONF_UNSET;
+    u->send_timeout = TG_CONF_UNSET;
+    u->read_timeout = TG_CONF_UNSET;
+    u->next_upstream_tries = TG_CONF_UNSET;
+    u->conf_file = cf->file;
+    u->conf_line = cf->line;
+    *up = u;
+    return u;
+}
+
+
+tg_upstream_t *
+tg_upstream_find(tg_cycle_t *cycle, tg_str_t *name)
+{
+    size_t          i;
+    tg_upstream_t **up;
+
+    up = cycle->upstreams.elts;
+    for (i = 0; i < cycle->upstreams.nelts; i++) {
+        if (tg_str_eq(&up[i]->name, name)) {
+            return up[i];
+        }
+    }
+    return NULL;
+}
+
+
+/* server = HOST:PORT [weight=N] [max_fails=N] [fail_timeout=T] [backup] */
+static char *
+tg_upstream_set_server(tg_conf_t *cf, tg_command_t *cmd, void *conf)
+{
+    size_t                 i;
+    int64_t                n;
+    tg_str_t               rest, tok, v;
+    tg_upstream_t         *u;
+    tg_upstream_server_t  *s;
+
+    u = conf;
+    if (u->servers.nelts >= 64) {
+        return "at most 64 servers per upstream; dropped";
+    }
+    s = tg_array_push(&u->servers);
+    if (s == NULL) {
+        return "out of memory for";
+    }
+    rest = cf->value;
+    if (!tg_str_next_token(&rest, ' ', &tok) || tok.len == 0) {
+        return "needs an address";
+    }
+    if (tok.len > 7 && memcmp(tok.data, "http://", 7) == 0) {
+        tok.data += 7;
+        tok.len -= 7;
+        while (tok.len && tok.data[tok.len - 1] == '/') {
+            tok.len--;
+        }
+    }
+    if (tg_pstrcopy(cf->pool, &s->text, tok.data, tok.len) != TG_OK) {
+        return "out of memory for";
+    }
+    if (tg_parse_addr(cf->pool, &s->text, 0, &s->addr, &s->addrlen)
+        != TG_OK)
+    {
+        return "cannot resolve (use HOST:PORT)";
+    }
+    /* host part for Host-less logs and the span's server.address */
+    s->host = s->text;
+    for (i = s->text.len; i > 0 && s->text.data[i - 1] != ':'; i--) {
+        /* last ':' */
+    }
+    s->host.len = i ? i - 1 : s->text.len;
+    if (s->host.len && s->host.data[0] == '[') {
+        s->host.data++;
+        s->host.len -= 2;
+    }
+    s->port = (int) (s->addr.ss_family == AF_INET6
+                         ? ntohs(((struct sockaddr_in6 *) &s->addr)->sin6_port)
+                         : ntohs(((struct sockaddr_in *) &s->addr)->sin_port));
+    s->weight = 1;
+    s->max_fails = 1;
+    s->fail_timeout = 10000;
+    s->upstream = u;
+
+    while (tg_str_next_token(&rest, ' ', &tok)) {
+        if (tok.len == 0) {
+            continue;
+        }
+        if (tg_str_caseeq_c(&tok, "backup")) {
+            s->backup = 1;
+            continue;
+        }
+        v.data = memchr(tok.data, '=', tok.len);
+        if (v.data == NULL) {
+            return "unknown server option in";
+        }
+        v.data++;
+        v.len = tok.len - (size_t) (v.data - tok.data);
+        tok.len -= v.len + 1;
+        if (tg_str_caseeq_c(&tok, "weight")) {
+            if (tg_atoi(v.data, v.len, &n) != TG_OK || n < 1 || n > 1000) {
+                return "weight must be 1..1000 in";
+            }
+            s->weight = n;
+        } else if (tg_str_caseeq_c(&tok, "max_fails")) {
+            if (tg_atoi(v.data, v.len, &n) != TG_OK) {
+                return "invalid max_fails in";
+            }
+            s->max_fails = n;
+        } else if (tg_str_caseeq_c(&tok, "fail_timeout")) {
+            if (tg_parse_time_ms(&v, &n) != TG_OK) {
+                return "invalid fail_timeout in";
+            }
+            s->fail_timeout = n;
+        } else {
+            return "unknown server option in";
+        }
+    }
+    return TG_CONF_OK;
+}
+
+
+#define tg_upstream_default(v, d)                                              \
+    if ((v) == TG_CONF_UNSET) {                                                \
+        (v) = (d);                                                             \
+    }
+
+
+int
+tg_upstream_init_conf(tg_cycle_t *cycle)
+{
+    size_t          i;
+    tg_upstream_t  *u, **up;
+
+    up = cycle->upstreams.elts;
+    for (i = 0; i < cycle->upstreams.nelts; i++) {
+        u = up[i];
+        if (u->servers.nelts == 0) {
+            snprintf(cycle->conf_error, sizeof(cycle->conf_error),
+                     "%s:%d: upstream \"" TG_STR_FMT "\" has no \"server\"",
+                     u->conf_file, u->conf_line, TG_STR_ARG(&u->name));
+            return TG_ERROR;
+        }
+        tg_upstream_default(u->keepalive, 32);
+        tg_upstream_default(u->keepalive_timeout, 60000);
+        tg_upstream_default(u->keepalive_requests, 10000);
+        tg_upstream_default(u->connect_timeout, 5000);
+        tg_upstream_default(u->send_timeout, 60000);
+        tg_upstream_default(u->read_timeout, 60000);
+        tg_upstream_default(u->next_upstream_tries, 0);
+    }
+    return TG_OK;
+}
+
+
+tg_upstream_server_t *
+tg_upstream_next(tg_upstream_t *u, uint64_t *tried, uint64_t now_ms)
+{
+    int                    pass;
+    size_t                 i;
+    int64_t                total;
+    tg_upstream_server_t  *s, *best;
+
+    s = u->servers.elts;
+    for (pass = 0; pass < 2; pass++) {
+        /* smooth weighted round robin among primaries, then backups */
+        best = NULL;
+        total = 0;
+        for (i = 0; i < u->servers.nelts; i++) {
+            if ((unsigned) s[i].backup != (unsigned) pass
+                || (*tried & (1ULL << i)) || s[i].down_until_ms > now_ms)
+            {
+                continue;
+            }
+            s[i].current_weight += s[i].weight;
+            total += s[i].weight;
+            if (best == NULL || s[i].current_weight > best->current_weight) {
+                best = &s[i];
+            }
+        }
+        if (best) {
+            best->current_weight -= total;
+            *tried |= 1ULL << tg_upstream_server_index(best);
+            return best;
+        }
+    }
+    return NULL;
+}
+
+
+void
+tg_upstream_fail(tg_upstream_server_t *s, uint64_t now_ms)
+{
+    if (s->max_fails == 0) {
+        return; /* passive health disabled for this server */
+    }
+    if (s->fails == 0 || now_ms - s->first_fail_ms > (uint64_t) s->fail_timeout)
+    {
+        s->fails = 0;
+        s->first_fail_ms = now_ms;
+    }
+    if (++s->fails >= s->max_fails) {
+        s->down_until_ms = now_ms + (uint64_t) s->fail_timeout;
+        s->fails = 0;
+        tg_log_error(TG_LOG_WARN, &tg_log_global, 0,
+                     "upstream \"" TG_STR_FMT "\" server " TG_STR_FMT
+                     " marked down for %" PRId64 "ms",
+                     TG_STR_ARG(&s->upstream->name), TG_STR_ARG(&s->text),
+                     s->fail_timeout);
+    }
+}
+
+
+void
+tg_upstream_success(tg_upstream_server_t *s)
+{
+    s->fails = 0;
+}
