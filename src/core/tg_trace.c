@@ -365,7 +365,7 @@ tg_trace_tracestate(tg_pool_t *pool, const tg_str_t *lines, size_t nlines,
     for (i = 0; i < n; i++) {
         sum += m[i].len;
     }
-    for (i = n; limit && sum + left - 1 > limit && i > 0; i--) {
+    for (i = n; limit && left && sum + left - 1 > limit && i > 0; i--) {
         if (m[i - 1].len > TG_TRACE_TRACESTATE_LONG) {
             gone[i - 1] = 1;
             sum -= m[i - 1].len;

@@ -95,6 +95,8 @@ u_char *tg_trace_format_traceparent(u_char *dst, const u_char trace_id[16],
  * first, then members from the right, until it fits (W3C section 3.3.1.5).
  * TG_DECLINED when the list is invalid, empty (nothing to send), or nothing
  * is left after truncation; TG_ERROR when the pool is out of memory.
+ * Call it only for a context from a valid traceparent (W3C 3.3: tracestate
+ * is not parsed otherwise, and is dropped on a restart).
  */
 int tg_trace_tracestate(tg_pool_t *pool, const tg_str_t *lines,
     size_t nlines, size_t limit, tg_str_t *out);

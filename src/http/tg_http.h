@@ -201,6 +201,8 @@ void tg_http_upstream_start(tg_http_request_t *r);
 void tg_http_upstream_abort(tg_http_request_t *r);
 void tg_http_relay_request_body(tg_http_request_t *r);
 void tg_http_request_done(tg_http_request_t *r);
+/* Whether the connection may serve another request after this one. */
+int tg_http_keepalive_allowed(tg_http_request_t *r);
 const char *tg_http_status_reason(int status);
 int tg_http_header_flags(const tg_str_t *name);
 int tg_http_parse_connection_tokens(tg_http_request_t *r, tg_array_t *headers);

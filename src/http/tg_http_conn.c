@@ -693,6 +693,18 @@ tg_http_handle_request(tg_http_request_t *r)
 }
 
 
+int
+tg_http_keepalive_allowed(tg_http_request_t *r)
+{
+    tg_http_conn_t  *c = r->c;
+
+    return r->keepalive && r->body_done && !c->closing && !c->input_eof
+           && !tg_http_worker.shutting_down
+           && tg_cycle->main.keepalive_timeout > 0
+           && c->requests + 1 < (uint64_t) tg_cycle->main.keepalive_requests;
+}
+
+
 void
 tg_http_request_done(tg_http_request_t *r)
 {
@@ -721,13 +733,9 @@ tg_http_finalize_now(tg_http_request_t *r)
         r->logged = 1;
         tg_module_run_phase(r, TG_HTTP_LOG_PHASE);
     }
-    c->requests++;
-    keepalive = r->keepalive && !r->response_close && r->body_done
-                && !c->closing && !c->input_eof
-                && !tg_http_worker.shutting_down
-                && tg_cycle->main.keepalive_timeout > 0
-                && c->requests < (uint64_t) tg_cycle->main.keepalive_requests
+    keepalive = !r->response_close && tg_http_keepalive_allowed(r)
                 && llhttp_get_errno(&c->parser) == HPE_PAUSED;
+    c->requests++;
 
     c->r = NULL;
     c->log.trace_id = NULL;

@@ -54,7 +54,7 @@ tg_http_send_special(tg_http_request_t *r, int status)
     {
         r->keepalive = 0;
     }
-    if (!r->keepalive) {
+    if (!tg_http_keepalive_allowed(r)) {
         r->response_close = 1;
     }
 

@@ -678,9 +678,7 @@ tg_http_upstream_send_head(tg_http_request_t *r)
             r->response_close = 1; /* close-delimited upstream body */
         }
     }
-    if (!r->keepalive || !r->body_done || c->closing
-        || tg_http_worker.shutting_down)
-    {
+    if (!tg_http_keepalive_allowed(r)) {
         r->response_close = 1;
     }
     tg_http_parse_connection_tokens(r, &r->resp_headers);
