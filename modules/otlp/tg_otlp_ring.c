@@ -1,0 +1,196 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include <tg_otlp_ring.h>
+
+
+/*
+ * A record is an 8-byte header (the span byte count, or TG_OTLP_RING_PAD
+ * for "the rest of the buffer is unused, go to offset 0") followed by the
+ * span bytes, padded to 8. Positions (head, tail) only grow; the offset in
+ * the buffer is pos & (size - 1). The producer publishes head with release
+ * after writing a record; the consumer publishes tail with release after
+ * copying records out, so the producer never overwrites unread bytes.
+ */
+
+#define TG_OTLP_RING_HDR  8
+#define TG_OTLP_RING_PAD  UINT64_MAX
+
+#define tg_otlp_ring_rec_size(len)                                             \
+    (TG_OTLP_RING_HDR + (((size_t) (len) + 7) & ~(size_t) 7))
+
+
+tg_otlp_ring_t *
+tg_otlp_ring_create(size_t max_spans, size_t bytes)
+{
+    size_t           size, min;
+    tg_otlp_ring_t  *ring;
+
+    if (max_spans == 0 || max_spans > (1u << 24)) {
+        return NULL;
+    }
+
+    /* one spare record: a wrap may waste up to one record's worth */
+    min = tg_otlp_ring_rec_size(sizeof(tg_span_t)) * 2;
+    if (bytes == 0) {
+        bytes = tg_otlp_ring_rec_size(sizeof(tg_span_t)) * (max_spans + 1);
+    }
+    bytes = tg_max(bytes, min);
+
+    size = 64;
+    while (size < bytes) {
+        size <<= 1;
+    }
+
+    if (posix_memalign((void **) &ring, TG_OTLP_RING_CACHELINE,
+                       sizeof(tg_otlp_ring_t))
+        != 0)
+    {
+        return NULL;
+    }
+    memset(ring, 0, sizeof(tg_otlp_ring_t));
+
+    ring->buf = malloc(size);
+    if (ring->buf == NULL) {
+        free(ring);
+        return NULL;
+    }
+
+    atomic_init(&ring->head, 0);
+    atomic_init(&ring->pushed, 0);
+    atomic_init(&ring->dropped, 0);
+    atomic_init(&ring->tail, 0);
+    atomic_init(&ring->popped, 0);
+    ring->size = size;
+    ring->max_spans = max_spans;
+    return ring;
+}
+
+
+void
+tg_otlp_ring_destroy(tg_otlp_ring_t *ring)
+{
+    if (ring == NULL) {
+        return;
+    }
+    free(ring->buf);
+    free(ring);
+}
+
+
+void
+tg_otlp_ring_set_wake(tg_otlp_ring_t *ring, size_t wake_at,
+    tg_otlp_ring_wake_pt wake, void *data)
+{
+    ring->wake_at = wake_at ? wake_at : 1;
+    ring->wake = wake;
+    ring->wake_data = data;
+}
+
+
+int
+tg_otlp_ring_push(tg_otlp_ring_t *ring, const tg_span_t *span)
+{
+    size_t     len, need, off, contig, n;
+    uint64_t   head, tail, hdr, pushed, popped;
+
+    len = tg_span_size(span);
+    need = tg_otlp_ring_rec_size(len);
+
+    head = atomic_load_explicit(&ring->head, memory_order_relaxed);
+    pushed = atomic_load_explicit(&ring->pushed, memory_order_relaxed);
+    popped = atomic_load_explicit(&ring->popped, memory_order_acquire);
+
+    if (pushed - popped >= ring->max_spans) {
+        goto failed;
+    }
+
+    off = (size_t) (head & (ring->size - 1));
+    contig = ring->size - off;
+
+    /* the cached tail saves a shared cache line read on most pushes */
+    tail = ring->tail_cache;
+    if (ring->size - (head - tail) < need + (need > contig ? contig : 0)) {
+        tail = atomic_load_explicit(&ring->tail, memory_order_acquire);
+        ring->tail_cache = tail;
+        if (ring->size - (head - tail) < need + (need > contig ? contig : 0))
+        {
+            goto failed;
+        }
+    }
+
+    if (need > contig) {
+        hdr = TG_OTLP_RING_PAD;
+        memcpy(ring->buf + off, &hdr, TG_OTLP_RING_HDR);
+        head += contig;
+        off = 0;
+    }
+
+    hdr = len;
+    memcpy(ring->buf + off, &hdr, TG_OTLP_RING_HDR);
+    memcpy(ring->buf + off + TG_OTLP_RING_HDR, span, len);
+
+    atomic_store_explicit(&ring->head, head + need, memory_order_release);
+    atomic_store_explicit(&ring->pushed, pushed + 1, memory_order_release);
+
+    /*
+     * One wake-up per wake_at spans queued beyond the threshold; a stale
+     * popped can only make this early or late by one batch, and the
+     * exporter's timer picks up whatever a missed wake-up left.
+     */
+    n = (size_t) (pushed + 1 - popped);
+    if (ring->wake && n >= ring->wake_at && n % ring->wake_at == 0) {
+        ring->wake(ring->wake_data);
+    }
+    return TG_OK;
+
+failed:
+    atomic_fetch_add_explicit(&ring->dropped, 1, memory_order_relaxed);
+    return TG_DECLINED;
+}
+
+
+size_t
+tg_otlp_ring_pop(tg_otlp_ring_t *ring, tg_span_t *out, size_t max,
+    size_t max_bytes)
+{
+    size_t    n, off, bytes;
+    uint64_t  head, tail, hdr;
+
+    tail = atomic_load_explicit(&ring->tail, memory_order_relaxed);
+    head = atomic_load_explicit(&ring->head, memory_order_acquire);
+
+    n = 0;
+    bytes = 0;
+    while (n < max && tail != head) {
+        off = (size_t) (tail & (ring->size - 1));
+        memcpy(&hdr, ring->buf + off, TG_OTLP_RING_HDR);
+        if (hdr == TG_OTLP_RING_PAD) {
+            tail += ring->size - off;
+            continue;
+        }
+        if (n > 0 && bytes + hdr > max_bytes) {
+            break;
+        }
+        memcpy(&out[n], ring->buf + off + TG_OTLP_RING_HDR, (size_t) hdr);
+        tail += tg_otlp_ring_rec_size(hdr);
+        bytes += (size_t) hdr;
+        n++;
+    }
+
+    atomic_store_explicit(&ring->tail, tail, memory_order_release);
+    if (n) {
+        atomic_fetch_add_explicit(&ring->popped, n, memory_order_release);
+    }
+    return n;
+}
+
+
+size_t
+tg_otlp_ring_count(tg_otlp_ring_t *ring)
+{
+    uint64_t  pushed, popped;
+
+    popped = atomic_load_explicit(&ring->popped, memory_order_acquire);
+    pushed = atomic_load_explicit(&ring->pushed, memory_order_acquire);
+    return (size_t) (pushed - popped);
+}
