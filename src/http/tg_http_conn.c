@@ -183,13 +183,22 @@ tg_http_shutdown_connections(void)
 {
     tg_http_conn_t  *c, *next;
 
+    u_char           byte;
+
     for (c = tg_http_worker.conns; c; c = next) {
         next = c->next;
         c->closing = 1;
-        if (c->r == NULL && !c->lingering) {
-            if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
-                tg_http_close_connection(c);
-            }
+        /*
+         * Only a connection between requests is closed: a fresh one gets
+         * its first request served, and one whose next request already
+         * sits in the socket buffer is answered too.
+         */
+        if (c->r == NULL && !c->lingering && c->requests > 0
+            && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0
+            && recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0
+            && (errno == EAGAIN || errno == EWOULDBLOCK))
+        {
+            tg_http_close_connection(c);
         }
     }
     return tg_http_worker.nconns;
@@ -377,7 +386,9 @@ tg_http_process_input(tg_http_conn_t *c)
             break;
         }
         if (r == NULL) {
-            if (evbuffer_get_length(in) == 0 || c->closing) {
+            if (evbuffer_get_length(in) == 0
+                || (c->closing && c->requests > 0))
+            {
                 break;
             }
             r = tg_http_request_new(c);
@@ -481,7 +492,9 @@ tg_http_process_input(tg_http_conn_t *c)
     }
 
     c->processing = 0;
-    if (c->close_pending || (c->closing && c->r == NULL && !c->lingering)) {
+    if (c->close_pending
+        || (c->closing && c->r == NULL && !c->lingering && c->requests > 0))
+    {
         tg_http_close_connection(c);
     }
 }
@@ -776,7 +789,8 @@ tg_http_linger_close(tg_http_conn_t *c)
     bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
     bufferevent_disable(c->bev, EV_WRITE);
     bufferevent_enable(c->bev, EV_READ);
-    tg_http_set_timer(c, TG_HTTP_LINGER_MS);
+    tg_http_set_timer(c, tg_http_worker.shutting_down ? TG_HTTP_LINGER_MS / 4
+                                                      : TG_HTTP_LINGER_MS);
 }
 
 

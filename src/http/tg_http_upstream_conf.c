@@ -258,8 +258,9 @@ tg_upstream_next(tg_upstream_t *u, uint64_t *tried, uint64_t now_ms)
 void
 tg_upstream_fail(tg_upstream_server_t *s, uint64_t now_ms)
 {
-    if (s->max_fails == 0) {
-        return; /* passive health disabled for this server */
+    if (s->max_fails == 0 || s->upstream->servers.nelts == 1) {
+        /* disabled, or the only server: marking it down helps nobody */
+        return;
     }
     if (s->fails == 0 || now_ms - s->first_fail_ms > (uint64_t) s->fail_timeout)
     {
