@@ -369,7 +369,89 @@ tg_cycle_init_main(tg_cycle_t *cycle)
     if (tg_str_caseeq_c(&m->health, "off")) {
         m->health.len = 0;
     }
+    if (m->trusted_proxies) {
+        size_t      i;
+        char       *ctext, *slash;
+        tg_str_t   *tp;
+        tg_cidr_t  *cidr;
+
+        m->trusted_cidrs = tg_array_create(cycle->pool,
+                                           m->trusted_proxies->nelts,
+                                           sizeof(tg_cidr_t));
+        if (m->trusted_cidrs == NULL) {
+            return TG_ERROR;
+        }
+        tp = m->trusted_proxies->elts;
+        for (i = 0; i < m->trusted_proxies->nelts; i++) {
+            cidr = tg_array_push(m->trusted_cidrs);
+            ctext = (char *) tg_pstrdup0(cycle->pool, &tp[i]);
+            if (cidr == NULL || ctext == NULL) {
+                return TG_ERROR;
+            }
+            slash = strchr(ctext, '/');
+            if (slash) {
+                *slash++ = '\0';
+            }
+            if (inet_pton(AF_INET, ctext, cidr->addr) == 1) {
+                cidr->family = AF_INET;
+                cidr->bits = 32;
+            } else if (inet_pton(AF_INET6, ctext, cidr->addr) == 1) {
+                cidr->family = AF_INET6;
+                cidr->bits = 128;
+            } else {
+                return tg_cycle_error(cycle, "trusted_proxy \"%s\" is not "
+                                      "an address or CIDR", ctext);
+            }
+            if (slash) {
+                char  *end;
+                long   b = strtol(slash, &end, 10);
+
+                if (*slash == '\0' || *end != '\0' || b < 0
+                    || b > cidr->bits)
+                {
+                    return tg_cycle_error(cycle, "trusted_proxy: bad prefix "
+                                          "length \"%s\"", slash);
+                }
+                cidr->bits = (int) b;
+            }
+        }
+    }
     return TG_OK;
+}
+
+
+int
+tg_cidr_match(tg_array_t *cidrs, struct sockaddr *sa)
+{
+    int            bits;
+    size_t         i, k;
+    u_char         mask;
+    const u_char  *a;
+    tg_cidr_t     *c;
+
+    if (cidrs == NULL) {
+        return 0;
+    }
+    c = cidrs->elts;
+    for (i = 0; i < cidrs->nelts; i++) {
+        if (c[i].family != sa->sa_family) {
+            continue;
+        }
+        a = (sa->sa_family == AF_INET)
+                ? (const u_char *) &((struct sockaddr_in *) sa)->sin_addr
+                : (const u_char *) &((struct sockaddr_in6 *) sa)->sin6_addr;
+        bits = c[i].bits;
+        for (k = 0; bits > 0; k++, bits -= 8) {
+            mask = bits >= 8 ? 0xff : (u_char) (0xff << (8 - bits));
+            if ((a[k] & mask) != (c[i].addr[k] & mask)) {
+                break;
+            }
+        }
+        if (bits <= 0) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 
@@ -491,6 +573,35 @@ tg_cycle_init_trace(tg_cycle_t *cycle)
         }
     }
     tg_conf_default(t->attribute_value_length_limit, 0);
+    if (tg_trace_sampler_init(&t->sampler_rt, &t->sampler, t->sampler_arg)
+        != TG_OK)
+    {
+        return tg_cycle_error(cycle, "[trace] sampler \"" TG_STR_FMT "\" is "
+                              "unknown (always_on, always_off, traceidratio, "
+                              "parentbased_always_on, parentbased_always_off, "
+                              "parentbased_traceidratio)",
+                              TG_STR_ARG(&t->sampler));
+    }
+    if (tg_trace_propagators_parse(&t->propagators, &t->props) != TG_OK) {
+        return tg_cycle_error(cycle, "[trace] propagators \"" TG_STR_FMT
+                              "\": use tracecontext, b3, b3multi, jaeger or "
+                              "none", TG_STR_ARG(&t->propagators));
+    }
+    t->xid_format = tg_trace_xid_format_parse(&t->x_trace_id_format);
+    if (t->xid_format == TG_ERROR) {
+        return tg_cycle_error(cycle, "[trace] x_trace_id_format \"" TG_STR_FMT
+                              "\": use hex, uuid or time",
+                              TG_STR_ARG(&t->x_trace_id_format));
+    }
+    for (size_t i = 0; i < t->x_trace_id.len; i++) {
+        u_char  ch = t->x_trace_id.data[i];
+
+        if (!(isalnum(ch) || ch == '-' || ch == '_')) {
+            return tg_cycle_error(cycle, "[trace] x_trace_id \"" TG_STR_FMT
+                                  "\" is not a header name",
+                                  TG_STR_ARG(&t->x_trace_id));
+        }
+    }
     if (t->attribute_count_limit > 65535) {
         t->attribute_count_limit = 65535;
     }

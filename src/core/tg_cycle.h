@@ -9,6 +9,7 @@
 
 #include <tg_conf.h>
 #include <tg_module.h>
+#include <tg_trace.h>
 
 struct tg_listen_s {
     tg_str_t                 text;   /* as written, for logs */
@@ -42,6 +43,7 @@ typedef struct {
     int64_t     shutdown_timeout;       /* ms, graceful stop deadline */
     int         daemon;
     tg_array_t *trusted_proxies;        /* tg_str_t CIDRs for X-Forwarded-For */
+    tg_array_t *trusted_cidrs;          /* tg_cidr_t compiled from the above */
 } tg_main_conf_t;
 
 /* [trace]: core tracing settings (OTEL_* environment fills unset ones) */
@@ -60,7 +62,20 @@ typedef struct {
     tg_array_t  *capture_response_headers; /* tg_str_t, lowercase */
     int64_t      attribute_count_limit;        /* default 128 */
     int64_t      attribute_value_length_limit; /* 0: no limit */
+    /* compiled from the above */
+    tg_trace_sampler_t      sampler_rt;
+    tg_trace_propagators_t  props;
+    int                     xid_format;  /* TG_TRACE_XID_* */
 } tg_trace_conf_t;
+
+typedef struct {
+    int     family;
+    u_char  addr[16];
+    int     bits;
+} tg_cidr_t;
+
+/* Whether sa falls in one of the CIDRs (NULL list: never). */
+int tg_cidr_match(tg_array_t *cidrs, struct sockaddr *sa);
 
 struct tg_cycle_s {
     tg_pool_t       *pool;

@@ -62,6 +62,8 @@ struct tg_http_request_s {
     tg_str_t                 method;
     tg_str_t                 uri;       /* as received */
     tg_str_t                 path;      /* normalised, no query */
+    tg_str_t                 raw_path;  /* as received, no query */
+    tg_str_t                 upstream_path; /* as sent upstream */
     tg_str_t                 query;     /* after '?', without it */
     tg_str_t                 host;      /* Host or absolute-form authority */
     unsigned                 http_minor:4;
@@ -132,13 +134,15 @@ struct tg_http_request_s {
     u_char                   link_span_id[8];
     tg_span_t               *spans;         /* SERVER first, then CLIENTs */
     size_t                   nspans;
+    size_t                   spans_cap;
+    unsigned                 nspans_done:1;  /* SERVER span filled */
 };
 
 struct tg_http_conn_s {
     struct bufferevent      *bev;
     int                      fd;
     tg_pool_t               *pool;
-    tg_pool_t               *rpool;      /* request pool, reset per request */
+    tg_pool_t               *rpool;      /* request pool while one runs */
     tg_log_t                 log;
     uint64_t                 number;
     tg_listen_t             *listen;
@@ -167,6 +171,9 @@ typedef struct {
     tg_http_conn_t     *conns;        /* every open client connection */
     size_t              nconns;
     uint64_t            next_number;
+    tg_pool_t          *free_pools[64]; /* reset request pools for reuse */
+    size_t              nfree_pools;
+    uint64_t            trace_repairs;  /* duplicated contexts repaired */
     unsigned            shutting_down:1;
 } tg_http_worker_t;
 

@@ -9,6 +9,7 @@
 
 
 #define TG_HTTP_LINGER_MS 2000
+#define TG_HTTP_REQUEST_POOL_SIZE (16 * 1024) /* request + its spans */
 
 tg_http_worker_t  tg_http_worker;
 
@@ -21,6 +22,8 @@ static void tg_http_linger_read_handler(struct bufferevent *bev, void *ctx);
 static void tg_http_linger_event_handler(struct bufferevent *bev, short what,
     void *ctx);
 static tg_http_request_t *tg_http_request_new(tg_http_conn_t *c);
+static tg_pool_t *tg_http_pool_get(void);
+static void tg_http_pool_put(tg_pool_t *pool);
 static void tg_http_handle_request(tg_http_request_t *r);
 static void tg_http_parse_error(tg_http_conn_t *c, llhttp_errno_t err);
 static void tg_http_finalize_now(tg_http_request_t *r);
@@ -91,12 +94,11 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
     on = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 
-    c->rpool = tg_pool_create(4096);
     c->bev = bufferevent_socket_new(tg_http_worker.base, fd,
                                     BEV_OPT_CLOSE_ON_FREE
                                         | BEV_OPT_DEFER_CALLBACKS);
     c->timer = evtimer_new(tg_http_worker.base, tg_http_timer_handler, c);
-    if (c->rpool == NULL || c->bev == NULL || c->timer == NULL) {
+    if (c->bev == NULL || c->timer == NULL) {
         goto failed;
     }
     llhttp_init(&c->parser, HTTP_REQUEST, &tg_http_request_settings);
@@ -139,8 +141,34 @@ failed:
     if (c && c->timer) {
         event_free(c->timer);
     }
-    if (c) {
-        tg_pool_destroy(c->rpool);
+    tg_pool_destroy(pool);
+}
+
+
+/*
+ * Request pools are kept per worker between requests, so an idle
+ * connection holds none and a busy one mallocs nothing per request.
+ */
+static tg_pool_t *
+tg_http_pool_get(void)
+{
+    if (tg_http_worker.nfree_pools) {
+        return tg_http_worker.free_pools[--tg_http_worker.nfree_pools];
+    }
+    return tg_pool_create(TG_HTTP_REQUEST_POOL_SIZE);
+}
+
+
+static void
+tg_http_pool_put(tg_pool_t *pool)
+{
+    if (pool == NULL) {
+        return;
+    }
+    tg_pool_reset(pool);
+    if (tg_http_worker.nfree_pools < tg_nelts(tg_http_worker.free_pools)) {
+        tg_http_worker.free_pools[tg_http_worker.nfree_pools++] = pool;
+        return;
     }
     tg_pool_destroy(pool);
 }
@@ -173,7 +201,7 @@ tg_http_close_connection(tg_http_conn_t *c)
     if (c->bev) {
         bufferevent_free(c->bev);
     }
-    tg_pool_destroy(c->rpool);
+    tg_http_pool_put(c->rpool);
     tg_pool_destroy(c->pool);
 }
 
@@ -339,6 +367,12 @@ tg_http_request_new(tg_http_conn_t *c)
 {
     tg_http_request_t  *r;
 
+    if (c->rpool == NULL) {
+        c->rpool = tg_http_pool_get();
+        if (c->rpool == NULL) {
+            return NULL;
+        }
+    }
     r = tg_pcalloc(c->rpool, sizeof(tg_http_request_t));
     if (r == NULL
         || tg_array_init(&r->headers, c->rpool, 16, sizeof(tg_http_header_t))
@@ -605,6 +639,8 @@ tg_http_parse_target(tg_http_request_t *r)
         r->query.len = (size_t) (end - q - 1);
         end = q;
     }
+    r->raw_path.data = p;
+    r->raw_path.len = (size_t) (end - p);
     r->path.data = tg_pnalloc(r->pool, (size_t) (end - p) + 1);
     if (r->path.data == NULL) {
         return TG_ERROR;
@@ -674,8 +710,8 @@ tg_http_handle_request(tg_http_request_t *r)
         }
     }
 
+    r->route = tg_http_route_find(&tg_cycle->routes, &r->path);
     tg_http_trace_start(r);
-    c->log.trace_id = r->trace_hex;
 
     if (tg_module_run_phase(r, TG_HTTP_REQUEST_HEADERS_PHASE) == TG_DONE
         || tg_module_run_phase(r, TG_HTTP_CONTENT_PHASE) == TG_DONE)
@@ -686,11 +722,11 @@ tg_http_handle_request(tg_http_request_t *r)
     if (tg_cycle->main.health.len && tg_str_eq(&r->path, &tg_cycle->main.health)
         && (method == HTTP_GET || method == HTTP_HEAD))
     {
+        r->route = NULL;
         tg_http_send_special(r, 200);
         return;
     }
 
-    r->route = tg_http_route_find(&tg_cycle->routes, &r->path);
     if (r->route == NULL) {
         if (r->path.len == 1 && tg_cycle->page_index.len
             && (method == HTTP_GET || method == HTTP_HEAD))
@@ -752,7 +788,8 @@ tg_http_finalize_now(tg_http_request_t *r)
 
     c->r = NULL;
     c->log.trace_id = NULL;
-    tg_pool_reset(c->rpool);
+    tg_http_pool_put(c->rpool);
+    c->rpool = NULL;
 
     if (!keepalive) {
         tg_http_linger_close(c);

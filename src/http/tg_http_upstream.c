@@ -261,6 +261,7 @@ tg_http_upstream_build_head(tg_http_request_t *r, struct evbuffer *out)
             path.len = 1;
         }
     }
+    r->upstream_path = path;
     host = r->upstream->host.len ? r->upstream->host : r->host;
     if (host.len == 0) {
         host = r->server->text;
@@ -281,8 +282,9 @@ tg_http_upstream_build_head(tg_http_request_t *r, struct evbuffer *out)
     }
     len += xff_len + sizeof("X-Forwarded-For: , \r\n") + sizeof(c->peer_text)
            + sizeof("X-Forwarded-Proto: https\r\n")
-           + sizeof("X-Forwarded-Host: \r\n") + r->host.len + 512
-           + r->tracestate.len + r->x_trace_id.len;
+           + sizeof("X-Forwarded-Host: \r\n") + r->host.len + 1024
+           + r->tracestate.len + r->x_trace_id.len
+           + tg_cycle->trace.x_trace_id.len;
 
     buf = tg_pnalloc(r->pool, len);
     if (buf == NULL) {
