@@ -3,6 +3,7 @@
 #include <tg_cycle.h>
 #include <tg_http_upstream.h>
 #include <tg_http_route.h>
+#include <tg_ssl.h>
 
 #include <glob.h>
 #include <ini.h>
@@ -185,6 +186,11 @@ tg_conf_open_section(tg_conf_t *cf, tg_str_t *header)
         cf->ctx = &cycle->trace;
         cf->cmds = tg_trace_commands;
         return tg_conf_section_once(cf, "trace", &cycle->seen_trace);
+    }
+    if (tg_str_caseeq_c(&kind, "ssl")) {
+        cf->ctx = tg_ssl_add(cf, &arg);
+        cf->cmds = tg_ssl_commands;
+        return cf->ctx ? TG_OK : TG_ERROR;
     }
     if (tg_str_caseeq_c(&kind, "upstream")) {
         if (arg.len == 0) {

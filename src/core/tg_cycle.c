@@ -3,6 +3,7 @@
 #include <tg_cycle.h>
 #include <tg_http_upstream.h>
 #include <tg_http_route.h>
+#include <tg_ssl.h>
 
 
 tg_cycle_t  *tg_cycle;
@@ -204,6 +205,14 @@ tg_cycle_set_listen(tg_conf_t *cf, tg_command_t *cmd, void *conf)
         }
         if (tg_str_caseeq_c(&tok, "ssl")) {
             ls->ssl = 1;
+        } else if (tok.len > 4 && strncasecmp((char *) tok.data, "ssl=", 4) == 0)
+        {
+            ls->ssl = 1;
+            if (tg_pstrcopy(cf->pool, &ls->ssl_name, tok.data + 4, tok.len - 4)
+                != TG_OK)
+            {
+                return "out of memory for";
+            }
         } else if (tok.len > 8 && memcmp(tok.data, "backlog=", 8) == 0
                    && tg_atoi(tok.data + 8, tok.len - 8, &n) == TG_OK
                    && n > 0 && n <= 65535)
@@ -744,6 +753,7 @@ tg_cycle_load(const char *prefix, const char *conf_file, char *err,
         || tg_array_init(&cycle->main.listens, pool, 2, sizeof(tg_listen_t))
                != TG_OK
         || tg_array_init(&cycle->upstreams, pool, 4, sizeof(void *)) != TG_OK
+        || tg_array_init(&cycle->ssl_confs, pool, 2, sizeof(void *)) != TG_OK
         || tg_array_init(&cycle->routes, pool, 4, sizeof(void *)) != TG_OK
         || tg_array_init(&cycle->conf_files, pool, 2, sizeof(tg_str_t))
                != TG_OK)
@@ -775,7 +785,8 @@ tg_cycle_load(const char *prefix, const char *conf_file, char *err,
     if (tg_cycle_init_main(cycle) != TG_OK
         || tg_cycle_init_trace(cycle) != TG_OK
         || tg_upstream_init_conf(cycle) != TG_OK
-        || tg_http_route_init_conf(cycle) != TG_OK)
+        || tg_http_route_init_conf(cycle) != TG_OK
+        || tg_ssl_init_conf(cycle) != TG_OK)
     {
         goto conf_failed;
     }
@@ -810,6 +821,9 @@ void
 tg_cycle_free(tg_cycle_t *cycle)
 {
     if (cycle) {
+        /* tg_log_open() strdup()s the path: it lives outside the pool */
+        free(cycle->error_log_file.path);
+        cycle->error_log_file.path = NULL;
         tg_pool_destroy(cycle->pool);
     }
 }

@@ -17,6 +17,8 @@ struct tg_listen_s {
     socklen_t                addrlen;
     int                      backlog;
     unsigned                 ssl:1;
+    tg_str_t                 ssl_name;  /* ssl=NAME, empty for [ssl] */
+    void                    *ssl_ctx;   /* SSL_CTX *, the default one */
     int                     *fds;    /* one SO_REUSEPORT socket per worker */
     size_t                   nfds;
 };
@@ -84,6 +86,7 @@ struct tg_cycle_s {
     tg_main_conf_t   main;
     tg_trace_conf_t  trace;
     tg_array_t       upstreams;   /* tg_upstream_t * */
+    tg_array_t       ssl_confs;   /* tg_ssl_conf_t * */
     tg_array_t       routes;      /* tg_http_route_t *, longest prefix first */
     tg_array_t       conf_files;  /* tg_str_t: every file read, for -T */
     void           **module_conf;

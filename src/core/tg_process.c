@@ -355,6 +355,11 @@ tg_master_reload(tg_cycle_t *cycle, const char *prefix, const char *conf_file)
         /* re-mark the old cycle's sockets so none gets closed */
         tg_process_open_listeners(cycle);
         tg_process_close_unused_listeners();
+        if (ncycle->error_log_file.fd > STDERR_FILENO
+            && ncycle->error_log_file.fd != cycle->error_log_file.fd)
+        {
+            close(ncycle->error_log_file.fd);
+        }
         tg_cycle_free(ncycle);
         return cycle;
     }

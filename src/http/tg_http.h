@@ -91,6 +91,9 @@ struct tg_http_request_s {
     uint64_t                 request_body_bytes;
     uint64_t                 response_body_bytes;
     uint64_t                 bytes_sent;    /* to the client, head included */
+    uint64_t                 body_bytes_sent; /* body bytes to the client;
+                                                 0: access log falls back to
+                                                 response_body_bytes */
     int                      err_status;    /* set by parse callbacks */
 
     /* routing and upstream */
@@ -115,6 +118,8 @@ struct tg_http_request_s {
     int                      upstream_status;
     uint64_t                 upstream_start_ms;
     uint64_t                 upstream_header_ms;
+    uint64_t                 upstream_end_ms; /* last attempt ended; 0: the
+                                                 access log uses its own time */
     const char              *error_type;    /* span error.type */
 
     /* trace context */

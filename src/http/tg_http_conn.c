@@ -5,7 +5,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 
 #define TG_HTTP_LINGER_MS 2000
@@ -94,9 +97,27 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
     on = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 
-    c->bev = bufferevent_socket_new(tg_http_worker.base, fd,
-                                    BEV_OPT_CLOSE_ON_FREE
-                                        | BEV_OPT_DEFER_CALLBACKS);
+    if (ls->ssl) {
+        SSL  *ssl = SSL_new(ls->ssl_ctx);
+
+        if (ssl == NULL) {
+            goto failed;
+        }
+        c->bev = bufferevent_openssl_socket_new(tg_http_worker.base, fd, ssl,
+                                                BUFFEREVENT_SSL_ACCEPTING,
+                                                BEV_OPT_CLOSE_ON_FREE
+                                                    | BEV_OPT_DEFER_CALLBACKS);
+        if (c->bev == NULL) {
+            SSL_free(ssl);
+            goto failed;
+        }
+        /* clients that skip close_notify are the norm, not an attack */
+        bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    } else {
+        c->bev = bufferevent_socket_new(tg_http_worker.base, fd,
+                                        BEV_OPT_CLOSE_ON_FREE
+                                            | BEV_OPT_DEFER_CALLBACKS);
+    }
     c->timer = evtimer_new(tg_http_worker.base, tg_http_timer_handler, c);
     if (c->bev == NULL || c->timer == NULL) {
         goto failed;
@@ -352,6 +373,25 @@ tg_http_client_event_handler(struct bufferevent *bev, short what, void *ctx)
     }
 
     if (what & BEV_EVENT_ERROR) {
+        unsigned long  e;
+        char           text[256];
+
+        if (c->listen->ssl && (e = bufferevent_get_openssl_error(bev)) != 0)
+        {
+            ERR_error_string_n(e, text, sizeof(text));
+            while (bufferevent_get_openssl_error(bev)) {
+                /* drain: stale errors would be blamed on someone else */
+            }
+            tg_log_error(TG_LOG_INFO, &c->log, 0,
+                         "TLS error with %s:%d%s: %s", c->peer_text,
+                         c->peer_port, c->requests || r ? "" : " (handshake)",
+                         text);
+            if (r) {
+                r->status = r->response_started ? r->status : 499;
+            }
+            tg_http_close_connection(c);
+            return;
+        }
         tg_log_error(TG_LOG_INFO, &c->log, EVUTIL_SOCKET_ERROR(),
                      "client connection error");
         if (r) {
@@ -815,7 +855,7 @@ static void
 tg_http_linger_close(tg_http_conn_t *c)
 {
     c->lingering = 1;
-    if (c->input_eof || shutdown(c->fd, SHUT_WR) < 0) {
+    if (c->input_eof || c->listen->ssl || shutdown(c->fd, SHUT_WR) < 0) {
         tg_http_close_connection(c);
         return;
     }

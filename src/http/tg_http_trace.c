@@ -3,6 +3,8 @@
 #include <tg_http.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 
 
 #define TG_HTTP_TRACE_MAX_LINES 8 /* more lines of one header: ignored */
@@ -227,8 +229,8 @@ tg_http_trace_client_end(tg_http_request_t *r)
         tg_span_add_int(s, "server.port", srv->port);
         tg_span_add_str(s, "network.peer.address", srv->host.data,
                         srv->host.len);
-        n = snprintf(url, sizeof(url), "http://" TG_STR_FMT TG_STR_FMT "%s",
-                     TG_STR_ARG(&srv->text), TG_STR_ARG(&r->upstream_path),
+        n = snprintf(url, sizeof(url), "%s://" TG_STR_FMT TG_STR_FMT "%s",
+                     srv->ssl ? "https" : "http", TG_STR_ARG(&srv->text), TG_STR_ARG(&r->upstream_path),
                      r->query.data ? "?" : "");
         if (n > 0 && (size_t) n < sizeof(url)) {
             if (r->query.data) {
@@ -392,6 +394,31 @@ tg_http_trace_capture(tg_span_t *s, tg_array_t *names, tg_array_t *headers,
 }
 
 
+/* semconv tls.* of the client connection */
+static void
+tg_http_trace_tls_attrs(tg_span_t *s, struct bufferevent *bev)
+{
+    SSL         *ssl;
+    const char  *v, *cipher;
+
+    ssl = bufferevent_openssl_get_ssl(bev);
+    if (ssl == NULL) {
+        return;
+    }
+    tg_span_add_str(s, "tls.protocol.name", (u_char *) "tls", 3);
+    v = SSL_get_version(ssl); /* "TLSv1.3" */
+    if (v && strncmp(v, "TLSv", 4) == 0) {
+        tg_span_add_str(s, "tls.protocol.version", (u_char *) v + 4,
+                        strlen(v + 4));
+    }
+    cipher = SSL_get_cipher_name(ssl);
+    if (cipher) {
+        tg_span_add_str(s, "tls.cipher", (u_char *) cipher, strlen(cipher));
+    }
+    tg_span_add_bool(s, "tls.resumed", SSL_session_reused(ssl));
+}
+
+
 /* Fills the SERVER span when the last response byte was written. */
 void
 tg_http_trace_server_end(tg_http_request_t *r)
@@ -459,6 +486,9 @@ tg_http_trace_server_end(tg_http_request_t *r)
     tg_span_add_str(s, "url.scheme",
                     (u_char *) (c->listen->ssl ? "https" : "http"),
                     c->listen->ssl ? 5 : 4);
+    if (c->listen->ssl) {
+        tg_http_trace_tls_attrs(s, c->bev);
+    }
     if (r->route) {
         tg_span_add_str(s, "http.route", r->route->prefix.data,
                         r->route->prefix.len);

@@ -4,12 +4,18 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 
 static uint64_t  tg_upstream_conn_number;
 
 static void tg_http_upstream_connect(tg_http_request_t *r);
+static struct bufferevent *tg_http_upstream_ssl_bev(tg_http_request_t *r,
+    tg_upstream_server_t *s);
 static void tg_http_upstream_send_request(tg_http_request_t *r);
 static void tg_http_upstream_read_handler(struct bufferevent *bev, void *ctx);
 static void tg_http_upstream_write_handler(struct bufferevent *bev,
@@ -191,6 +197,50 @@ tg_http_upstream_start(tg_http_request_t *r)
 }
 
 
+/* A TLS client bev: SNI and the verified name from ssl_server_name, else
+   the server's host (an address is checked as an IP SAN). */
+static struct bufferevent *
+tg_http_upstream_ssl_bev(tg_http_request_t *r, tg_upstream_server_t *s)
+{
+    SSL                 *ssl;
+    u_char              *name;
+    tg_upstream_t       *u = s->upstream;
+    struct bufferevent  *bev;
+    struct in6_addr      a6;
+
+    ssl = SSL_new(u->ssl_ctx);
+    if (ssl == NULL) {
+        return NULL;
+    }
+    name = tg_pstrdup0(r->pool, u->ssl_server_name.len ? &u->ssl_server_name
+                                                        : &s->host);
+    if (name == NULL) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    if (inet_pton(AF_INET, (char *) name, &a6) != 1
+        && inet_pton(AF_INET6, (char *) name, &a6) != 1)
+    {
+        SSL_set_tlsext_host_name(ssl, (char *) name);
+        if (u->ssl_verify) {
+            SSL_set1_host(ssl, (char *) name);
+        }
+    } else if (u->ssl_verify) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), (char *) name);
+    }
+    bev = bufferevent_openssl_socket_new(tg_http_worker.base, -1, ssl,
+                                         BUFFEREVENT_SSL_CONNECTING,
+                                         BEV_OPT_CLOSE_ON_FREE
+                                             | BEV_OPT_DEFER_CALLBACKS);
+    if (bev == NULL) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+
 static void
 tg_http_upstream_connect(tg_http_request_t *r)
 {
@@ -205,9 +255,13 @@ tg_http_upstream_connect(tg_http_request_t *r)
     }
     uc->server = s;
     uc->number = ++tg_upstream_conn_number;
-    uc->bev = bufferevent_socket_new(tg_http_worker.base, -1,
-                                     BEV_OPT_CLOSE_ON_FREE
-                                         | BEV_OPT_DEFER_CALLBACKS);
+    if (s->ssl) {
+        uc->bev = tg_http_upstream_ssl_bev(r, s);
+    } else {
+        uc->bev = bufferevent_socket_new(tg_http_worker.base, -1,
+                                         BEV_OPT_CLOSE_ON_FREE
+                                             | BEV_OPT_DEFER_CALLBACKS);
+    }
     if (uc->bev == NULL) {
         free(uc);
         goto failed;
@@ -459,6 +513,37 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
                          TG_STR_ARG(&r->server->text));
             tg_http_upstream_next(r, "timeout", 504);
             return;
+        }
+        if (r->server->ssl) {
+            SSL            *ssl = bufferevent_openssl_get_ssl(bev);
+            long            vr;
+            unsigned long   e;
+            char            text[256];
+
+            e = bufferevent_get_openssl_error(bev);
+            while (bufferevent_get_openssl_error(bev)) {
+                /* drain the rest */
+            }
+            vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+            if (e || vr != X509_V_OK) {
+                if (e) {
+                    ERR_error_string_n(e, text, sizeof(text));
+                } else {
+                    snprintf(text, sizeof(text), "handshake failed");
+                }
+                tg_log_error(TG_LOG_ERR, &r->c->log, 0,
+                             "TLS to upstream " TG_STR_FMT " failed: %s%s%s",
+                             TG_STR_ARG(&r->server->text), text,
+                             vr != X509_V_OK ? ", verify: " : "",
+                             vr != X509_V_OK
+                                 ? X509_verify_cert_error_string(vr)
+                                 : "");
+                tg_http_upstream_next(r, vr != X509_V_OK
+                                             ? "tls_certificate_invalid"
+                                             : "tls_handshake_failed",
+                                      502);
+                return;
+            }
         }
         tg_log_error(TG_LOG_ERR, &r->c->log, err,
                      "connect() to " TG_STR_FMT " failed",

@@ -35,6 +35,7 @@ struct tg_upstream_server_s {
     int64_t                  max_fails;
     int64_t                  fail_timeout; /* ms */
     unsigned                 backup:1;
+    unsigned                 ssl:1;   /* https:// */
     tg_upstream_t           *upstream;
     /* per worker */
     int64_t                  current_weight;
@@ -56,6 +57,12 @@ struct tg_upstream_s {
     int64_t      read_timeout;       /* ms */
     int64_t      next_upstream_tries;/* 0: every server once */
     tg_str_t     host;               /* Host sent upstream; empty: client's */
+    int          ssl_verify;         /* https servers: verify the peer */
+    tg_str_t     ssl_trusted_certificate; /* CA file; empty: system store */
+    tg_str_t     ssl_server_name;    /* SNI and the name verified */
+    tg_str_t     ssl_certificate;    /* client certificate, optional */
+    tg_str_t     ssl_certificate_key;
+    void        *ssl_ctx;            /* SSL_CTX * when a server is https */
     const char  *conf_file;
     int          conf_line;
     unsigned     used:1;

@@ -26,6 +26,16 @@ tg_command_t  tg_upstream_commands[] = {
       offsetof(tg_upstream_t, next_upstream_tries) },
     { tg_string("host"), TG_CONF_TAKE1, tg_conf_set_str,
       offsetof(tg_upstream_t, host) },
+    { tg_string("ssl_verify"), TG_CONF_TAKE1, tg_conf_set_flag,
+      offsetof(tg_upstream_t, ssl_verify) },
+    { tg_string("ssl_trusted_certificate"), TG_CONF_TAKE1, tg_conf_set_str,
+      offsetof(tg_upstream_t, ssl_trusted_certificate) },
+    { tg_string("ssl_server_name"), TG_CONF_TAKE1, tg_conf_set_str,
+      offsetof(tg_upstream_t, ssl_server_name) },
+    { tg_string("ssl_certificate"), TG_CONF_TAKE1, tg_conf_set_str,
+      offsetof(tg_upstream_t, ssl_certificate) },
+    { tg_string("ssl_certificate_key"), TG_CONF_TAKE1, tg_conf_set_str,
+      offsetof(tg_upstream_t, ssl_certificate_key) },
     tg_null_command
 };
 
@@ -71,6 +81,7 @@ tg_upstream_add(tg_conf_t *cf, tg_str_t *name)
     u->send_timeout = TG_CONF_UNSET;
     u->read_timeout = TG_CONF_UNSET;
     u->next_upstream_tries = TG_CONF_UNSET;
+    u->ssl_verify = TG_CONF_UNSET;
     u->conf_file = cf->file;
     u->conf_line = cf->line;
     *up = u;
@@ -119,9 +130,13 @@ tg_upstream_set_server(tg_conf_t *cf, tg_command_t *cmd, void *conf)
     if (tok.len > 7 && memcmp(tok.data, "http://", 7) == 0) {
         tok.data += 7;
         tok.len -= 7;
-        while (tok.len && tok.data[tok.len - 1] == '/') {
-            tok.len--;
-        }
+    } else if (tok.len > 8 && memcmp(tok.data, "https://", 8) == 0) {
+        tok.data += 8;
+        tok.len -= 8;
+        s->ssl = 1;
+    }
+    while (tok.len && tok.data[tok.len - 1] == '/') {
+        tok.len--;
     }
     if (tg_pstrcopy(cf->pool, &s->text, tok.data, tok.len) != TG_OK) {
         return "out of memory for";
@@ -215,6 +230,7 @@ tg_upstream_init_conf(tg_cycle_t *cycle)
         tg_upstream_default(u->send_timeout, 60000);
         tg_upstream_default(u->read_timeout, 60000);
         tg_upstream_default(u->next_upstream_tries, 0);
+        tg_upstream_default(u->ssl_verify, 1);
     }
     return TG_OK;
 }

@@ -1,0 +1,44 @@
+#ifndef _TG_SSL_H_INCLUDED_
+#define _TG_SSL_H_INCLUDED_
+
+/*
+ * TLS with OpenSSL. Contexts are built in the master while the
+ * configuration loads, so a bad certificate or key fails -t and start-up;
+ * workers create one SSL per connection. [ssl] is the default server
+ * context, [ssl NAME] a named one for `listen = ADDR ssl=NAME`; several
+ * `certificate` lines are chosen by SNI.
+ */
+
+#include <openssl/ssl.h>
+
+typedef struct {
+    tg_str_t     name;          /* empty for [ssl] */
+    tg_array_t  *certificates;  /* tg_keyval_t: certificate file, key file */
+    tg_str_t     min_protocol;  /* TLSv1.2 | TLSv1.3 */
+    int64_t      session_timeout; /* ms */
+    int          session_tickets;
+    SSL_CTX    **ctxs;          /* one per certificate; [0] is the default */
+    size_t       nctxs;
+    const char  *conf_file;
+    int          conf_line;
+    unsigned     used:1;
+} tg_ssl_conf_t;
+
+extern tg_command_t  tg_ssl_commands[];
+
+/* Adds [ssl] or [ssl NAME] to the cycle being read; NULL on error. */
+tg_ssl_conf_t *tg_ssl_add(tg_conf_t *cf, tg_str_t *name);
+
+/*
+ * Builds the server contexts every ssl listener needs and the client
+ * contexts of https upstreams. TG_OK, or TG_ERROR with cycle->conf_error.
+ */
+int tg_ssl_init_conf(tg_cycle_t *cycle);
+
+/* Logs and clears the thread's OpenSSL error queue (one line). */
+void tg_ssl_log_errors(tg_log_t *log, int level, const char *what);
+
+/* Fills buf with the first queued OpenSSL error reason ("" if none). */
+void tg_ssl_error_string(char *buf, size_t len);
+
+#endif /* _TG_SSL_H_INCLUDED_ */
