@@ -61,6 +61,8 @@ tg_command_t  tg_main_commands[] = {
       offsetof(tg_main_conf_t, server_tokens) },
     { tg_string("shutdown_timeout"), TG_CONF_TAKE1, tg_conf_set_msec,
       offsetof(tg_main_conf_t, shutdown_timeout) },
+    { tg_string("tunnel_timeout"), TG_CONF_TAKE1, tg_conf_set_msec,
+      offsetof(tg_main_conf_t, tunnel_timeout) },
     { tg_string("trusted_proxy"), TG_CONF_MULTI, tg_conf_add_str,
       offsetof(tg_main_conf_t, trusted_proxies) },
     tg_null_command
@@ -356,6 +358,7 @@ tg_cycle_init_main(tg_cycle_t *cycle)
     tg_conf_default(m->proxy_buffer_size, 64 * 1024);
     tg_conf_default(m->server_tokens, 1);
     tg_conf_default(m->shutdown_timeout, 30000);
+    tg_conf_default(m->tunnel_timeout, 3600000);
     tg_conf_default_str(m->pid, "logs/tracegate.pid");
     tg_conf_default_str(m->error_log, "logs/error.log notice");
     tg_conf_default_str(m->html, "html");
@@ -700,6 +703,7 @@ tg_cycle_init_unset(tg_cycle_t *cycle)
     m->proxy_buffer_size = TG_CONF_UNSET;
     m->server_tokens = TG_CONF_UNSET;
     m->shutdown_timeout = TG_CONF_UNSET;
+    m->tunnel_timeout = TG_CONF_UNSET;
     t = &cycle->trace;
     t->sampler_arg = -1.0;
     t->traceresponse = TG_CONF_UNSET;

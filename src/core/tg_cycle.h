@@ -43,6 +43,7 @@ typedef struct {
     tg_str_t    health;                 /* built-in health path, "off" */
     int         server_tokens;
     int64_t     shutdown_timeout;       /* ms, graceful stop deadline */
+    int64_t     tunnel_timeout;         /* ms without a byte: tunnel ends */
     int         daemon;
     tg_array_t *trusted_proxies;        /* tg_str_t CIDRs for X-Forwarded-For */
     tg_array_t *trusted_cidrs;          /* tg_cidr_t compiled from the above */

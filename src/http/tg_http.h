@@ -88,6 +88,10 @@ struct tg_http_request_s {
     unsigned                 client_throttled:1;
     unsigned                 upstream_throttled:1;
     unsigned                 logged:1;
+    unsigned                 upgrade:1;        /* client asked to upgrade */
+    unsigned                 tunnel:1;         /* 101 received: relaying */
+    unsigned                 tunnel_closing:1;
+    unsigned                 tunnel_abort:1;
     uint64_t                 request_body_bytes;
     uint64_t                 response_body_bytes;
     uint64_t                 bytes_sent;    /* to the client, head included */
@@ -215,6 +219,10 @@ void tg_http_relay_request_body(tg_http_request_t *r);
 void tg_http_request_done(tg_http_request_t *r);
 /* Whether the connection may serve another request after this one. */
 int tg_http_keepalive_allowed(tg_http_request_t *r);
+void tg_http_tunnel_start(tg_http_request_t *r);
+void tg_http_tunnel_relay(tg_http_request_t *r, int from_client);
+void tg_http_tunnel_drained(tg_http_request_t *r, int to_client);
+void tg_http_tunnel_close(tg_http_request_t *r, const char *why);
 const char *tg_http_status_reason(int status);
 int tg_http_header_flags(const tg_str_t *name);
 int tg_http_parse_connection_tokens(tg_http_request_t *r, tg_array_t *headers);

@@ -279,6 +279,10 @@ tg_http_timer_handler(evutil_socket_t fd, short what, void *ctx)
         tg_http_close_connection(c);
         return;
     }
+    if (c->r->tunnel) {
+        tg_http_tunnel_close(c->r, "timeout");
+        return;
+    }
     if (c->r->state == TG_HTTP_READ_HEADERS) {
         tg_log_error(TG_LOG_INFO, &c->log, 0,
                      "client timed out sending the request header");
@@ -304,6 +308,10 @@ tg_http_client_write_handler(struct bufferevent *bev, void *ctx)
     if (r == NULL) {
         return;
     }
+    if (r->tunnel && r->state != TG_HTTP_DONE) {
+        tg_http_tunnel_drained(r, 1);
+        return;
+    }
     if (r->state == TG_HTTP_DONE) {
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
             tg_http_finalize_now(r);
@@ -326,6 +334,11 @@ tg_http_client_event_handler(struct bufferevent *bev, short what, void *ctx)
     tg_http_conn_t     *c = ctx;
     tg_http_request_t  *r = c->r;
 
+    if (r && r->tunnel && r->state != TG_HTTP_DONE) {
+        tg_http_tunnel_close(r, (what & BEV_EVENT_EOF) ? "client closed"
+                                                        : "error");
+        return;
+    }
     if (what & BEV_EVENT_TIMEOUT) {
         if (what & BEV_EVENT_WRITING) {
             tg_log_error(TG_LOG_INFO, &c->log, 0,
@@ -449,6 +462,10 @@ tg_http_process_input(tg_http_conn_t *c)
     tg_http_request_t  *r;
 
     if (c->processing || c->lingering) {
+        return;
+    }
+    if (c->r && c->r->tunnel) {
+        tg_http_tunnel_relay(c->r, 1);
         return;
     }
     c->processing = 1;
@@ -734,8 +751,10 @@ tg_http_handle_request(tg_http_request_t *r)
         r->keepalive = 0;
     }
     if (llhttp_get_upgrade(&c->parser)) {
-        /* tunnels are not relayed: answer normally, then close */
+        /* a GET asking to upgrade may become a tunnel; the connection
+           never serves another request either way */
         r->keepalive = 0;
+        r->upgrade = method == HTTP_GET && r->http_minor >= 1 && (conn & 4);
     }
     h = r->headers.elts;
     for (i = 0; i < r->headers.nelts; i++) {

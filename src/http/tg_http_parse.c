@@ -310,10 +310,14 @@ tg_http_parse_resp_on_headers_complete(llhttp_t *p)
 
     status = llhttp_get_status_code(p);
     r->resp_status = status;
-    if (status >= 100 && status < 200) {
-        if (status == 101) {
+    if (status == 101) {
+        if (!r->upgrade) {
             return tg_http_parse_resp_fail(r, "unexpected 101 response");
         }
+        r->resp_headers_done = 1;
+        return HPE_PAUSED; /* what follows belongs to the tunnel */
+    }
+    if (status >= 100 && status < 200) {
         return 0; /* interim: complete right away, then dropped */
     }
     r->resp_headers_done = 1;

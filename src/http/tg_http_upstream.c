@@ -391,6 +391,18 @@ tg_http_upstream_build_head(tg_http_request_t *r, struct evbuffer *out)
     }
     *p++ = CR;
     *p++ = LF;
+    if (r->upgrade) {
+        for (i = 0; i < r->headers.nelts; i++) {
+            if (h[i].flags & TG_HTTP_HDR_UPGRADE) {
+                p = (u_char *) mempcpy(p, "Connection: upgrade\r\nUpgrade: ",
+                                       30);
+                p = (u_char *) mempcpy(p, h[i].value.data, h[i].value.len);
+                *p++ = CR;
+                *p++ = LF;
+                break;
+            }
+        }
+    }
     p = tg_http_trace_add_request_headers(r, p);
     *p++ = CR;
     *p++ = LF;
@@ -478,6 +490,10 @@ tg_http_upstream_write_handler(struct bufferevent *bev, void *ctx)
 {
     tg_http_request_t  *r = ctx;
 
+    if (r->tunnel) {
+        tg_http_tunnel_drained(r, 0);
+        return;
+    }
     if (r->client_throttled) {
         /* the upstream took enough of the body: read the client again */
         r->client_throttled = 0;
@@ -496,6 +512,11 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
     llhttp_errno_t      perr;
     tg_http_request_t  *r = ctx;
 
+    if (r->tunnel) {
+        tg_http_tunnel_close(r, (what & BEV_EVENT_EOF) ? "upstream closed"
+                                                        : "error");
+        return;
+    }
     if (what & BEV_EVENT_CONNECTED) {
         int  on = 1;
 
@@ -680,6 +701,10 @@ tg_http_upstream_process(tg_http_request_t *r)
     if (r->uc == NULL) {
         return;
     }
+    if (r->tunnel) {
+        tg_http_tunnel_relay(r, 0);
+        return;
+    }
     in = bufferevent_get_input(r->uc->bev);
     out = bufferevent_get_output(c->bev);
 
@@ -729,6 +754,10 @@ tg_http_upstream_process(tg_http_request_t *r)
                 if (tg_http_upstream_send_head(r) != TG_OK) {
                     return;
                 }
+                if (r->resp_status == 101) {
+                    tg_http_tunnel_start(r);
+                    return;
+                }
             }
         } else if (r->response_dechunk) {
             evbuffer_drain(in, consumed);
@@ -771,7 +800,7 @@ tg_http_upstream_send_head(tg_http_request_t *r)
     tg_http_parse_connection_tokens(r, &r->resp_headers);
 
     h = r->resp_headers.elts;
-    len = r->resp_reason.len + 64;
+    len = r->resp_reason.len + 96;
     for (i = 0; i < r->resp_headers.nelts; i++) {
         len += h[i].name.len + h[i].value.len + 4;
     }
@@ -806,7 +835,18 @@ tg_http_upstream_send_head(tg_http_request_t *r)
         *p++ = CR;
         *p++ = LF;
     }
-    if (r->response_close) {
+    if (r->status == 101) {
+        for (i = 0; i < r->resp_headers.nelts; i++) {
+            if (h[i].flags & TG_HTTP_HDR_UPGRADE) {
+                p = (u_char *) mempcpy(p, "Upgrade: ", 9);
+                p = (u_char *) mempcpy(p, h[i].value.data, h[i].value.len);
+                *p++ = CR;
+                *p++ = LF;
+                break;
+            }
+        }
+        p = (u_char *) mempcpy(p, "Connection: upgrade\r\n", 21);
+    } else if (r->response_close) {
         p = (u_char *) mempcpy(p, "Connection: close\r\n", 19);
     } else if (r->http_minor == 0) {
         p = (u_char *) mempcpy(p, "Connection: keep-alive\r\n", 24);

@@ -1,0 +1,162 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include <tg_http.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+
+/*
+ * Upgrade tunnels (WebSocket and the like): after a 101 from the upstream,
+ * bytes are relayed both ways unchanged. Each direction stops reading its
+ * source while the destination holds proxy_buffer_size bytes, so a slow
+ * side throttles the other. The tunnel ends when either side closes (the
+ * other side's pending output is flushed first) or when no byte moved for
+ * tunnel_timeout.
+ */
+
+static void tg_http_tunnel_arm_timer(tg_http_request_t *r);
+
+
+static void
+tg_http_tunnel_arm_timer(tg_http_request_t *r)
+{
+    struct timeval  tv;
+    int64_t         ms = tg_cycle->main.tunnel_timeout;
+
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    evtimer_add(r->c->timer, &tv);
+}
+
+
+void
+tg_http_tunnel_start(tg_http_request_t *r)
+{
+    tg_http_conn_t  *c = r->c;
+
+    r->tunnel = 1;
+    r->response_close = 1;
+    r->state = TG_HTTP_SEND_RESPONSE;
+    /* no read timeouts: idleness is measured over both directions */
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    bufferevent_set_timeouts(r->uc->bev, NULL, NULL);
+    bufferevent_setwatermark(r->uc->bev, EV_READ, 0,
+                             (size_t) tg_cycle->main.proxy_buffer_size);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(r->uc->bev, EV_READ | EV_WRITE);
+    tg_http_tunnel_arm_timer(r);
+    tg_log_debug(&c->log, "tunnel to " TG_STR_FMT " open",
+                 TG_STR_ARG(&r->server->text));
+    /* bytes that came with the upgrade request or the 101 go first */
+    tg_http_tunnel_relay(r, 1);
+    if (c->r == r && r->uc) {
+        tg_http_tunnel_relay(r, 0);
+    }
+}
+
+
+/*
+ * Moves what one side sent to the other. from_client: 1 client to
+ * upstream, 0 upstream to client.
+ */
+void
+tg_http_tunnel_relay(tg_http_request_t *r, int from_client)
+{
+    size_t               n;
+    struct bufferevent  *src, *dst;
+
+    if (r->uc == NULL || r->tunnel_closing) {
+        return;
+    }
+    src = from_client ? r->c->bev : r->uc->bev;
+    dst = from_client ? r->uc->bev : r->c->bev;
+    n = evbuffer_get_length(bufferevent_get_input(src));
+    if (n == 0) {
+        return;
+    }
+    evbuffer_add_buffer(bufferevent_get_output(dst),
+                        bufferevent_get_input(src));
+    if (from_client) {
+        r->request_body_bytes += n;
+    } else {
+        r->response_body_bytes += n;
+    }
+    tg_http_tunnel_arm_timer(r);
+    if (evbuffer_get_length(bufferevent_get_output(dst))
+        >= (size_t) tg_cycle->main.proxy_buffer_size)
+    {
+        bufferevent_disable(src, EV_READ);
+        bufferevent_setwatermark(dst, EV_WRITE,
+                                 (size_t) tg_cycle->main.proxy_buffer_size / 2,
+                                 0);
+    }
+}
+
+
+/* A destination drained below its low mark: its source may read again. */
+void
+tg_http_tunnel_drained(tg_http_request_t *r, int to_client)
+{
+    struct bufferevent  *src, *dst;
+
+    if (r->uc == NULL) {
+        return;
+    }
+    src = to_client ? r->uc->bev : r->c->bev;
+    dst = to_client ? r->c->bev : r->uc->bev;
+    if (r->tunnel_closing) {
+        tg_http_tunnel_close(r, NULL);
+        return;
+    }
+    bufferevent_setwatermark(dst, EV_WRITE, 0, 0);
+    if (!(bufferevent_get_enabled(src) & EV_READ)) {
+        bufferevent_enable(src, EV_READ);
+        bufferevent_trigger(src, EV_READ, BEV_OPT_DEFER_CALLBACKS);
+    }
+}
+
+
+/*
+ * Ends the tunnel: once both outputs are flushed (or at once on an error
+ * or a timeout), the spans end with the byte counts and both connections
+ * close. why is logged once; NULL when called again after a drain.
+ */
+void
+tg_http_tunnel_close(tg_http_request_t *r, const char *why)
+{
+    tg_http_conn_t  *c = r->c;
+
+    if (why) {
+        tg_log_debug(&c->log, "tunnel closing: %s (%" PRIu64 " bytes up, %"
+                     PRIu64 " down)", why, r->request_body_bytes,
+                     r->response_body_bytes);
+        r->tunnel_closing = 1;
+        if (strcmp(why, "timeout") == 0 || strcmp(why, "error") == 0) {
+            r->tunnel_abort = 1;
+        }
+    }
+    if (r->uc) {
+        bufferevent_disable(r->uc->bev, EV_READ);
+    }
+    bufferevent_disable(c->bev, EV_READ);
+    if (!r->tunnel_abort
+        && ((r->uc
+             && evbuffer_get_length(bufferevent_get_output(r->uc->bev)))
+            || evbuffer_get_length(bufferevent_get_output(c->bev))))
+    {
+        if (r->uc) {
+            bufferevent_setwatermark(r->uc->bev, EV_WRITE, 0, 0);
+        }
+        bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+        return; /* the write handlers call back when drained */
+    }
+    r->upstream_done = !r->tunnel_abort;
+    tg_http_upstream_abort(r); /* ends the CLIENT span, closes upstream */
+    r->upstream_done = 1;
+    r->body_done = 1;
+    r->state = TG_HTTP_DONE;
+    evtimer_del(c->timer);
+    tg_http_request_done(r);
+}
