@@ -942,6 +942,21 @@ tg_otlp_exit_process(tg_cycle_t *cycle)
 }
 
 
+int
+tg_otlp_export_span(const tg_span_t *span)
+{
+    if (tg_otlp_process.ring == NULL) {
+        return TG_DECLINED;
+    }
+    if (tg_otlp_ring_push(tg_otlp_process.ring, span) != TG_OK) {
+        tg_otlp_stat_add(&tg_otlp_stats->dropped_full, 1);
+        return TG_DECLINED;
+    }
+    tg_otlp_stat_add(&tg_otlp_stats->queued, 1);
+    return TG_OK;
+}
+
+
 /* LOG phase: copy the sampled spans of the request into the ring. */
 static int
 tg_otlp_log_handler(tg_http_request_t *r)

@@ -186,6 +186,9 @@ tg_cycle_set_listen(tg_conf_t *cf, tg_command_t *cmd, void *conf)
     tg_main_conf_t  *mcf;
 
     mcf = conf;
+    if (mcf->listens.nelts >= 60) {
+        return "at most 60 listen addresses; dropped";
+    }
     ls = tg_array_push(&mcf->listens);
     if (ls == NULL) {
         return "out of memory for";

@@ -806,12 +806,13 @@ tg_trace_extract(const tg_trace_propagators_t *p, const tg_trace_carrier_t *c,
     tg_trace_ctx_t *tc, int *source, size_t *ndup)
 {
     int             rc;
-    size_t          i, nd;
+    size_t          i, nd, tp_nd;
     unsigned        deny;
     tg_str_t        v;
     const tg_str_t *first;
 
     deny = 0;
+    tp_nd = 0;
     for (i = 0; i < p->n; i++) {
         nd = 0;
         switch (p->order[i]) {
@@ -819,6 +820,7 @@ tg_trace_extract(const tg_trace_propagators_t *p, const tg_trace_carrier_t *c,
             rc = tg_trace_extract_traceparent(
                 c->hdr[TG_TRACE_HDR_TRACEPARENT].lines,
                 c->hdr[TG_TRACE_HDR_TRACEPARENT].n, tc, &nd);
+            tp_nd = nd;
             break;
         case TG_TRACE_PROP_B3:
         case TG_TRACE_PROP_B3MULTI:
@@ -851,7 +853,7 @@ tg_trace_extract(const tg_trace_propagators_t *p, const tg_trace_carrier_t *c,
         *source = 0;
     }
     if (ndup != NULL) {
-        *ndup = 0;
+        *ndup = tp_nd; /* so a caller can log conflicting duplicates */
     }
     return TG_DECLINED;
 }

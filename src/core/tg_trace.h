@@ -240,8 +240,9 @@ typedef struct {
  * Returns TG_OK with *tc filled, *source (may be NULL) set to the
  * TG_TRACE_PROP_* that produced it (tracestate applies only to
  * TG_TRACE_PROP_TRACECONTEXT) and *ndup (may be NULL) the traceparent value
- * count (0 for other sources). Else TG_DECLINED, *source 0, and tc->deny
- * set when a B3 deny was seen.
+ * count (0 for other sources). Else TG_DECLINED, *source 0, *ndup the
+ * traceparent value count seen (so conflicting duplicates can be logged)
+ * and tc->deny set when a B3 deny was seen.
  */
 int tg_trace_extract(const tg_trace_propagators_t *p,
     const tg_trace_carrier_t *c, tg_trace_ctx_t *tc, int *source,

@@ -178,7 +178,20 @@ tg_worker_run(tg_cycle_t *cycle, int slot)
                      "RAND_bytes() failed: cannot make trace ids");
         exit(2);
     }
-    tg_http_worker.base = event_base_new();
+    /*
+     * Only this thread touches the worker's base (the exporter thread has
+     * its own), so the per-operation mutex evthread_use_pthreads() would
+     * add is pure cost.
+     */
+    {
+        struct event_config  *ecfg = event_config_new();
+
+        if (ecfg) {
+            event_config_set_flag(ecfg, EVENT_BASE_FLAG_NOLOCK);
+            tg_http_worker.base = event_base_new_with_config(ecfg);
+            event_config_free(ecfg);
+        }
+    }
     if (tg_http_worker.base == NULL) {
         tg_log_error(TG_LOG_EMERG, &tg_log_global, 0,
                      "event_base_new() failed");
@@ -199,6 +212,12 @@ tg_worker_run(tg_cycle_t *cycle, int slot)
                                         tg_event_accept_resume_handler, NULL);
 
     ls = cycle->main.listens.elts;
+    if (cycle->main.listens.nelts > tg_nelts(tg_event_listeners)) {
+        tg_log_error(TG_LOG_EMERG, &tg_log_global, 0,
+                     "more than %zu listen addresses",
+                     tg_nelts(tg_event_listeners));
+        exit(2);
+    }
     for (i = 0; i < cycle->main.listens.nelts; i++) {
         tg_event_listener_t  *el = &tg_event_listeners[tg_event_nlisteners];
 

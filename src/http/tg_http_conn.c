@@ -30,6 +30,7 @@ static void tg_http_pool_put(tg_pool_t *pool);
 static void tg_http_handle_request(tg_http_request_t *r);
 static void tg_http_parse_error(tg_http_conn_t *c, llhttp_errno_t err);
 static void tg_http_finalize_now(tg_http_request_t *r);
+static int tg_http_parse_target(tg_http_request_t *r);
 static void tg_http_set_timer(tg_http_conn_t *c, int64_t ms);
 static void tg_http_linger_close(tg_http_conn_t *c);
 
@@ -114,9 +115,13 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
         /* clients that skip close_notify are the norm, not an attack */
         bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
     } else {
+        /*
+         * No deferred callbacks: nothing we call on this bev runs one of
+         * its callbacks synchronously (triggers ask for deferral
+         * themselves), and deferral costs a queue round per event.
+         */
         c->bev = bufferevent_socket_new(tg_http_worker.base, fd,
-                                        BEV_OPT_CLOSE_ON_FREE
-                                            | BEV_OPT_DEFER_CALLBACKS);
+                                        BEV_OPT_CLOSE_ON_FREE);
     }
     c->timer = evtimer_new(tg_http_worker.base, tg_http_timer_handler, c);
     if (c->bev == NULL || c->timer == NULL) {
@@ -130,7 +135,10 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
                       tg_http_client_event_handler, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0,
                              (size_t) tg_cycle->main.proxy_buffer_size);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(c->bev, ls->ssl ? EV_READ | EV_WRITE : EV_READ);
+    if (!ls->ssl) {
+        bufferevent_disable(c->bev, EV_WRITE); /* see tg_http_flush */
+    }
     {
         struct timeval  tv;
 
@@ -305,6 +313,7 @@ tg_http_client_write_handler(struct bufferevent *bev, void *ctx)
     tg_http_conn_t     *c = ctx;
     tg_http_request_t  *r = c->r;
 
+    tg_http_write_done(bev, c->listen->ssl);
     if (r == NULL) {
         return;
     }
@@ -575,13 +584,22 @@ tg_http_process_input(tg_http_conn_t *c)
                 llhttp_resume(&c->parser);
             }
             tg_http_handle_request(r);
-            if (c->close_pending || c->r != r) {
-                break; /* answered and finished, or closed */
+            if (c->close_pending || c->lingering) {
+                break; /* answered and closing */
             }
+            /* still this request (body or upstream next), or it was
+               answered at once and a pipelined one may follow */
             continue;
         }
     }
 
+    if (!c->close_pending && c->r && c->r->uc
+        && c->r->state >= TG_HTTP_SEND_BODY)
+    {
+        /* what this round relayed goes out now; a request that failed
+           in the same round was aborted before anything was written */
+        tg_http_flush(c->r->uc->bev, c->r->server->ssl);
+    }
     c->processing = 0;
     if (c->close_pending
         || (c->closing && c->r == NULL && !c->lingering && c->requests > 0))
@@ -603,10 +621,23 @@ tg_http_parse_error(tg_http_conn_t *c, llhttp_errno_t err)
                  llhttp_errno_name(err));
     r->keepalive = 0;
     r->error_type = "invalid_request";
-    if (r->method.len == 0) {
+    /*
+     * What the request line said is known when the error came later
+     * (413, 431): the span, the log line and trust_incoming_context
+     * should see the method, the path, the version and the route.
+     */
+    if (r->uri.len) {
         r->method.data = (u_char *) llhttp_method_name(
             (llhttp_method_t) llhttp_get_method(&c->parser));
         r->method.len = strlen((char *) r->method.data);
+        r->http_major = c->parser.http_major;
+        r->http_minor = c->parser.http_minor;
+        if (tg_http_parse_target(r) == TG_OK) {
+            r->route = tg_http_route_find(&tg_cycle->routes, &r->path);
+        }
+    } else {
+        r->method.len = 0;
+        r->method.data = (u_char *) "";
     }
     tg_http_trace_start(r);
     tg_http_send_special(r, status);
@@ -801,6 +832,57 @@ tg_http_handle_request(tg_http_request_t *r)
 }
 
 
+/*
+ * Writes what bev's output holds right away. On a plain socket the write
+ * event stays off while writes complete at once, so a response costs no
+ * epoll_ctl; it is switched on only when the socket buffer is full (and
+ * back off by tg_http_write_done). TLS bevs always write through their
+ * own event. Returns 1 when the output is empty.
+ */
+int
+tg_http_flush(struct bufferevent *bev, int ssl)
+{
+    int               n, err;
+    struct evbuffer  *out;
+
+    out = bufferevent_get_output(bev);
+    if (evbuffer_get_length(out) == 0) {
+        return 1;
+    }
+    if (ssl || (bufferevent_get_enabled(bev) & EV_WRITE)) {
+        bufferevent_enable(bev, EV_WRITE);
+        return 0;
+    }
+    /* a bufferevent keeps its output's drain end frozen between writes */
+    evbuffer_unfreeze(out, 1);
+    n = evbuffer_write(out, bufferevent_getfd(bev));
+    err = errno;
+    evbuffer_freeze(out, 1);
+    if (n < 0) {
+        if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR) {
+            /* the write event meets the error again and reports it */
+            bufferevent_enable(bev, EV_WRITE);
+            return 0;
+        }
+    }
+    if (evbuffer_get_length(out) == 0) {
+        return 1;
+    }
+    bufferevent_enable(bev, EV_WRITE);
+    return 0;
+}
+
+
+/* From a write handler: an emptied plain socket goes back to direct writes. */
+void
+tg_http_write_done(struct bufferevent *bev, int ssl)
+{
+    if (!ssl && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        bufferevent_disable(bev, EV_WRITE);
+    }
+}
+
+
 int
 tg_http_keepalive_allowed(tg_http_request_t *r)
 {
@@ -820,7 +902,7 @@ tg_http_request_done(tg_http_request_t *r)
 
     r->state = TG_HTTP_DONE;
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+    if (tg_http_flush(c->bev, c->listen->ssl)) {
         tg_http_finalize_now(r);
     }
     /* else the write handler finalizes once the output drained */

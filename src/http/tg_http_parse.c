@@ -11,6 +11,7 @@
 
 static int tg_http_append(tg_pool_t *pool, tg_str_t *s, const char *at,
     size_t len);
+static int tg_http_parse_check_te(tg_http_request_t *r);
 
 
 /*
@@ -118,6 +119,11 @@ tg_http_parse_on_header_value_complete(llhttp_t *p)
     if (r->headers.nelts >= (size_t) tg_cycle->main.client_max_headers) {
         return tg_http_parse_fail(r, 431, "too many request headers");
     }
+    if (r->cur_name.len == 0) {
+        /* llhttp 8.1 passes ": value" with an empty name; a field name is
+           a token of at least one character (RFC 9110 5.1) */
+        return tg_http_parse_fail(r, 400, "empty header name");
+    }
     h = tg_array_push(&r->headers);
     if (h == NULL) {
         return tg_http_parse_fail(r, 500, "out of memory");
@@ -133,6 +139,43 @@ tg_http_parse_on_header_value_complete(llhttp_t *p)
     r->cur_name.data = NULL;
     r->cur_value.len = 0;
     r->cur_value.data = NULL;
+    return 0;
+}
+
+
+/*
+ * llhttp takes any Transfer-Encoding whose last coding is chunked, across
+ * any number of lines and with empty list members (",chunked"). Servers
+ * behind us may read those differently, which is how requests get
+ * smuggled, so only one line of exactly "chunked" passes (as nginx does):
+ * a second line is 400, any other coding 501 (RFC 9112 6.1). Then the
+ * request continues (or pauses) as llhttp decided.
+ */
+static int
+tg_http_parse_check_te(tg_http_request_t *r)
+{
+    size_t             i, n;
+    tg_str_t          *te;
+    tg_http_header_t  *h;
+
+    te = NULL;
+    n = 0;
+    h = r->headers.elts;
+    for (i = 0; i < r->headers.nelts; i++) {
+        if (h[i].flags & TG_HTTP_HDR_TE) {
+            te = &h[i].value;
+            n++;
+        }
+    }
+    if (n != 1) {
+        return tg_http_parse_fail(r, 400, "duplicate Transfer-Encoding");
+    }
+    if (!tg_str_caseeq_c(te, "chunked")) {
+        return tg_http_parse_fail(r, 501, "unsupported Transfer-Encoding");
+    }
+    if (r->chunked) {
+        return HPE_PAUSED; /* handle headers before the body flows */
+    }
     return 0;
 }
 
@@ -161,6 +204,9 @@ tg_http_parse_on_headers_complete(llhttp_t *p)
         /* RFC 9112 6.1: framing of a 1.0 message with Transfer-Encoding
            is faulty */
         return tg_http_parse_fail(r, 400, "HTTP/1.0 with Transfer-Encoding");
+    }
+    if (p->flags & F_TRANSFER_ENCODING) {
+        return tg_http_parse_check_te(r);
     }
     if (r->chunked || r->content_length > 0) {
         return HPE_PAUSED; /* handle headers before the body flows */
@@ -283,6 +329,9 @@ tg_http_parse_resp_on_header_value_complete(llhttp_t *p)
     if (r->resp_headers.nelts >= TG_HTTP_MAX_RESPONSE_HEADERS) {
         return tg_http_parse_resp_fail(r, "too many response headers");
     }
+    if (r->cur_name.len == 0) {
+        return tg_http_parse_resp_fail(r, "empty header name");
+    }
     h = tg_array_push(&r->resp_headers);
     if (h == NULL) {
         return tg_http_parse_resp_fail(r, "out of memory");
@@ -310,6 +359,11 @@ tg_http_parse_resp_on_headers_complete(llhttp_t *p)
 
     status = llhttp_get_status_code(p);
     r->resp_status = status;
+    if (status < 100 || status > 999) {
+        /* llhttp 8.1 takes "HTTP/1.1 \r\n" as status 0 and "20" as 20:
+           never relay what is not a three-digit code (RFC 9110 15) */
+        return tg_http_parse_resp_fail(r, "invalid status code");
+    }
     if (status == 101) {
         if (!r->upgrade) {
             return tg_http_parse_resp_fail(r, "unexpected 101 response");
@@ -349,6 +403,8 @@ tg_http_parse_resp_on_body(llhttp_t *p, const char *at, size_t len)
         if (bufferevent_write(r->c->bev, at, len) < 0) {
             return tg_http_parse_resp_fail(r, "out of memory");
         }
+        r->body_bytes_sent += len;
+        r->bytes_sent += len;
     }
     return 0;
 }

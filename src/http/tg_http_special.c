@@ -95,13 +95,15 @@ tg_http_send_special(tg_http_request_t *r, int status)
     hlen = (size_t) n;
 
     out = bufferevent_get_output(c->bev);
+    n = (int) evbuffer_get_length(out);
     evbuffer_add(out, head, hlen);
     tg_http_trace_response_headers(r, out);
     evbuffer_add(out, CRLF, 2);
-    r->bytes_sent += hlen + 2;
+    r->bytes_sent += evbuffer_get_length(out) - (size_t) n;
     if (!r->head) {
         evbuffer_add(out, body.data, body.len);
         r->bytes_sent += body.len;
+        r->body_bytes_sent = body.len;
     }
     tg_http_request_done(r);
     return TG_OK;

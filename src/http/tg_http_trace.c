@@ -152,7 +152,9 @@ tg_http_trace_start(tg_http_request_t *r)
     }
     tg_random_span_id(r->span_id);
     r->sampled = tg_trace_sampler_sample(&tc->sampler_rt,
-                                         (ctx.valid && trusted) ? &ctx : NULL,
+                                         ((ctx.valid || ctx.deny) && trusted)
+                                             ? &ctx
+                                             : NULL,
                                          r->trace_id)
                      ? 1
                      : 0;
@@ -206,6 +208,7 @@ tg_http_trace_client_end(tg_http_request_t *r)
     tg_span_t             *s;
     tg_upstream_server_t  *srv = r->server;
 
+    r->upstream_end_ms = tg_time_ms();
     if (!r->sampled || r->nspans < 2) {
         return;
     }

@@ -44,8 +44,8 @@ tg_http_tunnel_start(tg_http_request_t *r)
     bufferevent_set_timeouts(r->uc->bev, NULL, NULL);
     bufferevent_setwatermark(r->uc->bev, EV_READ, 0,
                              (size_t) tg_cycle->main.proxy_buffer_size);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    bufferevent_enable(r->uc->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
+    bufferevent_enable(r->uc->bev, EV_READ);
     tg_http_tunnel_arm_timer(r);
     tg_log_debug(&c->log, "tunnel to " TG_STR_FMT " open",
                  TG_STR_ARG(&r->server->text));
@@ -84,8 +84,9 @@ tg_http_tunnel_relay(tg_http_request_t *r, int from_client)
         r->response_body_bytes += n;
     }
     tg_http_tunnel_arm_timer(r);
-    if (evbuffer_get_length(bufferevent_get_output(dst))
-        >= (size_t) tg_cycle->main.proxy_buffer_size)
+    if (!tg_http_flush(dst, from_client ? r->server->ssl : r->c->listen->ssl)
+        && evbuffer_get_length(bufferevent_get_output(dst))
+               >= (size_t) tg_cycle->main.proxy_buffer_size)
     {
         bufferevent_disable(src, EV_READ);
         bufferevent_setwatermark(dst, EV_WRITE,
@@ -142,9 +143,8 @@ tg_http_tunnel_close(tg_http_request_t *r, const char *why)
     }
     bufferevent_disable(c->bev, EV_READ);
     if (!r->tunnel_abort
-        && ((r->uc
-             && evbuffer_get_length(bufferevent_get_output(r->uc->bev)))
-            || evbuffer_get_length(bufferevent_get_output(c->bev))))
+        && ((r->uc && !tg_http_flush(r->uc->bev, r->server->ssl))
+            || !tg_http_flush(c->bev, c->listen->ssl)))
     {
         if (r->uc) {
             bufferevent_setwatermark(r->uc->bev, EV_WRITE, 0, 0);

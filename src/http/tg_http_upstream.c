@@ -27,6 +27,7 @@ static void tg_http_upstream_next(tg_http_request_t *r, const char *etype,
     int status);
 static void tg_http_upstream_finish(tg_http_request_t *r);
 static int tg_http_upstream_send_head(tg_http_request_t *r);
+static u_char *tg_http_upstream_framing(tg_http_request_t *r, u_char *p);
 static void tg_upstream_idle_read_handler(struct bufferevent *bev,
     void *ctx);
 static void tg_upstream_idle_event_handler(struct bufferevent *bev,
@@ -259,8 +260,7 @@ tg_http_upstream_connect(tg_http_request_t *r)
         uc->bev = tg_http_upstream_ssl_bev(r, s);
     } else {
         uc->bev = bufferevent_socket_new(tg_http_worker.base, -1,
-                                         BEV_OPT_CLOSE_ON_FREE
-                                             | BEV_OPT_DEFER_CALLBACKS);
+                                         BEV_OPT_CLOSE_ON_FREE);
     }
     if (uc->bev == NULL) {
         free(uc);
@@ -281,6 +281,10 @@ tg_http_upstream_connect(tg_http_request_t *r)
         < 0)
     {
         err = errno;
+        if (r->uc != uc) {
+            /* libevent already ran the event handler, which moved on */
+            return;
+        }
         tg_log_error(TG_LOG_ERR, &r->c->log, err,
                      "connect() to " TG_STR_FMT " failed",
                      TG_STR_ARG(&s->text));
@@ -293,6 +297,26 @@ tg_http_upstream_connect(tg_http_request_t *r)
 failed:
     tg_log_error(TG_LOG_ALERT, &r->c->log, 0, "out of memory for upstream");
     tg_http_send_special(r, 500);
+}
+
+
+/*
+ * The body framing the upstream gets is the one llhttp parsed, written
+ * canonically: the client's Transfer-Encoding and Content-Length lines are
+ * never copied (tg_http_parse_check_te() let only one "chunked" line in).
+ * Writes at most 30 bytes.
+ */
+static u_char *
+tg_http_upstream_framing(tg_http_request_t *r, u_char *p)
+{
+    if (r->chunked) {
+        return (u_char *) mempcpy(p, "Transfer-Encoding: chunked\r\n", 28);
+    }
+    if (r->content_length >= 0) {
+        p += sprintf((char *) p, "Content-Length: %" PRId64 "\r\n",
+                     r->content_length);
+    }
+    return p;
 }
 
 
@@ -360,7 +384,8 @@ tg_http_upstream_build_head(tg_http_request_t *r, struct evbuffer *out)
     for (i = 0; i < r->headers.nelts; i++) {
         if (h[i].flags
             & (TG_HTTP_HDR_HOP | TG_HTTP_HDR_DROP | TG_HTTP_HDR_HOST
-               | TG_HTTP_HDR_TRACE | TG_HTTP_HDR_XFF | TG_HTTP_HDR_XFWD))
+               | TG_HTTP_HDR_TRACE | TG_HTTP_HDR_XFF | TG_HTTP_HDR_XFWD
+               | TG_HTTP_HDR_CL | TG_HTTP_HDR_TE))
         {
             continue;
         }
@@ -371,6 +396,7 @@ tg_http_upstream_build_head(tg_http_request_t *r, struct evbuffer *out)
         *p++ = CR;
         *p++ = LF;
     }
+    p = tg_http_upstream_framing(r, p);
 
     p = (u_char *) mempcpy(p, "X-Forwarded-For: ", 17);
     if (xff) {
@@ -427,7 +453,7 @@ tg_http_upstream_send_request(tg_http_request_t *r)
     bufferevent_set_timeouts(uc->bev, &tv_read, &tv_write);
     bufferevent_setwatermark(uc->bev, EV_READ, 0,
                              (size_t) tg_cycle->main.proxy_buffer_size);
-    bufferevent_enable(uc->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(uc->bev, uc->server->ssl ? EV_READ | EV_WRITE : EV_READ);
 
     llhttp_init(&r->resp, HTTP_RESPONSE, &tg_http_response_settings);
     r->resp.data = r;
@@ -459,12 +485,14 @@ tg_http_upstream_send_request(tg_http_request_t *r)
 
     if (r->body_done) {
         r->state = TG_HTTP_WAIT_RESPONSE;
+        tg_http_flush(uc->bev, r->server->ssl);
         return;
     }
     r->state = TG_HTTP_SEND_BODY;
     if (r->expect_continue && !r->sent_continue) {
         r->sent_continue = 1;
         bufferevent_write(r->c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        tg_http_flush(r->c->bev, r->c->listen->ssl);
     }
     {
         struct timeval  tv;
@@ -490,6 +518,7 @@ tg_http_upstream_write_handler(struct bufferevent *bev, void *ctx)
 {
     tg_http_request_t  *r = ctx;
 
+    tg_http_write_done(bev, r->server->ssl);
     if (r->tunnel) {
         tg_http_tunnel_drained(r, 0);
         return;
@@ -522,6 +551,9 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
 
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &on,
                    sizeof(on));
+        if (!r->server->ssl) {
+            bufferevent_disable(bev, EV_WRITE); /* see tg_http_flush */
+        }
         tg_http_upstream_send_request(r);
         return;
     }
@@ -616,9 +648,7 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
                      "responding%s",
                      TG_STR_ARG(&r->server->text),
                      r->uc_reused ? " (cached connection)" : "");
-        if (!r->uc_reused) {
-            tg_upstream_fail(r->server, tg_time_ms());
-        } else {
+        if (r->uc_reused) {
             /* a stale cached connection is not the server's fault */
             r->tried &= ~(1ULL << tg_upstream_server_index(r->server));
         }
@@ -711,6 +741,9 @@ tg_http_upstream_process(tg_http_request_t *r)
     while (!r->upstream_done) {
         if (r->response_started
             && evbuffer_get_length(out)
+                   >= (size_t) tg_cycle->main.proxy_buffer_size
+            && !tg_http_flush(c->bev, c->listen->ssl)
+            && evbuffer_get_length(out)
                    >= (size_t) tg_cycle->main.proxy_buffer_size)
         {
             r->upstream_throttled = 1;
@@ -721,6 +754,8 @@ tg_http_upstream_process(tg_http_request_t *r)
             return;
         }
         if (evbuffer_peek(in, -1, NULL, &vec, 1) < 1 || vec.iov_len == 0) {
+            /* all read input handled: one write for what it produced */
+            tg_http_flush(c->bev, c->listen->ssl);
             return;
         }
         data = vec.iov_base;
@@ -763,6 +798,8 @@ tg_http_upstream_process(tg_http_request_t *r)
             evbuffer_drain(in, consumed);
         } else if (consumed) {
             evbuffer_remove_buffer(in, out, consumed);
+            r->body_bytes_sent += consumed;
+            r->bytes_sent += consumed;
         }
         if (err == HPE_PAUSED) {
             llhttp_resume(&r->resp);
@@ -809,8 +846,12 @@ tg_http_upstream_send_head(tg_http_request_t *r)
         tg_http_close_connection(c);
         return TG_ERROR;
     }
-    n = snprintf((char *) buf, len, "HTTP/1.1 %d ", r->status);
-    p = buf + n;
+    p = (u_char *) mempcpy(buf, "HTTP/1.1 ", 9);
+    n = r->status;
+    *p++ = (u_char) ('0' + n / 100 % 10);
+    *p++ = (u_char) ('0' + n / 10 % 10);
+    *p++ = (u_char) ('0' + n % 10);
+    *p++ = ' ';
     if (r->resp_reason.len) {
         p = (u_char *) mempcpy(p, r->resp_reason.data, r->resp_reason.len);
     } else {

@@ -40,6 +40,7 @@ struct tg_upstream_server_s {
     /* per worker */
     int64_t                  current_weight;
     int64_t                  fails;
+    uint64_t                 failures;  /* every failed attempt (status) */
     uint64_t                 first_fail_ms;
     uint64_t                 down_until_ms;
     tg_upstream_conn_t      *idle;     /* most recently used first */

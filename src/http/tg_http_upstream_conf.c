@@ -274,6 +274,7 @@ tg_upstream_next(tg_upstream_t *u, uint64_t *tried, uint64_t now_ms)
 void
 tg_upstream_fail(tg_upstream_server_t *s, uint64_t now_ms)
 {
+    s->failures++;
     if (s->max_fails == 0 || s->upstream->servers.nelts == 1) {
         /* disabled, or the only server: marking it down helps nobody */
         return;

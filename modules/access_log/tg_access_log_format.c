@@ -1,0 +1,1169 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include <tg_http.h>
+#include <tg_access_log_format.h>
+
+
+/* variables; 0 is a literal */
+enum {
+    TG_AL_LITERAL = 0,
+    TG_AL_REMOTE_ADDR,
+    TG_AL_REMOTE_PORT,
+    TG_AL_REMOTE_USER,
+    TG_AL_TIME_LOCAL,
+    TG_AL_TIME_ISO8601,
+    TG_AL_TIME_RFC3339,
+    TG_AL_MSEC,
+    TG_AL_REQUEST,
+    TG_AL_REQUEST_METHOD,
+    TG_AL_REQUEST_URI,
+    TG_AL_URI,
+    TG_AL_ARGS,
+    TG_AL_SERVER_PROTOCOL,
+    TG_AL_PROTOCOL_VERSION,
+    TG_AL_SCHEME,
+    TG_AL_STATUS,
+    TG_AL_BODY_BYTES_SENT,
+    TG_AL_BYTES_SENT,
+    TG_AL_REQUEST_BODY_LENGTH,
+    TG_AL_REQUEST_TIME,
+    TG_AL_REQUEST_TIME_MS,
+    TG_AL_HTTP,
+    TG_AL_UPSTREAM_ADDR,
+    TG_AL_UPSTREAM_STATUS,
+    TG_AL_UPSTREAM_RESPONSE_TIME,
+    TG_AL_UPSTREAM_RESPONSE_TIME_MS,
+    TG_AL_UPSTREAM_HEADER_TIME,
+    TG_AL_UPSTREAM_ATTEMPTS,
+    TG_AL_HOST,
+    TG_AL_SERVER_ADDR,
+    TG_AL_SERVER_PORT,
+    TG_AL_CONNECTION,
+    TG_AL_CONNECTION_REQUESTS,
+    TG_AL_PID,
+    TG_AL_TRACE_ID,
+    TG_AL_SPAN_ID,
+    TG_AL_PARENT_ID,
+    TG_AL_SAMPLED,
+    TG_AL_TRACE_FLAGS,
+    TG_AL_X_TRACE_ID,
+    TG_AL_ROUTE,
+    TG_AL_TRACEPARENT
+};
+
+/* what a variable yields, which decides its escaping */
+enum {
+    TG_AL_ABSENT = 0, /* "-" (json: null) */
+    TG_AL_SAFE,       /* our own ASCII text: copied */
+    TG_AL_UNSAFE,     /* client bytes: escaped */
+    TG_AL_TOKEN,      /* client bytes logged unquoted: space escaped too */
+    TG_AL_NUMBER      /* digits (json: a bare number) */
+};
+
+#define TG_AL_SCRATCH 64 /* longest computed value: a traceparent, 55 */
+
+typedef struct {
+    const char  *name;
+    uint16_t     code;
+} tg_access_log_var_t;
+
+typedef struct {
+    u_char    *p;
+    u_char    *last;
+    unsigned   truncated:1;
+} tg_access_log_out_t;
+
+typedef struct {
+    const char  *key;
+    const char  *var;
+} tg_access_log_json_field_t;
+
+static const tg_access_log_var_t *tg_access_log_find_var(const u_char *name,
+    size_t len);
+static int tg_access_log_value(const tg_access_log_op_t *op,
+    tg_http_request_t *r, const tg_access_log_ctx_t *ctx, u_char *scratch,
+    tg_str_t *v);
+static void tg_access_log_emit(tg_access_log_out_t *o,
+    const tg_access_log_fmt_t *fmt, const tg_access_log_op_t *op, int kind,
+    const tg_str_t *v);
+static void tg_access_log_emit_request(tg_access_log_out_t *o,
+    const tg_access_log_fmt_t *fmt, const tg_access_log_op_t *op,
+    tg_http_request_t *r);
+static void tg_access_log_put(tg_access_log_out_t *o, const u_char *s,
+    size_t n);
+static u_char *tg_access_log_escape_default(u_char *p, u_char *last,
+    const u_char *src, size_t n, int space, unsigned *truncated);
+static u_char *tg_access_log_escape_json(u_char *p, u_char *last,
+    const u_char *src, size_t n, unsigned *truncated);
+static size_t tg_access_log_utf8_len(const u_char *p, size_t n);
+static u_char *tg_access_log_u64(u_char *p, uint64_t v);
+static u_char *tg_access_log_sec_ms(u_char *p, uint64_t ms);
+static int tg_access_log_zero(const u_char *p, size_t n);
+static int tg_access_log_secret_name(const tg_str_t *name);
+static int tg_access_log_header_op(tg_pool_t *pool, tg_access_log_op_t *op,
+    const u_char *name, size_t len);
+
+
+static const tg_access_log_var_t  tg_access_log_vars[] = {
+    { "remote_addr", TG_AL_REMOTE_ADDR },
+    { "remote_port", TG_AL_REMOTE_PORT },
+    { "remote_user", TG_AL_REMOTE_USER },
+    { "time_local", TG_AL_TIME_LOCAL },
+    { "time_iso8601", TG_AL_TIME_ISO8601 },
+    { "time_rfc3339", TG_AL_TIME_RFC3339 },
+    { "msec", TG_AL_MSEC },
+    { "request", TG_AL_REQUEST },
+    { "request_method", TG_AL_REQUEST_METHOD },
+    { "request_uri", TG_AL_REQUEST_URI },
+    { "uri", TG_AL_URI },
+    { "document_uri", TG_AL_URI },
+    { "args", TG_AL_ARGS },
+    { "query_string", TG_AL_ARGS },
+    { "server_protocol", TG_AL_SERVER_PROTOCOL },
+    { "protocol_version", TG_AL_PROTOCOL_VERSION },
+    { "scheme", TG_AL_SCHEME },
+    { "status", TG_AL_STATUS },
+    { "body_bytes_sent", TG_AL_BODY_BYTES_SENT },
+    { "bytes_sent", TG_AL_BYTES_SENT },
+    { "request_body_length", TG_AL_REQUEST_BODY_LENGTH },
+    { "request_time", TG_AL_REQUEST_TIME },
+    { "request_time_ms", TG_AL_REQUEST_TIME_MS },
+    { "upstream_addr", TG_AL_UPSTREAM_ADDR },
+    { "upstream_status", TG_AL_UPSTREAM_STATUS },
+    { "upstream_response_time", TG_AL_UPSTREAM_RESPONSE_TIME },
+    { "upstream_response_time_ms", TG_AL_UPSTREAM_RESPONSE_TIME_MS },
+    { "upstream_header_time", TG_AL_UPSTREAM_HEADER_TIME },
+    { "upstream_attempts", TG_AL_UPSTREAM_ATTEMPTS },
+    { "host", TG_AL_HOST },
+    { "server_addr", TG_AL_SERVER_ADDR },
+    { "server_port", TG_AL_SERVER_PORT },
+    { "connection", TG_AL_CONNECTION },
+    { "connection_requests", TG_AL_CONNECTION_REQUESTS },
+    { "pid", TG_AL_PID },
+    { "trace_id", TG_AL_TRACE_ID },
+    { "span_id", TG_AL_SPAN_ID },
+    { "parent_id", TG_AL_PARENT_ID },
+    { "sampled", TG_AL_SAMPLED },
+    { "trace_flags", TG_AL_TRACE_FLAGS },
+    { "x_trace_id", TG_AL_X_TRACE_ID },
+    { "route", TG_AL_ROUTE },
+    { "traceparent", TG_AL_TRACEPARENT },
+    { NULL, 0 }
+};
+
+
+#define TG_AL_COMBINED                                                         \
+    "$remote_addr - $remote_user [$time_local] \"$request\" $status "          \
+    "$body_bytes_sent \"$http_referer\" \"$http_user_agent\""
+
+static const char  tg_access_log_combined[] = TG_AL_COMBINED;
+
+static const char  tg_access_log_trace[] =
+    TG_AL_COMBINED " trace_id=$trace_id span_id=$span_id parent_id=$parent_id"
+    " sampled=$sampled x_trace_id=$x_trace_id upstream=$upstream_addr"
+    " upstream_status=$upstream_status rt=$request_time"
+    " urt=$upstream_response_time";
+
+/*
+ * The json format: keys as OpenTelemetry names them (log record trace
+ * fields, HTTP semantic conventions) where a name exists.
+ */
+static const tg_access_log_json_field_t  tg_access_log_json[] = {
+    { "timestamp", "time_rfc3339" },
+    { "trace_id", "trace_id" },
+    { "span_id", "span_id" },
+    { "parent_id", "parent_id" },
+    { "trace_flags", "trace_flags" },
+    { "sampled", "sampled" },
+    { "x_trace_id", "x_trace_id" },
+    { "http.request.method", "request_method" },
+    { "url.path", "uri" },
+    { "url.query", "args" },
+    { "http.route", "route" },
+    { "http.response.status_code", "status" },
+    { "client.address", "remote_addr" },
+    { "client.port", "remote_port" },
+    { "server.address", "host" },
+    { "server.port", "server_port" },
+    { "network.protocol.version", "protocol_version" },
+    { "user_agent.original", "http_user_agent" },
+    { "http.request.header.referer", "http_referer" },
+    { "http.request.body.size", "request_body_length" },
+    { "http.response.body.size", "body_bytes_sent" },
+    { "bytes_sent", "bytes_sent" },
+    { "duration_ms", "request_time_ms" },
+    { "upstream", "upstream_addr" },
+    { "upstream_status", "upstream_status" },
+    { "upstream_duration_ms", "upstream_response_time_ms" },
+    { "upstream_attempts", "upstream_attempts" },
+    { "connection", "connection" },
+    { NULL, NULL }
+};
+
+static const char  *tg_access_log_months[] = {
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
+};
+
+static const u_char  tg_access_log_hex[] = "0123456789ABCDEF";
+
+/*
+ * Byte classes for escaping: 1 must be escaped (controls, '"', backslash, DEL
+ * and above: nginx's log escape set, which JSON strings need too), 2 is the
+ * space, escaped only in unquoted fields.
+ */
+static const u_char  tg_access_log_esc[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+
+static const tg_access_log_var_t *
+tg_access_log_find_var(const u_char *name, size_t len)
+{
+    const tg_access_log_var_t  *v;
+
+    for (v = tg_access_log_vars; v->name; v++) {
+        if (strlen(v->name) == len && memcmp(v->name, name, len) == 0) {
+            return v;
+        }
+    }
+    return NULL;
+}
+
+
+static int
+tg_access_log_secret_name(const tg_str_t *name)
+{
+    return tg_str_caseeq_c(name, "authorization")
+           || tg_str_caseeq_c(name, "proxy-authorization")
+           || tg_str_caseeq_c(name, "cookie")
+           || tg_str_caseeq_c(name, "set-cookie");
+}
+
+
+/* $http_NAME: header name-with-dashes, lowercase; secrets flagged */
+static int
+tg_access_log_header_op(tg_pool_t *pool, tg_access_log_op_t *op,
+    const u_char *name, size_t len)
+{
+    size_t   k;
+    u_char  *h;
+
+    h = tg_pnalloc(pool, len);
+    if (h == NULL) {
+        return TG_ERROR;
+    }
+    for (k = 0; k < len; k++) {
+        h[k] = name[k] == '_' ? '-' : tg_tolower(name[k]);
+    }
+    op->code = TG_AL_HTTP;
+    op->text.data = h;
+    op->text.len = len;
+    op->secret = (uint8_t) tg_access_log_secret_name(&op->text);
+    return TG_OK;
+}
+
+
+int
+tg_access_log_compile(tg_pool_t *pool, tg_access_log_fmt_t *fmt,
+    const tg_str_t *text, int escape, char *err, size_t errlen)
+{
+    size_t                      i, n, start, nlen;
+    u_char                     *s, *name;
+    tg_access_log_op_t         *op;
+    const tg_access_log_var_t  *var;
+
+    s = text->data;
+    n = text->len;
+    fmt->escape = escape;
+    fmt->source = *text;
+    fmt->nops = 0;
+
+    /* at most one literal before each '$' plus one after the last */
+    fmt->ops = tg_pcalloc(pool, (n + 1) * sizeof(tg_access_log_op_t));
+    if (fmt->ops == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return TG_ERROR;
+    }
+
+    i = 0;
+    while (i < n) {
+        start = i;
+        while (i < n && s[i] != '$') {
+            i++;
+        }
+        if (i > start) {
+            op = &fmt->ops[fmt->nops++];
+            op->code = TG_AL_LITERAL;
+            op->text.data = s + start;
+            op->text.len = i - start;
+        }
+        if (i == n) {
+            break;
+        }
+
+        /* $name or ${name} */
+        i++;
+        if (i < n && s[i] == '{') {
+            name = s + ++i;
+            while (i < n && s[i] != '}') {
+                i++;
+            }
+            if (i == n) {
+                snprintf(err, errlen, "missing \"}\" after \"${%.*s\"",
+                         (int) (s + i - name), (char *) name);
+                return TG_ERROR;
+            }
+            nlen = (size_t) (s + i - name);
+            i++;
+        } else {
+            name = s + i;
+            while (i < n && (isalnum(s[i]) || s[i] == '_')) {
+                i++;
+            }
+            nlen = (size_t) (s + i - name);
+        }
+        if (nlen == 0) {
+            snprintf(err, errlen, "\"$\" without a variable name at offset "
+                     "%zu", (size_t) (name - s));
+            return TG_ERROR;
+        }
+
+        op = &fmt->ops[fmt->nops];
+        if (nlen > 5 && memcmp(name, "http_", 5) == 0) {
+            if (tg_access_log_header_op(pool, op, name + 5, nlen - 5)
+                != TG_OK)
+            {
+                snprintf(err, errlen, "out of memory");
+                return TG_ERROR;
+            }
+        } else {
+            var = tg_access_log_find_var(name, nlen);
+            if (var == NULL) {
+                snprintf(err, errlen, "unknown variable \"$%.*s\"",
+                         (int) nlen, (char *) name);
+                return TG_ERROR;
+            }
+            op->code = var->code;
+        }
+        fmt->nops++;
+    }
+    return TG_OK;
+}
+
+
+int
+tg_access_log_is_builtin(const tg_str_t *name)
+{
+    return tg_str_caseeq_c(name, "combined") || tg_str_caseeq_c(name, "trace")
+           || tg_str_caseeq_c(name, "json");
+}
+
+
+int
+tg_access_log_builtin(tg_pool_t *pool, const tg_str_t *name,
+    tg_access_log_fmt_t *fmt)
+{
+    size_t                             i, n, len;
+    u_char                            *p;
+    tg_str_t                           src;
+    tg_access_log_op_t                *op;
+    const tg_access_log_var_t         *var;
+    const tg_access_log_json_field_t  *f;
+    char                               err[128];
+
+    fmt->builtin = 1;
+    if (tg_str_caseeq_c(name, "combined") || tg_str_caseeq_c(name, "trace")) {
+        if (tg_str_caseeq_c(name, "combined")) {
+            src.data = (u_char *) tg_access_log_combined;
+            src.len = sizeof(tg_access_log_combined) - 1;
+            tg_str_set(&fmt->name, "combined");
+        } else {
+            src.data = (u_char *) tg_access_log_trace;
+            src.len = sizeof(tg_access_log_trace) - 1;
+            tg_str_set(&fmt->name, "trace");
+        }
+        return tg_access_log_compile(pool, fmt, &src,
+                                     TG_ACCESS_LOG_ESC_DEFAULT, err,
+                                     sizeof(err));
+    }
+    if (!tg_str_caseeq_c(name, "json")) {
+        return TG_DECLINED;
+    }
+
+    /* {"key":VALUE,"key":VALUE,...}: a literal and a value op per field */
+    tg_str_set(&fmt->name, "json");
+    fmt->escape = TG_ACCESS_LOG_ESC_JSON;
+    len = 2;
+    for (n = 0; tg_access_log_json[n].key; n++) {
+        len += strlen(tg_access_log_json[n].key)
+               + strlen(tg_access_log_json[n].var) + 5;
+    }
+
+    /* the source, for -T: {"key":$var,...} */
+    p = tg_pnalloc(pool, len);
+    if (p == NULL) {
+        return TG_ERROR;
+    }
+    fmt->source.data = p;
+    for (i = 0; i < n; i++) {
+        f = &tg_access_log_json[i];
+        *p++ = i == 0 ? '{' : ',';
+        *p++ = '"';
+        p = (u_char *) mempcpy(p, f->key, strlen(f->key));
+        *p++ = '"';
+        *p++ = ':';
+        *p++ = '$';
+        p = (u_char *) mempcpy(p, f->var, strlen(f->var));
+    }
+    *p++ = '}';
+    fmt->source.len = (size_t) (p - fmt->source.data);
+    fmt->ops = tg_pcalloc(pool, (2 * n + 1) * sizeof(tg_access_log_op_t));
+    if (fmt->ops == NULL) {
+        return TG_ERROR;
+    }
+    fmt->nops = 0;
+    for (i = 0; i < n; i++) {
+        f = &tg_access_log_json[i];
+        op = &fmt->ops[fmt->nops++];
+        op->text.len = strlen(f->key) + 4;
+        p = tg_pnalloc(pool, op->text.len);
+        if (p == NULL) {
+            return TG_ERROR;
+        }
+        op->text.data = p;
+        *p++ = i == 0 ? '{' : ',';
+        *p++ = '"';
+        p = (u_char *) mempcpy(p, f->key, strlen(f->key));
+        *p++ = '"';
+        *p = ':';
+
+        op = &fmt->ops[fmt->nops++];
+        op->json = 1;
+        if (strncmp(f->var, "http_", 5) == 0) {
+            if (tg_access_log_header_op(pool, op, (u_char *) f->var + 5,
+                                        strlen(f->var + 5))
+                != TG_OK)
+            {
+                return TG_ERROR;
+            }
+            continue;
+        }
+        var = tg_access_log_find_var((const u_char *) f->var, strlen(f->var));
+        if (var == NULL) {
+            return TG_ERROR;
+        }
+        op->code = var->code;
+    }
+    op = &fmt->ops[fmt->nops++];
+    tg_str_set(&op->text, "}");
+    return TG_OK;
+}
+
+
+void
+tg_access_log_clock_update(tg_access_log_clock_t *clk, time_t sec)
+{
+    char       sign;
+    long       off;
+    struct tm  tm;
+
+    if (clk->sec == sec) {
+        return;
+    }
+    localtime_r(&sec, &tm);
+    off = tm.tm_gmtoff / 60;
+    sign = off < 0 ? '-' : '+';
+    off = off < 0 ? -off : off;
+
+    /* snprintf needs room for the NUL: format into a wider buffer */
+    {
+        char  b[64];
+
+        snprintf(b, sizeof(b), "%02d/%s/%04d:%02d:%02d:%02d %c%02ld%02ld",
+                 tm.tm_mday, tg_access_log_months[tm.tm_mon],
+                 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign,
+                 off / 60, off % 60);
+        memcpy(clk->local, b, sizeof(clk->local));
+        snprintf(b, sizeof(b), "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
+        memcpy(clk->iso8601, b, sizeof(clk->iso8601));
+        gmtime_r(&sec, &tm);
+        snprintf(b, sizeof(b), "%04d-%02d-%02dT%02d:%02d:%02d",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec);
+        memcpy(clk->utc, b, sizeof(clk->utc));
+    }
+    clk->sec = sec;
+}
+
+
+static u_char *
+tg_access_log_u64(u_char *p, uint64_t v)
+{
+    u_char   tmp[20];
+    size_t   n;
+
+    n = 0;
+    do {
+        tmp[n++] = (u_char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) {
+        *p++ = tmp[--n];
+    }
+    return p;
+}
+
+
+/* "S.mmm" as nginx writes times */
+static u_char *
+tg_access_log_sec_ms(u_char *p, uint64_t ms)
+{
+    p = tg_access_log_u64(p, ms / 1000);
+    *p++ = '.';
+    *p++ = (u_char) ('0' + ms % 1000 / 100);
+    *p++ = (u_char) ('0' + ms % 100 / 10);
+    *p++ = (u_char) ('0' + ms % 10);
+    return p;
+}
+
+
+static int
+tg_access_log_zero(const u_char *p, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (p[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+/*
+ * Computes one variable: its kind (TG_AL_*) and, unless absent, its bytes
+ * in v (pointing into r, the clock, or scratch[TG_AL_SCRATCH]).
+ */
+static int
+tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
+    const tg_access_log_ctx_t *ctx, u_char *scratch, tg_str_t *v)
+{
+    size_t             i;
+    u_char            *p;
+    uint64_t           end;
+    tg_http_conn_t    *c = r->c;
+    tg_http_header_t  *h;
+
+    p = scratch;
+    v->data = scratch;
+
+    switch (op->code) {
+
+    case TG_AL_REMOTE_ADDR:
+        if (c == NULL || c->peer_text[0] == '\0') {
+            return TG_AL_ABSENT;
+        }
+        v->data = (u_char *) c->peer_text;
+        v->len = strlen(c->peer_text);
+        return TG_AL_SAFE;
+
+    case TG_AL_REMOTE_PORT:
+        if (c == NULL) {
+            return TG_AL_ABSENT;
+        }
+        p = tg_access_log_u64(p, (uint64_t) c->peer_port);
+        break;
+
+    case TG_AL_REMOTE_USER:
+        /* tracegate authenticates nobody, and never logs credentials */
+        return TG_AL_ABSENT;
+
+    case TG_AL_TIME_LOCAL:
+        v->data = ctx->clock->local;
+        v->len = sizeof(ctx->clock->local);
+        return TG_AL_SAFE;
+
+    case TG_AL_TIME_ISO8601:
+        v->data = ctx->clock->iso8601;
+        v->len = sizeof(ctx->clock->iso8601);
+        return TG_AL_SAFE;
+
+    case TG_AL_TIME_RFC3339:
+        end = ctx->now_ns / 1000000 % 1000;
+        p = (u_char *) mempcpy(p, ctx->clock->utc, sizeof(ctx->clock->utc));
+        *p++ = '.';
+        *p++ = (u_char) ('0' + end / 100);
+        *p++ = (u_char) ('0' + end / 10 % 10);
+        *p++ = (u_char) ('0' + end % 10);
+        *p++ = 'Z';
+        v->len = (size_t) (p - scratch);
+        return TG_AL_SAFE;
+
+    case TG_AL_MSEC:
+        p = tg_access_log_sec_ms(p, ctx->now_ns / 1000000);
+        v->len = (size_t) (p - scratch);
+        return TG_AL_SAFE;
+
+    case TG_AL_REQUEST_METHOD:
+        if (r->method.len == 0) {
+            return TG_AL_ABSENT;
+        }
+        *v = r->method;
+        return TG_AL_UNSAFE;
+
+    case TG_AL_REQUEST_URI:
+        if (r->uri.len == 0) {
+            return TG_AL_ABSENT;
+        }
+        *v = r->uri;
+        return TG_AL_UNSAFE;
+
+    case TG_AL_URI:
+        if (r->path.len == 0) {
+            return TG_AL_ABSENT;
+        }
+        *v = r->path;
+        return TG_AL_UNSAFE;
+
+    case TG_AL_ARGS:
+        if (r->query.len == 0) {
+            return TG_AL_ABSENT;
+        }
+        *v = r->query;
+        return TG_AL_UNSAFE;
+
+    case TG_AL_SERVER_PROTOCOL:
+        if (r->method.len == 0) {
+            return TG_AL_ABSENT;
+        }
+        p = (u_char *) mempcpy(p, "HTTP/", 5);
+        *p++ = (u_char) ('0' + r->http_major);
+        *p++ = '.';
+        *p++ = (u_char) ('0' + r->http_minor);
+        break;
+
+    case TG_AL_PROTOCOL_VERSION:
+        if (r->method.len == 0) {
+            return TG_AL_ABSENT;
+        }
+        *p++ = (u_char) ('0' + r->http_major);
+        *p++ = '.';
+        *p++ = (u_char) ('0' + r->http_minor);
+        v->len = 3;
+        return TG_AL_SAFE;
+
+    case TG_AL_SCHEME:
+        if (c != NULL && c->listen != NULL && c->listen->ssl) {
+            tg_str_set(v, "https");
+        } else {
+            tg_str_set(v, "http");
+        }
+        return TG_AL_SAFE;
+
+    case TG_AL_STATUS:
+        if (r->status <= 0) {
+            if (op->json) {
+                return TG_AL_ABSENT;
+            }
+            tg_str_set(v, "000"); /* nginx: no status was sent */
+            return TG_AL_SAFE;
+        }
+        p = tg_access_log_u64(p, (uint64_t) r->status);
+        break;
+
+    case TG_AL_BODY_BYTES_SENT:
+        /* body_bytes_sent when the writers count it, else the relayed
+           upstream body (tg_http.h) */
+        p = tg_access_log_u64(p, r->body_bytes_sent ? r->body_bytes_sent
+                                                    : r->response_body_bytes);
+        break;
+
+    case TG_AL_BYTES_SENT:
+        p = tg_access_log_u64(p, r->bytes_sent);
+        break;
+
+    case TG_AL_REQUEST_BODY_LENGTH:
+        p = tg_access_log_u64(p, r->request_body_bytes);
+        break;
+
+    case TG_AL_REQUEST_TIME:
+    case TG_AL_REQUEST_TIME_MS:
+        end = ctx->now_ms > r->start_ms ? ctx->now_ms - r->start_ms : 0;
+        if (op->code == TG_AL_REQUEST_TIME) {
+            p = tg_access_log_sec_ms(p, end);
+            v->len = (size_t) (p - scratch);
+            return TG_AL_SAFE;
+        }
+        p = tg_access_log_u64(p, end);
+        break;
+
+    case TG_AL_HTTP:
+        h = r->headers.elts;
+        for (i = 0; i < r->headers.nelts; i++) {
+            if (h[i].name.len == op->text.len
+                && tg_str_caseeq(&h[i].name, &op->text))
+            {
+                if (op->secret || (h[i].flags & TG_HTTP_HDR_SECRET)) {
+                    tg_str_set(v, "[redacted]");
+                    return TG_AL_SAFE;
+                }
+                *v = h[i].value;
+                return TG_AL_UNSAFE;
+            }
+        }
+        return TG_AL_ABSENT;
+
+    case TG_AL_UPSTREAM_ADDR:
+        if (r->server == NULL) {
+            return TG_AL_ABSENT;
+        }
+        *v = r->server->text;
+        return TG_AL_UNSAFE;
+
+    case TG_AL_UPSTREAM_STATUS:
+        if (r->upstream_status <= 0) {
+            return TG_AL_ABSENT;
+        }
+        p = tg_access_log_u64(p, (uint64_t) r->upstream_status);
+        break;
+
+    case TG_AL_UPSTREAM_RESPONSE_TIME:
+    case TG_AL_UPSTREAM_RESPONSE_TIME_MS:
+        if (r->server == NULL || r->upstream_start_ms == 0) {
+            return TG_AL_ABSENT;
+        }
+        /* the last attempt, until its end (or now, when not recorded) */
+        end = r->upstream_end_ms ? r->upstream_end_ms : ctx->now_ms;
+        end = end > r->upstream_start_ms ? end - r->upstream_start_ms : 0;
+        if (op->code == TG_AL_UPSTREAM_RESPONSE_TIME) {
+            p = tg_access_log_sec_ms(p, end);
+            v->len = (size_t) (p - scratch);
+            return TG_AL_SAFE;
+        }
+        p = tg_access_log_u64(p, end);
+        break;
+
+    case TG_AL_UPSTREAM_HEADER_TIME:
+        if (r->upstream_header_ms == 0
+            || r->upstream_header_ms < r->upstream_start_ms)
+        {
+            return TG_AL_ABSENT;
+        }
+        p = tg_access_log_sec_ms(p, r->upstream_header_ms
+                                    - r->upstream_start_ms);
+        v->len = (size_t) (p - scratch);
+        return TG_AL_SAFE;
+
+    case TG_AL_UPSTREAM_ATTEMPTS:
+        p = tg_access_log_u64(p, (uint64_t) r->attempts);
+        break;
+
+    case TG_AL_HOST:
+        if (r->host.len == 0) {
+            return TG_AL_ABSENT;
+        }
+        *v = r->host;
+        /* without the port, as nginx's $host; "[v6]:port" keeps brackets */
+        for (i = v->len; i > 0; i--) {
+            if (v->data[i - 1] == ':') {
+                v->len = i - 1;
+                break;
+            }
+            if (v->data[i - 1] == ']' || !isdigit(v->data[i - 1])) {
+                break;
+            }
+        }
+        return TG_AL_UNSAFE;
+
+    case TG_AL_SERVER_ADDR:
+        if (c == NULL || c->local_text[0] == '\0') {
+            return TG_AL_ABSENT;
+        }
+        v->data = (u_char *) c->local_text;
+        v->len = strlen(c->local_text);
+        return TG_AL_SAFE;
+
+    case TG_AL_SERVER_PORT:
+        if (c == NULL) {
+            return TG_AL_ABSENT;
+        }
+        p = tg_access_log_u64(p, (uint64_t) c->local_port);
+        break;
+
+    case TG_AL_CONNECTION:
+        if (c == NULL) {
+            return TG_AL_ABSENT;
+        }
+        p = tg_access_log_u64(p, c->number);
+        break;
+
+    case TG_AL_CONNECTION_REQUESTS:
+        if (c == NULL) {
+            return TG_AL_ABSENT;
+        }
+        /* c->requests counts finished requests; nginx counts this one */
+        p = tg_access_log_u64(p, c->requests + 1);
+        break;
+
+    case TG_AL_PID:
+        p = tg_access_log_u64(p, (uint64_t) ctx->pid);
+        break;
+
+    case TG_AL_TRACE_ID:
+        if (tg_access_log_zero(r->trace_id, 16)) {
+            return TG_AL_ABSENT;
+        }
+        p = tg_hex_encode(p, r->trace_id, 16);
+        v->len = 32;
+        return TG_AL_SAFE;
+
+    case TG_AL_SPAN_ID:
+        if (tg_access_log_zero(r->span_id, 8)) {
+            return TG_AL_ABSENT;
+        }
+        p = tg_hex_encode(p, r->span_id, 8);
+        v->len = 16;
+        return TG_AL_SAFE;
+
+    case TG_AL_PARENT_ID:
+        if (!r->has_parent || tg_access_log_zero(r->parent_id, 8)) {
+            return TG_AL_ABSENT;
+        }
+        p = tg_hex_encode(p, r->parent_id, 8);
+        v->len = 16;
+        return TG_AL_SAFE;
+
+    case TG_AL_SAMPLED:
+        if (tg_access_log_zero(r->trace_id, 16)) {
+            return TG_AL_ABSENT;
+        }
+        *p++ = r->sampled ? '1' : '0';
+        break;
+
+    case TG_AL_TRACE_FLAGS:
+        if (tg_access_log_zero(r->trace_id, 16)) {
+            return TG_AL_ABSENT;
+        }
+        p = tg_hex_encode(p, &r->trace_flags, 1);
+        v->len = 2;
+        return TG_AL_SAFE;
+
+    case TG_AL_X_TRACE_ID:
+        if (r->x_trace_id.len == 0) {
+            return TG_AL_ABSENT;
+        }
+        *v = r->x_trace_id;
+        return TG_AL_TOKEN;
+
+    case TG_AL_ROUTE:
+        if (r->route == NULL) {
+            return TG_AL_ABSENT;
+        }
+        *v = r->route->prefix;
+        return TG_AL_TOKEN;
+
+    case TG_AL_TRACEPARENT:
+        if (tg_access_log_zero(r->trace_id, 16)) {
+            return TG_AL_ABSENT;
+        }
+        p = (u_char *) mempcpy(p, "00-", 3);
+        p = tg_hex_encode(p, r->trace_id, 16);
+        *p++ = '-';
+        p = tg_hex_encode(p, r->span_id, 8);
+        *p++ = '-';
+        p = tg_hex_encode(p, &r->trace_flags, 1);
+        v->len = (size_t) (p - scratch);
+        return TG_AL_SAFE;
+
+    default:
+        return TG_AL_ABSENT;
+    }
+
+    v->len = (size_t) (p - scratch);
+    return TG_AL_NUMBER;
+}
+
+
+static void
+tg_access_log_put(tg_access_log_out_t *o, const u_char *s, size_t n)
+{
+    if ((size_t) (o->last - o->p) < n) {
+        n = (size_t) (o->last - o->p);
+        o->truncated = 1;
+    }
+    memcpy(o->p, s, n);
+    o->p += n;
+}
+
+
+static u_char *
+tg_access_log_escape_default(u_char *p, u_char *last, const u_char *src,
+    size_t n, int space, unsigned *truncated)
+{
+    size_t  i, j;
+    u_char  c, mask;
+
+    mask = space ? 3 : 1;
+    for (i = 0; i < n; i = j + 1) {
+        /* a run of bytes that stay as they are, copied at once */
+        for (j = i; j < n && !(tg_access_log_esc[src[j]] & mask); j++) {
+            /* scan */
+        }
+        if ((size_t) (last - p) < j - i) {
+            *truncated = 1;
+            break;
+        }
+        p = (u_char *) mempcpy(p, src + i, j - i);
+        if (j == n) {
+            break;
+        }
+        if (last - p < 4) {
+            *truncated = 1;
+            break;
+        }
+        c = src[j];
+        *p++ = '\\';
+        *p++ = 'x';
+        *p++ = tg_access_log_hex[c >> 4];
+        *p++ = tg_access_log_hex[c & 0xf];
+    }
+    return p;
+}
+
+
+/* Length of the valid UTF-8 sequence at p (2..4), or 0 when invalid. */
+static size_t
+tg_access_log_utf8_len(const u_char *p, size_t n)
+{
+    size_t  len, i;
+    u_char  c, lo, hi;
+
+    c = p[0];
+    lo = 0x80;
+    hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80; /* overlong */
+        hi = c == 0xed ? 0x9f : 0xbf; /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf; /* above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (n < len || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (i = 2; i < len; i++) {
+        if (p[i] < 0x80 || p[i] > 0xbf) {
+            return 0;
+        }
+    }
+    return len;
+}
+
+
+/* JSON string contents (RFC 8259 section 7); invalid UTF-8 -> \u00XX */
+static u_char *
+tg_access_log_escape_json(u_char *p, u_char *last, const u_char *src,
+    size_t n, unsigned *truncated)
+{
+    size_t  i, j, k;
+    u_char  c, e;
+
+    for (i = 0; i < n; i = j + 1) {
+        for (j = i; j < n && !(tg_access_log_esc[src[j]] & 1); j++) {
+            /* scan */
+        }
+        if ((size_t) (last - p) < j - i) {
+            *truncated = 1;
+            break;
+        }
+        p = (u_char *) mempcpy(p, src + i, j - i);
+        if (j == n) {
+            break;
+        }
+        c = src[j];
+        if (c >= 0x80) {
+            k = tg_access_log_utf8_len(src + j, n - j);
+            if (k) {
+                if ((size_t) (last - p) < k) {
+                    *truncated = 1;
+                    break;
+                }
+                p = (u_char *) mempcpy(p, src + j, k);
+                j += k - 1;
+                continue;
+            }
+        }
+        switch (c) {
+        case '"':  e = '"'; break;
+        case '\\': e = '\\'; break;
+        case '\n': e = 'n'; break;
+        case '\r': e = 'r'; break;
+        case '\t': e = 't'; break;
+        case '\b': e = 'b'; break;
+        case '\f': e = 'f'; break;
+        default:   e = 0; break;
+        }
+        if (e) {
+            if (last - p < 2) {
+                *truncated = 1;
+                break;
+            }
+            *p++ = '\\';
+            *p++ = e;
+            continue;
+        }
+        if (last - p < 6) {
+            *truncated = 1;
+            break;
+        }
+        p = (u_char *) mempcpy(p, "\\u00", 4);
+        *p++ = tg_access_log_hex[c >> 4];
+        *p++ = tg_access_log_hex[c & 0xf];
+    }
+    return p;
+}
+
+
+u_char *
+tg_access_log_escape(u_char *p, u_char *last, const u_char *src, size_t n,
+    int mode, unsigned *truncated)
+{
+    if (mode == TG_ACCESS_LOG_ESC_JSON) {
+        return tg_access_log_escape_json(p, last, src, n, truncated);
+    }
+    return tg_access_log_escape_default(p, last, src, n, 0, truncated);
+}
+
+
+static void
+tg_access_log_emit(tg_access_log_out_t *o, const tg_access_log_fmt_t *fmt,
+    const tg_access_log_op_t *op, int kind, const tg_str_t *v)
+{
+    unsigned  t;
+
+    t = 0;
+    if (kind == TG_AL_ABSENT) {
+        if (op->json) {
+            tg_access_log_put(o, (u_char *) "null", 4);
+        } else if (fmt->escape == TG_ACCESS_LOG_ESC_DEFAULT) {
+            tg_access_log_put(o, (u_char *) "-", 1);
+        }
+        return;
+    }
+    if (op->json && kind == TG_AL_NUMBER) {
+        tg_access_log_put(o, v->data, v->len);
+        return;
+    }
+    if (op->json) {
+        tg_access_log_put(o, (u_char *) "\"", 1);
+    }
+    if (kind == TG_AL_SAFE || kind == TG_AL_NUMBER) {
+        tg_access_log_put(o, v->data, v->len);
+    } else if (fmt->escape == TG_ACCESS_LOG_ESC_JSON) {
+        o->p = tg_access_log_escape_json(o->p, o->last, v->data, v->len, &t);
+    } else {
+        o->p = tg_access_log_escape_default(o->p, o->last, v->data, v->len,
+                                            kind == TG_AL_TOKEN, &t);
+    }
+    if (op->json) {
+        tg_access_log_put(o, (u_char *) "\"", 1);
+    }
+    if (t) {
+        o->truncated = 1;
+    }
+}
+
+
+/* $request: "METHOD URI HTTP/x.y", each client part escaped */
+static void
+tg_access_log_emit_request(tg_access_log_out_t *o,
+    const tg_access_log_fmt_t *fmt, const tg_access_log_op_t *op,
+    tg_http_request_t *r)
+{
+    unsigned  t;
+    u_char    proto[9];
+
+    if (r->method.len == 0) {
+        tg_access_log_emit(o, fmt, op, TG_AL_ABSENT, NULL);
+        return;
+    }
+    t = 0;
+    if (op->json) {
+        tg_access_log_put(o, (u_char *) "\"", 1);
+    }
+    o->p = tg_access_log_escape(o->p, o->last, r->method.data, r->method.len,
+                                fmt->escape, &t);
+    tg_access_log_put(o, (u_char *) " ", 1);
+    o->p = tg_access_log_escape(o->p, o->last, r->uri.data, r->uri.len,
+                                fmt->escape, &t);
+    memcpy(proto, " HTTP/", 6);
+    proto[6] = (u_char) ('0' + r->http_major);
+    proto[7] = '.';
+    proto[8] = (u_char) ('0' + r->http_minor);
+    tg_access_log_put(o, proto, sizeof(proto));
+    if (op->json) {
+        tg_access_log_put(o, (u_char *) "\"", 1);
+    }
+    if (t) {
+        o->truncated = 1;
+    }
+}
+
+
+u_char *
+tg_access_log_render(const tg_access_log_fmt_t *fmt, tg_http_request_t *r,
+    const tg_access_log_ctx_t *ctx, u_char *p, u_char *last,
+    unsigned *truncated)
+{
+    int                        kind;
+    size_t                     i;
+    tg_str_t                   v;
+    tg_access_log_out_t        o;
+    const tg_access_log_op_t  *op;
+    u_char                     scratch[TG_AL_SCRATCH];
+
+    o.p = p;
+    o.last = last;
+    o.truncated = 0;
+
+    for (i = 0; i < fmt->nops && !o.truncated; i++) {
+        op = &fmt->ops[i];
+        if (op->code == TG_AL_LITERAL) {
+            tg_access_log_put(&o, op->text.data, op->text.len);
+            continue;
+        }
+        if (op->code == TG_AL_REQUEST) {
+            tg_access_log_emit_request(&o, fmt, op, r);
+            continue;
+        }
+        kind = tg_access_log_value(op, r, ctx, scratch, &v);
+        tg_access_log_emit(&o, fmt, op, kind, &v);
+    }
+    *truncated = o.truncated;
+    return o.p;
+}
