@@ -29,6 +29,45 @@ static void tg_event_stop_check_handler(evutil_socket_t fd, short what,
     void *ctx);
 
 
+typedef struct {
+    int64_t                ms;
+    const struct timeval  *tv;
+} tg_event_common_t;
+
+static tg_event_common_t  tg_event_commons[32];
+static size_t             tg_event_ncommons;
+static struct timeval     tg_event_plain[8];
+static size_t             tg_event_nplain;
+
+
+const struct timeval *
+tg_event_timeout(int64_t ms)
+{
+    size_t          i;
+    struct timeval  tv;
+
+    for (i = 0; i < tg_event_ncommons; i++) {
+        if (tg_event_commons[i].ms == ms) {
+            return tg_event_commons[i].tv;
+        }
+    }
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    if (tg_event_ncommons < tg_nelts(tg_event_commons)) {
+        tg_event_commons[tg_event_ncommons].tv =
+            event_base_init_common_timeout(tg_http_worker.base, &tv);
+        if (tg_event_commons[tg_event_ncommons].tv) {
+            tg_event_commons[tg_event_ncommons].ms = ms;
+            return tg_event_commons[tg_event_ncommons++].tv;
+        }
+    }
+    /* more distinct durations than queues: a plain (heap) timeout */
+    i = tg_event_nplain++ % tg_nelts(tg_event_plain);
+    tg_event_plain[i] = tv;
+    return &tg_event_plain[i];
+}
+
+
 static void
 tg_event_accept_handler(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int len, void *ctx)

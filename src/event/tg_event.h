@@ -5,4 +5,12 @@
    (connection limit reached, or out of descriptors). */
 void tg_event_accept_pause(int ms);
 
+/*
+ * A timeout of ms milliseconds for event_add and bufferevent_set_timeouts
+ * in this worker. The same few durations are armed for every connection,
+ * so they use libevent's common-timeout queues: adding one is an append,
+ * not a heap operation. The pointer stays valid for the worker's life.
+ */
+const struct timeval *tg_event_timeout(int64_t ms);
+
 #endif /* _TG_EVENT_H_INCLUDED_ */

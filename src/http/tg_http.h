@@ -12,6 +12,10 @@
 #include <tg_http_upstream.h>
 #include <tg_http_route.h>
 #include <llhttp.h>
+#include <tg_event.h>
+
+/* a configured timeout for libevent; 0 or less: none */
+#define tg_http_tv(ms) ((ms) > 0 ? tg_event_timeout(ms) : NULL)
 
 struct bufferevent;
 struct event;
@@ -32,6 +36,7 @@ struct evbuffer;
 #define TG_HTTP_HDR_UA         0x0800
 #define TG_HTTP_HDR_UPGRADE    0x1000
 #define TG_HTTP_HDR_XFWD       0x2000 /* X-Forwarded-Proto/Host: ours */
+#define TG_HTTP_HDR_PROP       0x4000 /* B3 and Jaeger propagation */
 
 struct tg_http_header_s {
     tg_str_t  name;

@@ -139,13 +139,8 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
     if (!ls->ssl) {
         bufferevent_disable(c->bev, EV_WRITE); /* see tg_http_flush */
     }
-    {
-        struct timeval  tv;
-
-        tv.tv_sec = tg_cycle->main.send_timeout / 1000;
-        tv.tv_usec = (tg_cycle->main.send_timeout % 1000) * 1000;
-        bufferevent_set_timeouts(c->bev, NULL, &tv);
-    }
+    bufferevent_set_timeouts(c->bev, NULL,
+                             tg_http_tv(tg_cycle->main.send_timeout));
 
     c->next = tg_http_worker.conns;
     if (c->next) {
@@ -265,15 +260,11 @@ tg_http_shutdown_connections(void)
 static void
 tg_http_set_timer(tg_http_conn_t *c, int64_t ms)
 {
-    struct timeval  tv;
-
     if (ms <= 0) {
         evtimer_del(c->timer);
         return;
     }
-    tv.tv_sec = ms / 1000;
-    tv.tv_usec = (ms % 1000) * 1000;
-    evtimer_add(c->timer, &tv);
+    evtimer_add(c->timer, tg_event_timeout(ms));
 }
 
 
@@ -562,14 +553,8 @@ tg_http_process_input(tg_http_conn_t *c)
             }
             if (r->body_done) {
                 r->state = TG_HTTP_WAIT_RESPONSE;
-                bufferevent_set_timeouts(c->bev, NULL, NULL);
-                {
-                    struct timeval  tv;
-
-                    tv.tv_sec = tg_cycle->main.send_timeout / 1000;
-                    tv.tv_usec = (tg_cycle->main.send_timeout % 1000) * 1000;
-                    bufferevent_set_timeouts(c->bev, NULL, &tv);
-                }
+                bufferevent_set_timeouts(
+                    c->bev, NULL, tg_http_tv(tg_cycle->main.send_timeout));
                 break;
             }
             continue;

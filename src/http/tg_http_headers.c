@@ -31,19 +31,43 @@ static tg_http_known_header_t  tg_http_known_headers[] = {
     { tg_string("cookie"), TG_HTTP_HDR_SECRET },
     { tg_string("set-cookie"), TG_HTTP_HDR_SECRET },
     { tg_string("user-agent"), TG_HTTP_HDR_UA },
+    { tg_string("b3"), TG_HTTP_HDR_PROP },
+    { tg_string("x-b3-traceid"), TG_HTTP_HDR_PROP },
+    { tg_string("x-b3-spanid"), TG_HTTP_HDR_PROP },
+    { tg_string("x-b3-parentspanid"), TG_HTTP_HDR_PROP },
+    { tg_string("x-b3-sampled"), TG_HTTP_HDR_PROP },
+    { tg_string("x-b3-flags"), TG_HTTP_HDR_PROP },
+    { tg_string("uber-trace-id"), TG_HTTP_HDR_PROP },
 };
 
 
+/*
+ * Called for every header of every message: candidates are found by
+ * length and lowercase first byte before any full comparison.
+ */
 int
 tg_http_header_flags(const tg_str_t *name)
 {
-    size_t  i;
+    size_t                   i, j;
+    u_char                   c0;
+    const tg_http_known_header_t  *k;
 
+    if (name->len == 0 || name->len > 19) {
+        return 0;
+    }
+    c0 = tg_tolower(name->data[0]);
     for (i = 0; i < tg_nelts(tg_http_known_headers); i++) {
-        if (tg_http_known_headers[i].name.len == name->len
-            && tg_str_caseeq(&tg_http_known_headers[i].name, name))
-        {
-            return (int) tg_http_known_headers[i].flags;
+        k = &tg_http_known_headers[i];
+        if (k->name.len != name->len || k->name.data[0] != c0) {
+            continue;
+        }
+        for (j = 1; j < name->len; j++) {
+            if (tg_tolower(name->data[j]) != k->name.data[j]) {
+                break;
+            }
+        }
+        if (j == name->len) {
+            return (int) k->flags;
         }
     }
     return 0;

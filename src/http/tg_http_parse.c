@@ -12,6 +12,33 @@
 static int tg_http_append(tg_pool_t *pool, tg_str_t *s, const char *at,
     size_t len);
 static int tg_http_parse_check_te(tg_http_request_t *r);
+static int tg_http_parse_token(const tg_str_t *name);
+
+
+/*
+ * A field name must be a token (RFC 9110 5.1, 5.6.2). llhttp 8.1 passes
+ * an empty name (": v") and names with spaces inside ("X Forwarded: v"),
+ * which we would otherwise forward as written; other servers read such
+ * lines in other ways.
+ */
+static int
+tg_http_parse_token(const tg_str_t *name)
+{
+    size_t  i;
+    u_char  ch;
+
+    if (name->len == 0) {
+        return 0;
+    }
+    for (i = 0; i < name->len; i++) {
+        ch = name->data[i];
+        if (!(isalnum(ch) || (ch != 0 && strchr("!#$%&'*+-.^_`|~", ch))))
+        {
+            return 0;
+        }
+    }
+    return 1;
+}
 
 
 /*
@@ -119,10 +146,8 @@ tg_http_parse_on_header_value_complete(llhttp_t *p)
     if (r->headers.nelts >= (size_t) tg_cycle->main.client_max_headers) {
         return tg_http_parse_fail(r, 431, "too many request headers");
     }
-    if (r->cur_name.len == 0) {
-        /* llhttp 8.1 passes ": value" with an empty name; a field name is
-           a token of at least one character (RFC 9110 5.1) */
-        return tg_http_parse_fail(r, 400, "empty header name");
+    if (!tg_http_parse_token(&r->cur_name)) {
+        return tg_http_parse_fail(r, 400, "invalid header name");
     }
     h = tg_array_push(&r->headers);
     if (h == NULL) {
@@ -231,6 +256,30 @@ tg_http_parse_on_body(llhttp_t *p, const char *at, size_t len)
 }
 
 
+/*
+ * The chunk size is known before its data: refuse one that cannot fit the
+ * body limit now, rather than after relaying a megabyte, and one beyond
+ * 2^63 - 1 at once. llhttp takes sizes up to 2^64 - 1, which servers that
+ * keep sizes in a signed 64-bit integer read as negative.
+ */
+static int
+tg_http_parse_on_chunk_header(llhttp_t *p)
+{
+    tg_http_request_t  *r = ((tg_http_conn_t *) p->data)->r;
+
+    if (p->content_length > (uint64_t) INT64_MAX) {
+        return tg_http_parse_fail(r, 400, "chunk size too large");
+    }
+    if (tg_cycle->main.client_max_body_size
+        && r->request_body_bytes + p->content_length
+               > (uint64_t) tg_cycle->main.client_max_body_size)
+    {
+        return tg_http_parse_fail(r, 413, "request body too large");
+    }
+    return 0;
+}
+
+
 static int
 tg_http_parse_on_message_complete(llhttp_t *p)
 {
@@ -248,6 +297,7 @@ const llhttp_settings_t  tg_http_request_settings = {
     .on_header_value_complete = tg_http_parse_on_header_value_complete,
     .on_headers_complete = tg_http_parse_on_headers_complete,
     .on_body = tg_http_parse_on_body,
+    .on_chunk_header = tg_http_parse_on_chunk_header,
     .on_message_complete = tg_http_parse_on_message_complete,
 };
 
@@ -329,8 +379,8 @@ tg_http_parse_resp_on_header_value_complete(llhttp_t *p)
     if (r->resp_headers.nelts >= TG_HTTP_MAX_RESPONSE_HEADERS) {
         return tg_http_parse_resp_fail(r, "too many response headers");
     }
-    if (r->cur_name.len == 0) {
-        return tg_http_parse_resp_fail(r, "empty header name");
+    if (!tg_http_parse_token(&r->cur_name)) {
+        return tg_http_parse_resp_fail(r, "invalid header name");
     }
     h = tg_array_push(&r->resp_headers);
     if (h == NULL) {

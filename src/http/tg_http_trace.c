@@ -59,6 +59,11 @@ tg_http_trace_start(tg_http_request_t *r)
     nxid = 0;
     h = r->headers.elts;
     for (i = 0; i < r->headers.nelts; i++) {
+        if (!(h[i].flags & (TG_HTTP_HDR_TRACE | TG_HTTP_HDR_PROP))
+            && (h[i].name.len != tc->x_trace_id.len || h[i].name.len == 0))
+        {
+            continue; /* most headers: neither trace context nor X-Trace-ID */
+        }
         if (tc->x_trace_id.len && tg_str_caseeq(&h[i].name, &tc->x_trace_id)) {
             h[i].flags |= TG_HTTP_HDR_DROP; /* ours replaces it */
             if (nxid < TG_HTTP_TRACE_MAX_LINES) {
@@ -91,6 +96,9 @@ tg_http_trace_start(tg_http_request_t *r)
         }
     }
     for (i = 0; i < r->headers.nelts; i++) {
+        if (!(h[i].flags & TG_HTTP_HDR_PROP)) {
+            continue;
+        }
         if ((tg_str_caseeq_c(&h[i].name, "b3")
              && tg_trace_propagators_inject(&tc->props, TG_TRACE_PROP_B3))
             || (h[i].name.len > 5

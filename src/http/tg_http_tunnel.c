@@ -22,12 +22,10 @@ static void tg_http_tunnel_arm_timer(tg_http_request_t *r);
 static void
 tg_http_tunnel_arm_timer(tg_http_request_t *r)
 {
-    struct timeval  tv;
-    int64_t         ms = tg_cycle->main.tunnel_timeout;
-
-    tv.tv_sec = ms / 1000;
-    tv.tv_usec = (ms % 1000) * 1000;
-    evtimer_add(r->c->timer, &tv);
+    if (tg_cycle->main.tunnel_timeout > 0) {
+        evtimer_add(r->c->timer,
+                    tg_event_timeout(tg_cycle->main.tunnel_timeout));
+    }
 }
 
 

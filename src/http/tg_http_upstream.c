@@ -34,14 +34,6 @@ static void tg_upstream_idle_event_handler(struct bufferevent *bev,
     short what, void *ctx);
 
 
-static void
-tg_http_timeval(struct timeval *tv, int64_t ms)
-{
-    tv->tv_sec = ms / 1000;
-    tv->tv_usec = (ms % 1000) * 1000;
-}
-
-
 void
 tg_upstream_conn_close(tg_upstream_conn_t *uc)
 {
@@ -93,7 +85,6 @@ void
 tg_upstream_idle_put(tg_upstream_conn_t *uc)
 {
     tg_upstream_t         *u;
-    struct timeval         tv;
     tg_upstream_server_t  *s;
 
     s = uc->server;
@@ -108,8 +99,7 @@ tg_upstream_idle_put(tg_upstream_conn_t *uc)
     bufferevent_setcb(uc->bev, tg_upstream_idle_read_handler, NULL,
                       tg_upstream_idle_event_handler, uc);
     bufferevent_setwatermark(uc->bev, EV_WRITE, 0, 0);
-    tg_http_timeval(&tv, u->keepalive_timeout);
-    bufferevent_set_timeouts(uc->bev, &tv, NULL);
+    bufferevent_set_timeouts(uc->bev, tg_http_tv(u->keepalive_timeout), NULL);
     bufferevent_enable(uc->bev, EV_READ);
     uc->prev = NULL;
     uc->next = s->idle;
@@ -246,7 +236,6 @@ static void
 tg_http_upstream_connect(tg_http_request_t *r)
 {
     int                    err;
-    struct timeval         tv;
     tg_upstream_conn_t    *uc;
     tg_upstream_server_t  *s = r->server;
 
@@ -272,8 +261,8 @@ tg_http_upstream_connect(tg_http_request_t *r)
                       tg_http_upstream_write_handler,
                       tg_http_upstream_event_handler, r);
     /* while connecting, the write timeout is the connect timeout */
-    tg_http_timeval(&tv, s->upstream->connect_timeout);
-    bufferevent_set_timeouts(uc->bev, NULL, &tv);
+    bufferevent_set_timeouts(uc->bev, NULL,
+                             tg_http_tv(s->upstream->connect_timeout));
     bufferevent_setwatermark(uc->bev, EV_READ, 0,
                              (size_t) tg_cycle->main.proxy_buffer_size);
     if (bufferevent_socket_connect(uc->bev, (struct sockaddr *) &s->addr,
@@ -444,13 +433,11 @@ tg_http_upstream_build_head(tg_http_request_t *r, struct evbuffer *out)
 static void
 tg_http_upstream_send_request(tg_http_request_t *r)
 {
-    struct timeval      tv_read, tv_write;
     tg_upstream_conn_t *uc = r->uc;
     tg_upstream_t      *u = r->upstream;
 
-    tg_http_timeval(&tv_read, u->read_timeout);
-    tg_http_timeval(&tv_write, u->send_timeout);
-    bufferevent_set_timeouts(uc->bev, &tv_read, &tv_write);
+    bufferevent_set_timeouts(uc->bev, tg_http_tv(u->read_timeout),
+                             tg_http_tv(u->send_timeout));
     bufferevent_setwatermark(uc->bev, EV_READ, 0,
                              (size_t) tg_cycle->main.proxy_buffer_size);
     bufferevent_enable(uc->bev, uc->server->ssl ? EV_READ | EV_WRITE : EV_READ);
@@ -494,13 +481,9 @@ tg_http_upstream_send_request(tg_http_request_t *r)
         bufferevent_write(r->c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
         tg_http_flush(r->c->bev, r->c->listen->ssl);
     }
-    {
-        struct timeval  tv;
-
-        tg_http_timeval(&tv, tg_cycle->main.client_body_timeout);
-        tg_http_timeval(&tv_write, tg_cycle->main.send_timeout);
-        bufferevent_set_timeouts(r->c->bev, &tv, &tv_write);
-    }
+    bufferevent_set_timeouts(r->c->bev,
+                             tg_http_tv(tg_cycle->main.client_body_timeout),
+                             tg_http_tv(tg_cycle->main.send_timeout));
     bufferevent_enable(r->c->bev, EV_READ);
     tg_http_process_input(r->c);
 }
