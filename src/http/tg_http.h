@@ -225,6 +225,7 @@ void tg_http_request_done(tg_http_request_t *r);
 /* Whether the connection may serve another request after this one. */
 int tg_http_keepalive_allowed(tg_http_request_t *r);
 int tg_http_flush(struct bufferevent *bev, int ssl);
+void tg_http_read_on(struct bufferevent *bev);
 void tg_http_write_done(struct bufferevent *bev, int ssl);
 void tg_http_tunnel_start(tg_http_request_t *r);
 void tg_http_tunnel_relay(tg_http_request_t *r, int from_client);

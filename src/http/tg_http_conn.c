@@ -133,8 +133,11 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
     bufferevent_setcb(c->bev, tg_http_client_read_handler,
                       tg_http_client_write_handler,
                       tg_http_client_event_handler, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0,
-                             (size_t) tg_cycle->main.proxy_buffer_size);
+    /*
+     * No read watermark: libevent re-arms the read event whenever input
+     * drops below one, several times per request. Input is bounded by
+     * tg_http_client_read_handler instead.
+     */
     bufferevent_enable(c->bev, ls->ssl ? EV_READ | EV_WRITE : EV_READ);
     if (!ls->ssl) {
         bufferevent_disable(c->bev, EV_WRITE); /* see tg_http_flush */
@@ -294,7 +297,30 @@ tg_http_timer_handler(evutil_socket_t fd, short what, void *ctx)
 static void
 tg_http_client_read_handler(struct bufferevent *bev, void *ctx)
 {
-    tg_http_process_input(ctx);
+    tg_http_conn_t  *c = ctx;
+
+    tg_http_process_input(c);
+    /*
+     * Bytes that wait (pipelined requests behind one in flight) stop the
+     * reading at a bound; finalizing the request reads again.
+     */
+    if (!c->close_pending && !c->lingering && c->r
+        && c->r->state != TG_HTTP_READ_HEADERS && !c->r->tunnel
+        && evbuffer_get_length(bufferevent_get_input(bev))
+               > (size_t) tg_cycle->main.proxy_buffer_size)
+    {
+        bufferevent_disable(bev, EV_READ);
+    }
+}
+
+
+/* Enables reading unless it is on: libevent re-adds the event otherwise. */
+void
+tg_http_read_on(struct bufferevent *bev)
+{
+    if (!(bufferevent_get_enabled(bev) & EV_READ)) {
+        bufferevent_enable(bev, EV_READ);
+    }
 }
 
 
@@ -322,7 +348,7 @@ tg_http_client_write_handler(struct bufferevent *bev, void *ctx)
         /* the client drained below the low mark: read the upstream again */
         r->upstream_throttled = 0;
         bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-        bufferevent_enable(r->uc->bev, EV_READ);
+        tg_http_read_on(r->uc->bev);
         bufferevent_trigger(r->uc->bev, EV_READ, BEV_OPT_DEFER_CALLBACKS);
     }
 }
@@ -922,7 +948,7 @@ tg_http_finalize_now(tg_http_request_t *r)
         return;
     }
     llhttp_resume(&c->parser);
-    bufferevent_enable(c->bev, EV_READ);
+    tg_http_read_on(c->bev);
     if (evbuffer_get_length(bufferevent_get_input(c->bev))) {
         /* a pipelined request is already waiting */
         tg_http_process_input(c);

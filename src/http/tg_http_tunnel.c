@@ -40,10 +40,8 @@ tg_http_tunnel_start(tg_http_request_t *r)
     /* no read timeouts: idleness is measured over both directions */
     bufferevent_set_timeouts(c->bev, NULL, NULL);
     bufferevent_set_timeouts(r->uc->bev, NULL, NULL);
-    bufferevent_setwatermark(r->uc->bev, EV_READ, 0,
-                             (size_t) tg_cycle->main.proxy_buffer_size);
-    bufferevent_enable(c->bev, EV_READ);
-    bufferevent_enable(r->uc->bev, EV_READ);
+    tg_http_read_on(c->bev);
+    tg_http_read_on(r->uc->bev);
     tg_http_tunnel_arm_timer(r);
     tg_log_debug(&c->log, "tunnel to " TG_STR_FMT " open",
                  TG_STR_ARG(&r->server->text));

@@ -100,7 +100,7 @@ tg_upstream_idle_put(tg_upstream_conn_t *uc)
                       tg_upstream_idle_event_handler, uc);
     bufferevent_setwatermark(uc->bev, EV_WRITE, 0, 0);
     bufferevent_set_timeouts(uc->bev, tg_http_tv(u->keepalive_timeout), NULL);
-    bufferevent_enable(uc->bev, EV_READ);
+    tg_http_read_on(uc->bev);
     uc->prev = NULL;
     uc->next = s->idle;
     if (s->idle) {
@@ -263,8 +263,6 @@ tg_http_upstream_connect(tg_http_request_t *r)
     /* while connecting, the write timeout is the connect timeout */
     bufferevent_set_timeouts(uc->bev, NULL,
                              tg_http_tv(s->upstream->connect_timeout));
-    bufferevent_setwatermark(uc->bev, EV_READ, 0,
-                             (size_t) tg_cycle->main.proxy_buffer_size);
     if (bufferevent_socket_connect(uc->bev, (struct sockaddr *) &s->addr,
                                    (int) s->addrlen)
         < 0)
@@ -438,9 +436,11 @@ tg_http_upstream_send_request(tg_http_request_t *r)
 
     bufferevent_set_timeouts(uc->bev, tg_http_tv(u->read_timeout),
                              tg_http_tv(u->send_timeout));
-    bufferevent_setwatermark(uc->bev, EV_READ, 0,
-                             (size_t) tg_cycle->main.proxy_buffer_size);
-    bufferevent_enable(uc->bev, uc->server->ssl ? EV_READ | EV_WRITE : EV_READ);
+    if (uc->server->ssl) {
+        bufferevent_enable(uc->bev, EV_READ | EV_WRITE);
+    } else {
+        tg_http_read_on(uc->bev);
+    }
 
     llhttp_init(&r->resp, HTTP_RESPONSE, &tg_http_response_settings);
     r->resp.data = r;
@@ -484,7 +484,7 @@ tg_http_upstream_send_request(tg_http_request_t *r)
     bufferevent_set_timeouts(r->c->bev,
                              tg_http_tv(tg_cycle->main.client_body_timeout),
                              tg_http_tv(tg_cycle->main.send_timeout));
-    bufferevent_enable(r->c->bev, EV_READ);
+    tg_http_read_on(r->c->bev);
     tg_http_process_input(r->c);
 }
 
