@@ -41,26 +41,59 @@ static tg_http_known_header_t  tg_http_known_headers[] = {
 };
 
 
+#define TG_HTTP_KNOWN_MAXLEN 20
+
+/* per (length, lowercase first letter): the first candidate, then a chain */
+static int8_t  tg_http_known_first[TG_HTTP_KNOWN_MAXLEN][26];
+static int8_t  tg_http_known_next[tg_nelts(tg_http_known_headers)];
+static int     tg_http_known_ready;
+
+
+static void
+tg_http_known_index(void)
+{
+    size_t   i, len;
+    u_char   c0;
+    int8_t  *slot;
+
+    memset(tg_http_known_first, -1, sizeof(tg_http_known_first));
+    for (i = tg_nelts(tg_http_known_headers); i-- > 0;) {
+        len = tg_http_known_headers[i].name.len;
+        c0 = tg_http_known_headers[i].name.data[0];
+        slot = &tg_http_known_first[len][c0 - 'a'];
+        tg_http_known_next[i] = *slot;
+        *slot = (int8_t) i;
+    }
+    tg_http_known_ready = 1;
+}
+
+
 /*
- * Called for every header of every message: candidates are found by
- * length and lowercase first byte before any full comparison.
+ * Called for every header of every message: candidates come from an index
+ * by length and first letter, so most names cost one lookup.
  */
 int
 tg_http_header_flags(const tg_str_t *name)
 {
-    size_t                   i, j;
-    u_char                   c0;
+    int                            i;
+    size_t                         j;
+    u_char                         c0;
     const tg_http_known_header_t  *k;
 
-    if (name->len == 0 || name->len > 19) {
+    if (!tg_http_known_ready) {
+        tg_http_known_index();
+    }
+    if (name->len == 0 || name->len >= TG_HTTP_KNOWN_MAXLEN) {
         return 0;
     }
     c0 = tg_tolower(name->data[0]);
-    for (i = 0; i < tg_nelts(tg_http_known_headers); i++) {
+    if (c0 < 'a' || c0 > 'z') {
+        return 0;
+    }
+    for (i = tg_http_known_first[name->len][c0 - 'a']; i >= 0;
+         i = tg_http_known_next[i])
+    {
         k = &tg_http_known_headers[i];
-        if (k->name.len != name->len || k->name.data[0] != c0) {
-            continue;
-        }
         for (j = 1; j < name->len; j++) {
             if (tg_tolower(name->data[j]) != k->name.data[j]) {
                 break;
