@@ -12,6 +12,7 @@
 
 
 #define TG_HTTP_LINGER_MS 2000
+#define TG_HTTP_STOP_IDLE_GRACE_MS 1000 /* idle keep-alive kept while stopping */
 #define TG_HTTP_REQUEST_POOL_SIZE (16 * 1024) /* request + its spans */
 
 tg_http_worker_t  tg_http_worker;
@@ -244,11 +245,14 @@ tg_http_shutdown_connections(void)
         next = c->next;
         c->closing = 1;
         /*
-         * Only a connection between requests is closed: a fresh one gets
-         * its first request served, and one whose next request already
-         * sits in the socket buffer is answered too.
+         * Only a connection between requests is closed, and only after it
+         * stayed idle for a grace period: a busy client's next request is
+         * answered with "Connection: close" instead, so it never races a
+         * close. A fresh connection gets its first request served, and
+         * one whose next request already sits in the socket buffer too.
          */
         if (c->r == NULL && !c->lingering && c->requests > 0
+            && tg_time_ms() - c->idle_since_ms >= TG_HTTP_STOP_IDLE_GRACE_MS
             && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0
             && recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0
             && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -503,9 +507,7 @@ tg_http_process_input(tg_http_conn_t *c)
             break;
         }
         if (r == NULL) {
-            if (evbuffer_get_length(in) == 0
-                || (c->closing && c->requests > 0))
-            {
+            if (evbuffer_get_length(in) == 0) {
                 break;
             }
             r = tg_http_request_new(c);
@@ -612,9 +614,7 @@ tg_http_process_input(tg_http_conn_t *c)
         tg_http_flush(c->r->uc->bev, c->r->server->ssl);
     }
     c->processing = 0;
-    if (c->close_pending
-        || (c->closing && c->r == NULL && !c->lingering && c->requests > 0))
-    {
+    if (c->close_pending) {
         tg_http_close_connection(c);
     }
 }
@@ -934,12 +934,20 @@ tg_http_finalize_now(tg_http_request_t *r)
         r->logged = 1;
         tg_module_run_phase(r, TG_HTTP_LOG_PHASE);
     }
-    keepalive = !r->response_close && tg_http_keepalive_allowed(r)
+    /*
+     * A response that did not announce "Connection: close" keeps the
+     * connection: closing it now, even while stopping, would race the
+     * client's next request. Stopping workers answer that one with
+     * "Connection: close", or close the connection once it stayed idle.
+     */
+    keepalive = !r->response_close && r->keepalive && r->body_done
+                && !c->input_eof && tg_cycle->main.keepalive_timeout > 0
                 && llhttp_get_errno(&c->parser) == HPE_PAUSED;
     c->requests++;
 
     c->r = NULL;
     c->log.trace_id = NULL;
+    c->idle_since_ms = tg_time_ms();
     tg_http_pool_put(c->rpool);
     c->rpool = NULL;
 

@@ -1,0 +1,904 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include <tg_cycle.h>
+#include <tg_http.h>
+#include <tg_traces_store.h>
+#include <tg_otlp_exporter.h>
+#include <tg_collector_json.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <zlib.h>
+
+#include <opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h>
+
+
+/*
+ * [collector]: an OTLP/HTTP receiver for traces (POST /v1/traces, binary
+ * protobuf or JSON, optionally gzip), so that the services behind the
+ * gateway can report their spans to it. Every worker binds the address
+ * with SO_REUSEPORT and serves it with libevent's evhttp on its own loop;
+ * received spans go to the shared trace store and to this worker's
+ * exporter ring. Answers follow the OTLP/HTTP specification: 200 with an
+ * ExportTraceServiceResponse (partial_success when spans were rejected),
+ * 400 with a google.rpc.Status for bad input, 415 for other content types.
+ */
+
+#define TG_COLLECTOR_BODY_MAX  (8 * 1024 * 1024)
+#define TG_COLLECTOR_BATCH     16
+
+typedef struct {
+    tg_str_t                 listen;
+    int64_t                  max_body_size;
+    int                      forward;
+    struct sockaddr_storage  addr;
+    socklen_t                addrlen;
+} tg_collector_conf_t;
+
+/* one request being decoded */
+typedef struct {
+    tg_collector_conf_t     *cc;
+    const char              *service;     /* of the current resource */
+    size_t                   accepted;
+    size_t                   rejected;
+    char                     reason[128]; /* first rejection */
+    size_t                   nrecs;
+    tg_traces_span_t         recs[TG_COLLECTOR_BATCH];
+} tg_collector_ctx_t;
+
+typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
+    tg_collector_req_pb_t;
+typedef Opentelemetry__Proto__Trace__V1__Span         tg_collector_span_pb_t;
+typedef Opentelemetry__Proto__Common__V1__KeyValue    tg_collector_kv_pb_t;
+typedef Opentelemetry__Proto__Common__V1__AnyValue    tg_collector_any_pb_t;
+
+static void *tg_collector_create_conf(tg_cycle_t *cycle);
+static int tg_collector_init_conf(tg_cycle_t *cycle, void *conf);
+static int tg_collector_init_process(tg_cycle_t *cycle);
+static void tg_collector_exit_process(tg_cycle_t *cycle);
+static void tg_collector_dump_conf(tg_cycle_t *cycle, void *conf, FILE *out);
+static int tg_collector_socket(tg_collector_conf_t *cc, int do_listen);
+static void tg_collector_handler(struct evhttp_request *req, void *arg);
+static void tg_collector_request(struct evhttp_request *req,
+    tg_collector_conf_t *cc);
+static int tg_collector_gunzip(const u_char *in, size_t len, size_t max,
+    u_char **out, size_t *outlen);
+static int tg_collector_decode_pb(tg_collector_ctx_t *x, const u_char *body,
+    size_t len, char *err, size_t errlen);
+static int tg_collector_decode_json(tg_collector_ctx_t *x,
+    const u_char *body, size_t len, char *err, size_t errlen);
+static void tg_collector_span(tg_collector_ctx_t *x, tg_span_t *s);
+static void tg_collector_flush(tg_collector_ctx_t *x);
+static void tg_collector_reply(struct evhttp_request *req, int status,
+    int json, tg_collector_ctx_t *x, const char *msg);
+
+
+static tg_command_t  tg_collector_commands[] = {
+
+    { tg_string("listen"), TG_CONF_TAKE1, tg_conf_set_str,
+      offsetof(tg_collector_conf_t, listen) },
+
+    { tg_string("max_body_size"), TG_CONF_TAKE1, tg_conf_set_size,
+      offsetof(tg_collector_conf_t, max_body_size) },
+
+    { tg_string("forward"), TG_CONF_TAKE1, tg_conf_set_flag,
+      offsetof(tg_collector_conf_t, forward) },
+
+    tg_null_command
+};
+
+
+tg_module_t  tg_collector_module = {
+    .section = tg_string("collector"),
+    .commands = tg_collector_commands,
+    .create_conf = tg_collector_create_conf,
+    .init_conf = tg_collector_init_conf,
+    .init_process = tg_collector_init_process,
+    .exit_process = tg_collector_exit_process,
+    .dump_conf = tg_collector_dump_conf,
+    .hooks = { NULL }
+};
+
+
+/* this worker's receiver */
+static struct evhttp  *tg_collector_http;
+
+
+static void *
+tg_collector_create_conf(tg_cycle_t *cycle)
+{
+    tg_collector_conf_t  *cc;
+
+    cc = tg_pcalloc(cycle->pool, sizeof(tg_collector_conf_t));
+    if (cc == NULL) {
+        return NULL;
+    }
+    cc->max_body_size = TG_CONF_UNSET;
+    cc->forward = TG_CONF_UNSET;
+    return cc;
+}
+
+
+static int
+tg_collector_init_conf(tg_cycle_t *cycle, void *conf)
+{
+    int                   fd;
+    tg_collector_conf_t  *cc = conf;
+
+    if (cc->max_body_size == TG_CONF_UNSET) {
+        cc->max_body_size = TG_COLLECTOR_BODY_MAX;
+    }
+    if (cc->forward == TG_CONF_UNSET) {
+        cc->forward = 1;
+    }
+    if (cc->listen.len == 0 || tg_str_caseeq_c(&cc->listen, "off")) {
+        cc->listen.len = 0;
+        return TG_OK;
+    }
+    if (cc->max_body_size <= 0) {
+        snprintf(cycle->conf_error, TG_CONF_ERRLEN,
+                 "[collector] max_body_size must be positive");
+        return TG_ERROR;
+    }
+    if (tg_parse_addr(cycle->pool, &cc->listen, 0, &cc->addr, &cc->addrlen)
+        != TG_OK)
+    {
+        snprintf(cycle->conf_error, TG_CONF_ERRLEN,
+                 "[collector] listen: \"" TG_STR_FMT "\" is not an address",
+                 TG_STR_ARG(&cc->listen));
+        return TG_ERROR;
+    }
+
+    /*
+     * A trial bind finds an address owned by another program now, not in
+     * the workers. SO_REUSEPORT lets it pass while our own workers hold it.
+     */
+    fd = tg_collector_socket(cc, 0);
+    if (fd == -1) {
+        snprintf(cycle->conf_error, TG_CONF_ERRLEN,
+                 "[collector] listen " TG_STR_FMT ": %s",
+                 TG_STR_ARG(&cc->listen), strerror(errno));
+        return TG_ERROR;
+    }
+    close(fd);
+    return TG_OK;
+}
+
+
+static void
+tg_collector_dump_conf(tg_cycle_t *cycle, void *conf, FILE *out)
+{
+    tg_collector_conf_t  *cc = conf;
+
+    fprintf(out, "[collector]\n    listen = " TG_STR_FMT "\n",
+            cc->listen.len ? (int) cc->listen.len : 3,
+            cc->listen.len ? (char *) cc->listen.data : "off");
+    if (cc->listen.len) {
+        fprintf(out, "    max_body_size = %" PRId64 "\n    forward = %s\n",
+                cc->max_body_size, cc->forward ? "on" : "off");
+    }
+}
+
+
+/* A bound (and when asked, listening) nonblocking SO_REUSEPORT socket. */
+static int
+tg_collector_socket(tg_collector_conf_t *cc, int do_listen)
+{
+    int  fd, on, err;
+
+    fd = socket(cc->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                0);
+    if (fd == -1) {
+        return -1;
+    }
+    on = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1
+        || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1
+        || bind(fd, (struct sockaddr *) &cc->addr, cc->addrlen) == -1
+        || (do_listen && listen(fd, 511) == -1))
+    {
+        err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+
+static int
+tg_collector_init_process(tg_cycle_t *cycle)
+{
+    int                   fd;
+    tg_collector_conf_t  *cc;
+
+    cc = tg_module_conf(cycle, tg_collector_module);
+    if (cc == NULL || cc->listen.len == 0) {
+        return TG_OK;
+    }
+    fd = tg_collector_socket(cc, 1);
+    if (fd == -1) {
+        /* the gateway goes on without the receiver in this worker */
+        tg_log_error(TG_LOG_ERR, &tg_log_global, errno,
+                     "collector: cannot listen on " TG_STR_FMT,
+                     TG_STR_ARG(&cc->listen));
+        return TG_OK;
+    }
+    tg_collector_http = evhttp_new(tg_http_worker.base);
+    if (tg_collector_http == NULL
+        || evhttp_accept_socket(tg_collector_http, fd) != 0)
+    {
+        tg_log_error(TG_LOG_ERR, &tg_log_global, 0,
+                     "collector: evhttp set-up failed");
+        if (tg_collector_http) {
+            evhttp_free(tg_collector_http);
+            tg_collector_http = NULL;
+        }
+        close(fd);
+        return TG_OK;
+    }
+    evhttp_set_max_body_size(tg_collector_http, (ev_ssize_t) cc->max_body_size);
+    evhttp_set_max_headers_size(tg_collector_http, 32 * 1024);
+    evhttp_set_timeout(tg_collector_http, 30);
+    evhttp_set_allowed_methods(tg_collector_http,
+                               EVHTTP_REQ_GET | EVHTTP_REQ_POST
+                               | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT
+                               | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(tg_collector_http, tg_collector_handler, cc);
+    return TG_OK;
+}
+
+
+static void
+tg_collector_exit_process(tg_cycle_t *cycle)
+{
+    if (tg_collector_http) {
+        evhttp_free(tg_collector_http);
+        tg_collector_http = NULL;
+    }
+}
+
+
+static void
+tg_collector_handler(struct evhttp_request *req, void *arg)
+{
+    tg_collector_request(req, arg);
+}
+
+
+static int
+tg_collector_media_is(const char *ct, const char *type)
+{
+    size_t  n;
+
+    n = strlen(type);
+    while (*ct == ' ' || *ct == '\t') {
+        ct++;
+    }
+    return strncasecmp(ct, type, n) == 0
+           && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+
+static void
+tg_collector_request(struct evhttp_request *req, tg_collector_conf_t *cc)
+{
+    int                   json, rc;
+    char                  err[256];
+    u_char               *body, *plain;
+    size_t                len, plain_len;
+    const char           *uri, *path_end, *ct, *ce;
+    struct evbuffer      *in;
+    struct evkeyvalq     *h;
+    tg_collector_ctx_t   *x;
+
+    uri = evhttp_request_get_uri(req);
+    path_end = strchr(uri, '?');
+    len = path_end ? (size_t) (path_end - uri) : strlen(uri);
+    if (len != sizeof("/v1/traces") - 1 || memcmp(uri, "/v1/traces", len)) {
+        tg_collector_reply(req, 404, 0, NULL, "only /v1/traces is served");
+        return;
+    }
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                          "POST");
+        tg_collector_reply(req, 405, 0, NULL, "POST only");
+        return;
+    }
+
+    h = evhttp_request_get_input_headers(req);
+    ct = evhttp_find_header(h, "Content-Type");
+    if (ct && tg_collector_media_is(ct, "application/x-protobuf")) {
+        json = 0;
+    } else if (ct && tg_collector_media_is(ct, "application/json")) {
+        json = 1;
+    } else {
+        tg_collector_reply(req, 415, 0, NULL,
+                           "Content-Type must be application/x-protobuf or "
+                           "application/json");
+        return;
+    }
+
+    in = evhttp_request_get_input_buffer(req);
+    len = evbuffer_get_length(in);
+    body = len ? evbuffer_pullup(in, -1) : (u_char *) "";
+    plain = NULL;
+    ce = evhttp_find_header(h, "Content-Encoding");
+    if (ce && strcasecmp(ce, "gzip") == 0) {
+        if (tg_collector_gunzip(body, len, (size_t) cc->max_body_size, &plain,
+                                &plain_len) != TG_OK)
+        {
+            tg_collector_reply(req, 400, json, NULL,
+                               "the gzip body does not inflate (or is over "
+                               "max_body_size)");
+            return;
+        }
+        body = plain;
+        len = plain_len;
+    } else if (ce && strcasecmp(ce, "identity") != 0) {
+        tg_collector_reply(req, 415, json, NULL,
+                           "Content-Encoding must be gzip or identity");
+        return;
+    }
+
+    x = calloc(1, sizeof(tg_collector_ctx_t));
+    if (x == NULL) {
+        free(plain);
+        tg_collector_reply(req, 503, json, NULL, "out of memory");
+        return;
+    }
+    x->cc = cc;
+    err[0] = '\0';
+    rc = json ? tg_collector_decode_json(x, body, len, err, sizeof(err))
+              : tg_collector_decode_pb(x, body, len, err, sizeof(err));
+    tg_collector_flush(x);
+    free(plain);
+    if (rc != TG_OK) {
+        tg_collector_reply(req, 400, json, NULL, err);
+    } else {
+        tg_collector_reply(req, 200, json, x, NULL);
+    }
+    free(x);
+}
+
+
+/* Inflates a gzip (RFC 1952) body into a malloc'ed buffer of <= max bytes. */
+static int
+tg_collector_gunzip(const u_char *in, size_t len, size_t max, u_char **out,
+    size_t *outlen)
+{
+    int        rc;
+    u_char    *buf, *nbuf;
+    size_t     cap;
+    z_stream   z;
+
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+        return TG_ERROR;
+    }
+    cap = tg_min(tg_max(len * 4, 4096), max);
+    buf = malloc(cap);
+    if (buf == NULL) {
+        inflateEnd(&z);
+        return TG_ERROR;
+    }
+    z.next_in = (Bytef *) in;
+    z.avail_in = (uInt) len;
+    z.next_out = buf;
+    z.avail_out = (uInt) cap;
+    for ( ;; ) {
+        rc = inflate(&z, Z_NO_FLUSH);
+        if (rc == Z_STREAM_END) {
+            break;
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            goto failed;
+        }
+        if (z.avail_out == 0) {
+            if (cap >= max) {
+                goto failed;
+            }
+            cap = tg_min(cap * 2, max);
+            nbuf = realloc(buf, cap);
+            if (nbuf == NULL) {
+                goto failed;
+            }
+            buf = nbuf;
+            z.next_out = buf + z.total_out;
+            z.avail_out = (uInt) (cap - z.total_out);
+        } else if (z.avail_in == 0) {
+            goto failed; /* truncated */
+        }
+    }
+    *out = buf;
+    *outlen = z.total_out;
+    inflateEnd(&z);
+    return TG_OK;
+
+failed:
+    free(buf);
+    inflateEnd(&z);
+    return TG_ERROR;
+}
+
+
+/*
+ * One received span: checked (16-byte trace id and 8-byte span id, not
+ * zero), stored and forwarded. s->name and ids are filled by the caller.
+ */
+static void
+tg_collector_span(tg_collector_ctx_t *x, tg_span_t *s)
+{
+    static u_char      zero[16];
+    tg_str_t           service;
+    tg_traces_span_t  *rec;
+
+    if (memcmp(s->trace_id, zero, 16) == 0 || memcmp(s->span_id, zero, 8) == 0)
+    {
+        if (x->rejected++ == 0) {
+            snprintf(x->reason, sizeof(x->reason),
+                     "a span has an invalid trace or span id");
+        }
+        return;
+    }
+    x->accepted++;
+    service.data = (u_char *) x->service;
+    service.len = strlen(x->service);
+
+    if (tg_traces_store != NULL) {
+        rec = &x->recs[x->nrecs++];
+        tg_traces_span_from(rec, s, &service);
+        rec->received = 1;
+        if (x->nrecs == TG_COLLECTOR_BATCH) {
+            tg_collector_flush(x);
+        }
+    }
+    if (x->cc->forward) {
+        /* the exporter has one resource (ours): keep who sent the span */
+        tg_span_add_str(s, "tracegate.source.service.name", service.data,
+                        service.len);
+        tg_otlp_export_span(s);
+    }
+}
+
+
+static void
+tg_collector_flush(tg_collector_ctx_t *x)
+{
+    if (x->nrecs) {
+        tg_traces_store_add(tg_traces_store, x->recs, x->nrecs);
+        x->nrecs = 0;
+    }
+}
+
+
+static void
+tg_collector_add_pb_attr(tg_span_t *s, const tg_collector_kv_pb_t *kv)
+{
+    int                           n;
+    char                          num[40];
+    const tg_collector_any_pb_t  *v;
+
+    v = kv->value;
+    if (kv->key == NULL || v == NULL) {
+        return;
+    }
+    switch (v->value_case) {
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE:
+        tg_span_add_str(s, kv->key, (u_char *) v->string_value,
+                        strlen(v->string_value));
+        break;
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE:
+        tg_span_add_bool(s, kv->key, v->bool_value);
+        break;
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
+        tg_span_add_int(s, kv->key, v->int_value);
+        break;
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
+        n = snprintf(num, sizeof(num), "%.17g", v->double_value);
+        tg_span_add_str(s, kv->key, (u_char *) num, (size_t) n);
+        break;
+    default:
+        /* arrays, maps, bytes: not shown by the viewer */
+        s->dropped_attrs++;
+        break;
+    }
+}
+
+
+static void
+tg_collector_resource_service(tg_collector_ctx_t *x,
+    Opentelemetry__Proto__Resource__V1__Resource *res)
+{
+    size_t  i;
+
+    x->service = "unknown_service";
+    if (res == NULL) {
+        return;
+    }
+    for (i = 0; i < res->n_attributes; i++) {
+        if (res->attributes[i]->key
+            && strcmp(res->attributes[i]->key, "service.name") == 0
+            && res->attributes[i]->value
+            && res->attributes[i]->value->value_case
+               == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE)
+        {
+            x->service = res->attributes[i]->value->string_value;
+        }
+    }
+}
+
+
+static int
+tg_collector_decode_pb(tg_collector_ctx_t *x, const u_char *body, size_t len,
+    char *err, size_t errlen)
+{
+    size_t                   i, k, m, a;
+    tg_span_t                s;
+    tg_collector_req_pb_t   *msg;
+    tg_collector_span_pb_t  *p;
+    Opentelemetry__Proto__Trace__V1__ResourceSpans  *rs;
+    Opentelemetry__Proto__Trace__V1__ScopeSpans     *ss;
+
+    msg = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+              NULL, len, body);
+    if (msg == NULL) {
+        snprintf(err, errlen, "the body is not an ExportTraceServiceRequest");
+        return TG_ERROR;
+    }
+    for (i = 0; i < msg->n_resource_spans; i++) {
+        rs = msg->resource_spans[i];
+        tg_collector_resource_service(x, rs->resource);
+        for (k = 0; k < rs->n_scope_spans; k++) {
+            ss = rs->scope_spans[k];
+            for (m = 0; m < ss->n_spans; m++) {
+                p = ss->spans[m];
+                tg_span_init(&s);
+                if (p->trace_id.len == 16) {
+                    memcpy(s.trace_id, p->trace_id.data, 16);
+                }
+                if (p->span_id.len == 8) {
+                    memcpy(s.span_id, p->span_id.data, 8);
+                }
+                if (p->parent_span_id.len == 8) {
+                    memcpy(s.parent_id, p->parent_span_id.data, 8);
+                } else if (p->parent_span_id.len != 0) {
+                    memset(s.span_id, 0, 8); /* rejected below */
+                }
+                if (p->name) {
+                    tg_span_set_name(&s, (u_char *) p->name, strlen(p->name));
+                }
+                s.kind = (uint8_t) (p->kind <= 5 ? p->kind : 0);
+                s.start_ns = p->start_time_unix_nano;
+                s.end_ns = p->end_time_unix_nano;
+                s.flags = 0x01;
+                if (p->status) {
+                    s.status = (uint8_t) (p->status->code <= 2
+                                          ? p->status->code : 0);
+                    if (p->status->message && p->status->message[0]) {
+                        tg_span_add_str(&s, "otel.status_description",
+                                        (u_char *) p->status->message,
+                                        strlen(p->status->message));
+                    }
+                }
+                for (a = 0; a < p->n_attributes; a++) {
+                    tg_collector_add_pb_attr(&s, p->attributes[a]);
+                }
+                tg_collector_span(x, &s);
+            }
+        }
+    }
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
+        msg, NULL);
+    return TG_OK;
+}
+
+
+/* OTLP/JSON ids are hex strings (not base64, unlike plain protobuf JSON). */
+static int
+tg_collector_json_id(tg_json_t *v, u_char *out, size_t n)
+{
+    size_t  i;
+    u_char  lc[32];
+
+    if (v == NULL || (v->type == TG_JSON_STRING && v->str.len == 0)) {
+        return TG_DECLINED;
+    }
+    if (v->type != TG_JSON_STRING || v->str.len != 2 * n) {
+        return TG_ERROR;
+    }
+    for (i = 0; i < 2 * n; i++) {
+        lc[i] = tg_tolower(v->str.data[i]);
+    }
+    return tg_hex_decode_lc(out, lc, n);
+}
+
+
+static void
+tg_collector_add_json_attr(tg_span_t *s, tg_json_t *kv)
+{
+    int64_t     num;
+    tg_json_t  *key, *val, *v;
+
+    key = tg_json_get(kv, "key", NULL);
+    val = tg_json_get(kv, "value", NULL);
+    if (key == NULL || key->type != TG_JSON_STRING || val == NULL) {
+        return;
+    }
+    if ((v = tg_json_get(val, "stringValue", "string_value"))
+        && v->type == TG_JSON_STRING)
+    {
+        tg_span_add_str(s, (char *) key->str.data, v->str.data, v->str.len);
+    } else if ((v = tg_json_get(val, "boolValue", "bool_value"))
+               && v->type == TG_JSON_BOOL)
+    {
+        tg_span_add_bool(s, (char *) key->str.data, v->boolean);
+    } else if ((v = tg_json_get(val, "intValue", "int_value"))
+               && tg_json_int(v, &num) == TG_OK)
+    {
+        tg_span_add_int(s, (char *) key->str.data, num);
+    } else if ((v = tg_json_get(val, "doubleValue", "double_value"))
+               && (v->type == TG_JSON_NUMBER || v->type == TG_JSON_STRING))
+    {
+        tg_span_add_str(s, (char *) key->str.data, v->str.data, v->str.len);
+    } else {
+        s->dropped_attrs++;
+    }
+}
+
+
+static int
+tg_collector_json_kind(tg_json_t *v)
+{
+    int64_t        n;
+    size_t         i;
+    static const char  *names[] = {
+        "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER",
+        "SPAN_KIND_CLIENT", "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER"
+    };
+
+    if (v == NULL) {
+        return 0;
+    }
+    if (v->type == TG_JSON_NUMBER && tg_json_int(v, &n) == TG_OK) {
+        return (n >= 0 && n <= 5) ? (int) n : 0;
+    }
+    for (i = 0; v->type == TG_JSON_STRING && i < tg_nelts(names); i++) {
+        if (tg_str_caseeq_c(&v->str, names[i])) {
+            return (int) i;
+        }
+    }
+    return 0;
+}
+
+
+static int
+tg_collector_json_span(tg_collector_ctx_t *x, tg_json_t *js, char *err,
+    size_t errlen)
+{
+    int64_t     code;
+    uint64_t    t;
+    tg_span_t   s;
+    tg_json_t  *v, *st, *a;
+
+    if (js->type != TG_JSON_OBJECT) {
+        snprintf(err, errlen, "a span is not an object");
+        return TG_ERROR;
+    }
+    tg_span_init(&s);
+    s.flags = 0x01;
+    if (tg_collector_json_id(tg_json_get(js, "traceId", "trace_id"),
+                             s.trace_id, 16) != TG_OK
+        || tg_collector_json_id(tg_json_get(js, "spanId", "span_id"),
+                                s.span_id, 8) != TG_OK
+        || tg_collector_json_id(tg_json_get(js, "parentSpanId",
+                                            "parent_span_id"),
+                                s.parent_id, 8) == TG_ERROR)
+    {
+        memset(s.trace_id, 0, 16); /* rejected, not a bad request */
+    }
+    v = tg_json_get(js, "name", NULL);
+    if (v && v->type == TG_JSON_STRING) {
+        tg_span_set_name(&s, v->str.data, v->str.len);
+    }
+    s.kind = (uint8_t) tg_collector_json_kind(tg_json_get(js, "kind", NULL));
+    if (tg_json_uint(tg_json_get(js, "startTimeUnixNano",
+                                 "start_time_unix_nano"), &t) == TG_OK)
+    {
+        s.start_ns = t;
+    }
+    if (tg_json_uint(tg_json_get(js, "endTimeUnixNano", "end_time_unix_nano"),
+                     &t) == TG_OK)
+    {
+        s.end_ns = t;
+    }
+    st = tg_json_get(js, "status", NULL);
+    v = tg_json_get(st, "code", NULL);
+    if (v && v->type == TG_JSON_NUMBER && tg_json_int(v, &code) == TG_OK
+        && code >= 0 && code <= 2)
+    {
+        s.status = (uint8_t) code;
+    } else if (v && v->type == TG_JSON_STRING) {
+        s.status = tg_str_caseeq_c(&v->str, "STATUS_CODE_ERROR")
+                   ? TG_SPAN_STATUS_ERROR
+                   : tg_str_caseeq_c(&v->str, "STATUS_CODE_OK")
+                     ? TG_SPAN_STATUS_OK : TG_SPAN_STATUS_UNSET;
+    }
+    v = tg_json_get(st, "message", NULL);
+    if (v && v->type == TG_JSON_STRING && v->str.len) {
+        tg_span_add_str(&s, "otel.status_description", v->str.data,
+                        v->str.len);
+    }
+    v = tg_json_get(js, "attributes", NULL);
+    if (v && v->type == TG_JSON_ARRAY) {
+        for (a = v->child; a; a = a->next) {
+            tg_collector_add_json_attr(&s, a);
+        }
+    }
+    tg_collector_span(x, &s);
+    return TG_OK;
+}
+
+
+static int
+tg_collector_decode_json(tg_collector_ctx_t *x, const u_char *body,
+    size_t len, char *err, size_t errlen)
+{
+    int         rc;
+    tg_pool_t  *pool;
+    tg_json_t  *root, *rsa, *rs, *ssa, *ss, *spans, *sp, *attrs, *a, *v;
+
+    pool = tg_pool_create(16384);
+    if (pool == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return TG_ERROR;
+    }
+    rc = TG_ERROR;
+    root = tg_json_parse(pool, body, len, err, errlen);
+    if (root == NULL) {
+        goto done;
+    }
+    if (root->type != TG_JSON_OBJECT) {
+        snprintf(err, errlen, "the body is not a JSON object");
+        goto done;
+    }
+    rsa = tg_json_get(root, "resourceSpans", "resource_spans");
+    if (rsa != NULL && rsa->type != TG_JSON_ARRAY) {
+        snprintf(err, errlen, "resourceSpans is not an array");
+        goto done;
+    }
+    for (rs = rsa ? rsa->child : NULL; rs; rs = rs->next) {
+        x->service = "unknown_service";
+        attrs = tg_json_get(tg_json_get(rs, "resource", NULL), "attributes",
+                            NULL);
+        for (a = attrs ? attrs->child : NULL; a; a = a->next) {
+            v = tg_json_get(a, "key", NULL);
+            if (v && v->type == TG_JSON_STRING
+                && tg_str_caseeq_c(&v->str, "service.name"))
+            {
+                v = tg_json_get(tg_json_get(a, "value", NULL), "stringValue",
+                                "string_value");
+                if (v && v->type == TG_JSON_STRING) {
+                    x->service = (char *) v->str.data;
+                }
+            }
+        }
+        ssa = tg_json_get(rs, "scopeSpans", "scope_spans");
+        if (ssa == NULL) {
+            ssa = tg_json_get(rs, "instrumentationLibrarySpans", NULL);
+        }
+        for (ss = (ssa && ssa->type == TG_JSON_ARRAY) ? ssa->child : NULL; ss;
+             ss = ss->next)
+        {
+            spans = tg_json_get(ss, "spans", NULL);
+            if (spans != NULL && spans->type != TG_JSON_ARRAY) {
+                snprintf(err, errlen, "spans is not an array");
+                goto done;
+            }
+            for (sp = spans ? spans->child : NULL; sp; sp = sp->next) {
+                if (tg_collector_json_span(x, sp, err, errlen) != TG_OK) {
+                    goto done;
+                }
+            }
+        }
+    }
+    rc = TG_OK;
+
+done:
+    tg_collector_flush(x);
+    tg_pool_destroy(pool);
+    return rc;
+}
+
+
+/* protobuf varint of v into p; returns the bytes written */
+static size_t
+tg_collector_varint(u_char *p, uint64_t v)
+{
+    size_t  n;
+
+    n = 0;
+    while (v >= 0x80) {
+        p[n++] = (u_char) (v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (u_char) v;
+    return n;
+}
+
+
+/*
+ * 200: ExportTraceServiceResponse, with partial_success when spans were
+ * rejected. Errors: google.rpc.Status { code = 3 (INVALID_ARGUMENT) or 13,
+ * message } in the request's encoding (OTLP/HTTP "Failures").
+ */
+static void
+tg_collector_reply(struct evhttp_request *req, int status, int json,
+    tg_collector_ctx_t *x, const char *msg)
+{
+    u_char            hdr[32], lenbuf[10];
+    size_t            n, mlen, inner;
+    const char       *reason;
+    struct evbuffer  *b;
+    struct evkeyvalq *out;
+
+    b = evbuffer_new();
+    if (b == NULL) {
+        evhttp_send_error(req, 503, NULL);
+        return;
+    }
+    out = evhttp_request_get_output_headers(req);
+    evhttp_add_header(out, "Content-Type",
+                      json ? "application/json" : "application/x-protobuf");
+    if (status == 200) {
+        reason = "OK";
+        if (x->rejected == 0) {
+            if (json) {
+                evbuffer_add(b, "{}", 2);
+            }
+        } else if (json) {
+            evbuffer_add_printf(b,
+                                "{\"partialSuccess\":{\"rejectedSpans\":"
+                                "\"%zu\",\"errorMessage\":\"%s\"}}",
+                                x->rejected, x->reason);
+        } else {
+            /* partial_success (1) { rejected_spans (1), error_message (2) } */
+            mlen = strlen(x->reason);
+            n = 0;
+            hdr[n++] = 0x08;
+            n += tg_collector_varint(hdr + n, x->rejected);
+            hdr[n++] = 0x12;
+            n += tg_collector_varint(hdr + n, mlen);
+            inner = n + mlen;
+            evbuffer_add(b, "\x0a", 1);
+            evbuffer_add(b, lenbuf, tg_collector_varint(lenbuf, inner));
+            evbuffer_add(b, hdr, n);
+            evbuffer_add(b, x->reason, mlen);
+        }
+    } else {
+        reason = status == 400 ? "Bad Request"
+                 : status == 404 ? "Not Found"
+                 : status == 405 ? "Method Not Allowed"
+                 : status == 415 ? "Unsupported Media Type"
+                 : "Service Unavailable";
+        mlen = strlen(msg);
+        if (json) {
+            evbuffer_add_printf(b, "{\"code\":%d,\"message\":\"",
+                                status == 503 ? 13 : 3);
+            /* our messages hold no quotes or backslashes */
+            evbuffer_add(b, msg, mlen);
+            evbuffer_add(b, "\"}", 2);
+        } else {
+            hdr[0] = 0x08;
+            hdr[1] = status == 503 ? 13 : 3;
+            hdr[2] = 0x12;
+            n = 3 + tg_collector_varint(hdr + 3, mlen);
+            evbuffer_add(b, hdr, n);
+            evbuffer_add(b, msg, mlen);
+        }
+    }
+    evhttp_send_reply(req, status, reason, b);
+    evbuffer_free(b);
+}

@@ -1,0 +1,275 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include <tg_http.h>
+#include <tg_traces_json.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+
+static size_t tg_traces_utf8_len(const u_char *p, size_t n);
+
+
+/*
+ * Length of the well-formed UTF-8 sequence at p (RFC 3629 table 3-7), or
+ * 0 when the byte at p does not start one.
+ */
+static size_t
+tg_traces_utf8_len(const u_char *p, size_t n)
+{
+    u_char  c, lo, hi;
+    size_t  len, i;
+
+    c = p[0];
+    lo = 0x80;
+    hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        lo = (c == 0xe0) ? 0xa0 : 0x80;
+        hi = (c == 0xed) ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        lo = (c == 0xf0) ? 0x90 : 0x80;
+        hi = (c == 0xf4) ? 0x8f : 0xbf;
+    } else {
+        return 0;
+    }
+    if (n < len || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (i = 2; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+    }
+    return len;
+}
+
+
+void
+tg_traces_json_str(struct evbuffer *b, const u_char *s, size_t n)
+{
+    u_char  c;
+    char    esc[8];
+    size_t  i, start, len;
+
+    evbuffer_add(b, "\"", 1);
+    start = 0;
+    for (i = 0; i < n; /* void */) {
+        c = s[i];
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            len = tg_traces_utf8_len(s + i, n - i);
+            if (len) {
+                i += len;
+                continue;
+            }
+        }
+        evbuffer_add(b, s + start, i - start);
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char) c;
+            evbuffer_add(b, esc, 2);
+        } else if (c < 0x20) {
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            evbuffer_add(b, esc, 6);
+        } else {
+            evbuffer_add(b, "\\ufffd", 6);
+        }
+        i++;
+        start = i;
+    }
+    evbuffer_add(b, s + start, n - start);
+    evbuffer_add(b, "\"", 1);
+}
+
+
+static void
+tg_traces_json_cstr(struct evbuffer *b, const char *s)
+{
+    tg_traces_json_str(b, (const u_char *) s, strlen(s));
+}
+
+
+static void
+tg_traces_json_hex(struct evbuffer *b, const u_char *id, size_t n)
+{
+    u_char  hex[34];
+
+    hex[0] = '"';
+    tg_hex_encode(hex + 1, id, n);
+    hex[2 * n + 1] = '"';
+    evbuffer_add(b, hex, 2 * n + 2);
+}
+
+
+void
+tg_traces_json_summary(struct evbuffer *b, const tg_traces_summary_t *sum)
+{
+    const char  *p, *e;
+
+    evbuffer_add_printf(b, "{\"trace_id\":");
+    tg_traces_json_hex(b, sum->trace_id, 16);
+    evbuffer_add_printf(b, ",\"root_name\":");
+    tg_traces_json_cstr(b, sum->root_name);
+    evbuffer_add_printf(b, ",\"root_service\":");
+    tg_traces_json_cstr(b, sum->root_service);
+    evbuffer_add_printf(b, ",\"root_path\":");
+    tg_traces_json_cstr(b, sum->root_path);
+    evbuffer_add_printf(b, ",\"services\":[");
+    for (p = sum->services; *p; p = *e ? e + 1 : e) {
+        e = strchr(p, ',');
+        if (e == NULL) {
+            e = p + strlen(p);
+        }
+        if (p != sum->services) {
+            evbuffer_add(b, ",", 1);
+        }
+        tg_traces_json_str(b, (const u_char *) p, (size_t) (e - p));
+    }
+    evbuffer_add_printf(b,
+                        "],\"start_unix_nano\":\"%" PRIu64 "\","
+                        "\"start_ms\":%" PRIu64 ".%03u,"
+                        "\"duration_us\":%" PRIu64 ".%03u,"
+                        "\"span_count\":%u,\"error_count\":%u,"
+                        "\"dropped_spans\":%u,\"x_trace_id\":",
+                        sum->start_ns, sum->start_ns / 1000000,
+                        (unsigned) (sum->start_ns / 1000 % 1000),
+                        (sum->end_ns - sum->start_ns) / 1000,
+                        (unsigned) ((sum->end_ns - sum->start_ns) % 1000),
+                        sum->nspans, sum->nerrors, sum->dropped);
+    if (sum->x_trace_id[0]) {
+        tg_traces_json_cstr(b, sum->x_trace_id);
+    } else {
+        evbuffer_add(b, "null", 4);
+    }
+    evbuffer_add(b, "}", 1);
+}
+
+
+void
+tg_traces_json_span(struct evbuffer *b, const tg_traces_span_t *sp,
+    uint64_t base_ns)
+{
+    size_t             off, first;
+    uint64_t           start, dur;
+    tg_traces_attr_t   a;
+    static u_char      zero[8];
+    static const char *kinds[] = { "UNSPECIFIED", "INTERNAL", "SERVER",
+                                   "CLIENT", "PRODUCER", "CONSUMER" };
+    static const char *statuses[] = { "UNSET", "OK", "ERROR" };
+
+    start = sp->start_ns > base_ns ? sp->start_ns - base_ns : 0;
+    dur = sp->end_ns > sp->start_ns ? sp->end_ns - sp->start_ns : 0;
+
+    evbuffer_add_printf(b, "{\"span_id\":");
+    tg_traces_json_hex(b, sp->span_id, 8);
+    evbuffer_add_printf(b, ",\"parent_span_id\":");
+    if (memcmp(sp->parent_id, zero, 8) == 0) {
+        evbuffer_add(b, "null", 4);
+    } else {
+        tg_traces_json_hex(b, sp->parent_id, 8);
+    }
+    evbuffer_add_printf(b, ",\"name\":");
+    tg_traces_json_cstr(b, sp->name);
+    evbuffer_add_printf(b, ",\"service\":");
+    tg_traces_json_cstr(b, sp->service);
+    evbuffer_add_printf(b,
+                        ",\"kind\":\"%s\",\"status\":\"%s\","
+                        "\"received\":%s,"
+                        "\"start_unix_nano\":\"%" PRIu64 "\","
+                        "\"end_unix_nano\":\"%" PRIu64 "\","
+                        "\"offset_us\":%" PRIu64 ".%03u,"
+                        "\"duration_us\":%" PRIu64 ".%03u,"
+                        "\"dropped_attributes_count\":%u,\"attributes\":{",
+                        kinds[sp->kind < 6 ? sp->kind : 0],
+                        statuses[sp->status < 3 ? sp->status : 0],
+                        sp->received ? "true" : "false",
+                        sp->start_ns, sp->end_ns,
+                        start / 1000, (unsigned) (start % 1000),
+                        dur / 1000, (unsigned) (dur % 1000),
+                        (unsigned) sp->dropped_attrs);
+    off = 0;
+    first = 1;
+    while (tg_traces_attr_next(sp, &off, &a)) {
+        if (!first) {
+            evbuffer_add(b, ",", 1);
+        }
+        first = 0;
+        tg_traces_json_str(b, a.key.data, a.key.len);
+        evbuffer_add(b, ":", 1);
+        if (a.type == TG_SPAN_ATTR_STRING) {
+            tg_traces_json_str(b, a.str.data, a.str.len);
+        } else if (a.type == TG_TRACES_ATTR_DOUBLE) {
+            /* already JSON number text, checked when it was stored */
+            evbuffer_add(b, a.str.data, a.str.len);
+        } else if (a.type == TG_SPAN_ATTR_INT) {
+            evbuffer_add_printf(b, "%" PRId64, a.num);
+        } else {
+            evbuffer_add_printf(b, "%s", a.num ? "true" : "false");
+        }
+    }
+    evbuffer_add(b, "}}", 2);
+}
+
+
+int
+tg_traces_send(tg_http_request_t *r, int status, const char *type,
+    const char *extra, struct evbuffer *body)
+{
+    int               n;
+    char              head[1024], date[40];
+    size_t            len;
+    time_t            now;
+    struct tm         tm;
+    struct evbuffer  *out;
+
+    if (r->response_started) {
+        tg_http_close_connection(r->c);
+        return TG_DONE;
+    }
+    r->status = status;
+    r->response_started = 1;
+    if (!r->body_done) {
+        r->keepalive = 0;
+    }
+    if (!tg_http_keepalive_allowed(r)) {
+        r->response_close = 1;
+    }
+    len = body ? evbuffer_get_length(body) : 0;
+
+    now = time(NULL);
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    n = snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d %s\r\n"
+                 "Server: tracegate\r\n"
+                 "Date: %s\r\n"
+                 "Content-Type: %s\r\n"
+                 "Content-Length: %zu\r\n"
+                 "%s%s",
+                 status, tg_http_status_reason(status), date, type, len,
+                 extra ? extra : "",
+                 r->response_close ? "Connection: close\r\n"
+                 : (r->http_minor == 0 ? "Connection: keep-alive\r\n" : ""));
+    if (n < 0 || (size_t) n >= sizeof(head)) {
+        n = 0;
+    }
+
+    out = bufferevent_get_output(r->c->bev);
+    evbuffer_add(out, head, (size_t) n);
+    tg_http_trace_response_headers(r, out);
+    evbuffer_add(out, CRLF, 2);
+    r->bytes_sent += (size_t) n + 2;
+    if (body != NULL && !r->head) {
+        evbuffer_add_buffer(out, body);
+        r->bytes_sent += len;
+    }
+    tg_http_request_done(r);
+    return TG_DONE;
+}

@@ -1,0 +1,36 @@
+#ifndef _TG_TRACES_JSON_H_INCLUDED_
+#define _TG_TRACES_JSON_H_INCLUDED_
+
+/*
+ * JSON output of the trace API into a libevent evbuffer, and the small
+ * response writer that CONTENT hooks of this module answer with.
+ */
+
+#include <tg_traces_store.h>
+
+struct evbuffer;
+
+/*
+ * Appends s[0..n) as a JSON string with quotes. Control characters are
+ * escaped; bytes that are not well-formed UTF-8 become U+FFFD, so the
+ * output is always valid JSON in UTF-8.
+ */
+void tg_traces_json_str(struct evbuffer *b, const u_char *s, size_t n);
+
+/* Appends one list entry (an object) for sum. */
+void tg_traces_json_summary(struct evbuffer *b,
+    const tg_traces_summary_t *sum);
+
+/* Appends one span object; times are also given relative to base_ns. */
+void tg_traces_json_span(struct evbuffer *b, const tg_traces_span_t *sp,
+    uint64_t base_ns);
+
+/*
+ * Answers r with status, the Content-Type type, extra header lines (each
+ * ending CRLF, or NULL) and body (drained; may be NULL). Mirrors
+ * tg_http_send_special's connection handling. Returns TG_DONE.
+ */
+int tg_traces_send(tg_http_request_t *r, int status, const char *type,
+    const char *extra, struct evbuffer *body);
+
+#endif /* _TG_TRACES_JSON_H_INCLUDED_ */
