@@ -82,6 +82,37 @@ tg_process_open_error_log(tg_cycle_t *cycle)
 }
 
 
+/*
+ * SO_REUSEPORT would let a second tracegate (or anything else of the same
+ * user) share the port silently. A probe bound without it fails with
+ * EADDRINUSE when someone already listens there. Addresses this master
+ * holds already are not probed.
+ */
+static int
+tg_lsock_probe(tg_listen_t *ls)
+{
+    int  fd, on, rc, err;
+
+    fd = socket(ls->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return TG_OK; /* the real bind reports what is wrong */
+    }
+    on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (ls->addr.ss_family == AF_INET6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+    }
+    rc = bind(fd, (struct sockaddr *) &ls->addr, ls->addrlen);
+    err = errno;
+    close(fd);
+    if (rc < 0 && err == EADDRINUSE) {
+        errno = EADDRINUSE;
+        return TG_ERROR;
+    }
+    return TG_OK;
+}
+
+
 static int
 tg_lsock_open(tg_listen_t *ls)
 {
@@ -115,6 +146,23 @@ failed:
 }
 
 
+/* whether this master already has a socket on ls's address */
+static int
+tg_lsock_held(tg_listen_t *ls)
+{
+    size_t  j;
+
+    for (j = 0; j < tg_nlsocks; j++) {
+        if (tg_lsocks[j].addrlen == ls->addrlen
+            && memcmp(&tg_lsocks[j].addr, &ls->addr, ls->addrlen) == 0)
+        {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
 int
 tg_process_open_listeners(tg_cycle_t *cycle)
 {
@@ -145,6 +193,15 @@ tg_process_open_listeners(tg_cycle_t *cycle)
                     fd = tg_lsocks[j].fd;
                     break;
                 }
+            }
+            if (fd < 0 && slot == 0 && !tg_lsock_held(&ls[i])
+                && tg_lsock_probe(&ls[i]) != TG_OK)
+            {
+                snprintf(cycle->conf_error, sizeof(cycle->conf_error),
+                         "bind() to " TG_STR_FMT " failed (%d: %s): another "
+                         "process listens there", TG_STR_ARG(&ls[i].text),
+                         EADDRINUSE, strerror(EADDRINUSE));
+                return TG_ERROR;
             }
             if (fd < 0) {
                 if (tg_nlsocks == tg_nelts(tg_lsocks)) {

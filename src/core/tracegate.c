@@ -277,6 +277,18 @@ main(int argc, char **argv)
             return 1;
         }
         tg_log_to_stderr = 0;
+        /* a daemon must not hold the caller's terminal or pipe open:
+           stderr (libraries, sanitizers) goes to the error log */
+        if (cycle->error_log_file.fd > STDERR_FILENO) {
+            dup2(cycle->error_log_file.fd, STDERR_FILENO);
+        } else if (cycle->error_log_file.fd != STDERR_FILENO) {
+            int  fd = open("/dev/null", O_WRONLY);
+
+            if (fd >= 0) {
+                dup2(fd, STDERR_FILENO);
+                close(fd);
+            }
+        }
     }
     if (tg_write_pid(cycle) != TG_OK) {
         return 1;
