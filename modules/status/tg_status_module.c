@@ -1329,69 +1329,16 @@ tg_status_prometheus(tg_status_totals_t *t, struct evbuffer *b)
 }
 
 
-/*
- * Writes the response like the core's own answers: Content-Length,
- * keep-alive when the request allows it, X-Trace-ID and traceresponse.
- */
+/* The core's response writer, never cached by a browser or a proxy. */
 static int
 tg_status_send(tg_http_request_t *r, int status, const char *type,
     const char *extra, struct evbuffer *body)
 {
-    int               n;
-    char              head[1024], date[40];
-    size_t            len;
-    time_t            now;
-    struct tm         tm;
-    struct evbuffer  *out;
+    char  headers[256];
 
-    if (r->response_started) {
-        r->response_close = 1;
-        tg_http_close_connection(r->c);
-        return TG_DONE;
-    }
-    r->status = status;
-    r->response_started = 1;
-    if (!r->body_done) {
-        r->keepalive = 0;
-    }
-    if (!tg_http_keepalive_allowed(r)) {
-        r->response_close = 1;
-    }
-    len = body ? evbuffer_get_length(body) : 0;
-
-    now = time(NULL);
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    n = snprintf(head, sizeof(head),
-                 "HTTP/1.1 %d %s\r\n"
-                 "Server: tracegate\r\n"
-                 "Date: %s\r\n"
-                 "Content-Type: %s\r\n"
-                 "Content-Length: %zu\r\n"
-                 "Cache-Control: no-store\r\n"
-                 "%s%s",
-                 status, tg_http_status_reason(status), date, type, len,
-                 extra ? extra : "",
-                 r->response_close ? "Connection: close\r\n"
-                 : (r->http_minor == 0 ? "Connection: keep-alive\r\n" : ""));
-    if (n < 0 || (size_t) n >= sizeof(head)) {
-        r->response_close = 1;
-        tg_http_close_connection(r->c);
-        return TG_DONE;
-    }
-
-    out = bufferevent_get_output(r->c->bev);
-    evbuffer_add(out, head, (size_t) n);
-    tg_http_trace_response_headers(r, out);
-    evbuffer_add(out, CRLF, 2);
-    r->bytes_sent += (size_t) n + 2;
-    if (body != NULL && !r->head) {
-        r->body_bytes_sent = len;
-        r->bytes_sent += len;
-        evbuffer_add_buffer(out, body);
-    }
-    tg_http_request_done(r);
-    return TG_DONE;
+    snprintf(headers, sizeof(headers), "Cache-Control: no-store\r\n%s",
+             extra ? extra : "");
+    return tg_http_send_response(r, status, type, headers, body);
 }
 
 

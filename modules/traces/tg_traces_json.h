@@ -25,12 +25,4 @@ void tg_traces_json_summary(struct evbuffer *b,
 void tg_traces_json_span(struct evbuffer *b, const tg_traces_span_t *sp,
     uint64_t base_ns);
 
-/*
- * Answers r with status, the Content-Type type, extra header lines (each
- * ending CRLF, or NULL) and body (drained; may be NULL). Mirrors
- * tg_http_send_special's connection handling. Returns TG_DONE.
- */
-int tg_traces_send(tg_http_request_t *r, int status, const char *type,
-    const char *extra, struct evbuffer *body);
-
 #endif /* _TG_TRACES_JSON_H_INCLUDED_ */

@@ -378,7 +378,7 @@ tg_traces_content_handler(tg_http_request_t *r)
         snprintf(loc, sizeof(loc), "Location: " TG_STR_FMT "/\r\n",
                  (int) tg_min(tc->location.len, 256),
                  (char *) tc->location.data);
-        return tg_traces_send(r, 301, "text/plain", loc, NULL);
+        return tg_http_send_response(r, 301, "text/plain", loc, NULL);
     }
     if (rest.len == 1) {
         tg_str_set(&rest, "/index.html");
@@ -389,11 +389,11 @@ tg_traces_content_handler(tg_http_request_t *r)
         {
             b = evbuffer_new();
             if (b == NULL) {
-                return tg_traces_send(r, 500, "text/plain", NULL, NULL);
+                return tg_http_send_response(r, 500, "text/plain", NULL, NULL);
             }
             evbuffer_add_reference(b, tc->files[i].data.data,
                                    tc->files[i].data.len, NULL, NULL);
-            tg_traces_send(r, 200, tc->files[i].type,
+            tg_http_send_response(r, 200, tc->files[i].type,
                            "Cache-Control: no-cache\r\n", b);
             evbuffer_free(b);
             return TG_DONE;
@@ -424,7 +424,7 @@ tg_traces_content_handler(tg_http_request_t *r)
 static int
 tg_traces_send_json(tg_http_request_t *r, int status, struct evbuffer *b)
 {
-    tg_traces_send(r, status, "application/json",
+    tg_http_send_response(r, status, "application/json",
                    "Cache-Control: no-store\r\n", b);
     evbuffer_free(b);
     return TG_DONE;
@@ -438,7 +438,7 @@ tg_traces_send_error(tg_http_request_t *r, int status, const char *msg)
 
     b = evbuffer_new();
     if (b == NULL) {
-        return tg_traces_send(r, 500, "text/plain", NULL, NULL);
+        return tg_http_send_response(r, 500, "text/plain", NULL, NULL);
     }
     evbuffer_add_printf(b, "{\"error\":");
     tg_traces_json_str(b, (const u_char *) msg, strlen(msg));
@@ -532,7 +532,7 @@ tg_traces_api_list(tg_http_request_t *r)
         if (b) {
             evbuffer_free(b);
         }
-        return tg_traces_send(r, 500, "text/plain", NULL, NULL);
+        return tg_http_send_response(r, 500, "text/plain", NULL, NULL);
     }
     n = tg_traces_store_list(tc->store, &q, sums, limit);
     evbuffer_add_printf(b, "{\"traces\":[");
@@ -567,7 +567,7 @@ tg_traces_api_trace(tg_http_request_t *r, tg_str_t *id)
     }
     n = tg_traces_store_get(tc->store, tid, &spans, &sum);
     if (n < 0) {
-        return tg_traces_send(r, 500, "text/plain", NULL, NULL);
+        return tg_http_send_response(r, 500, "text/plain", NULL, NULL);
     }
     if (n == 0) {
         return tg_traces_send_error(r, 404, "no such trace (yet)");
@@ -575,7 +575,7 @@ tg_traces_api_trace(tg_http_request_t *r, tg_str_t *id)
     b = evbuffer_new();
     if (b == NULL) {
         free(spans);
-        return tg_traces_send(r, 500, "text/plain", NULL, NULL);
+        return tg_http_send_response(r, 500, "text/plain", NULL, NULL);
     }
     evbuffer_add_printf(b, "{\"trace\":");
     tg_traces_json_summary(b, &sum);
@@ -603,7 +603,7 @@ tg_traces_api_stats(tg_http_request_t *r)
     tg_traces_store_stats(tc->store, &st);
     b = evbuffer_new();
     if (b == NULL) {
-        return tg_traces_send(r, 500, "text/plain", NULL, NULL);
+        return tg_http_send_response(r, 500, "text/plain", NULL, NULL);
     }
     evbuffer_add_printf(b,
                         "{\"traces\":%u,\"spans\":%u,\"max_traces\":%" PRId64

@@ -219,6 +219,15 @@ size_t tg_http_request_spans(tg_http_request_t *r, tg_span_t **spans);
 void tg_http_process_input(tg_http_conn_t *c);
 void tg_http_finalize(tg_http_request_t *r, int status);
 int tg_http_send_special(tg_http_request_t *r, int status);
+/*
+ * Answers a request with a response a module made: status, Content-Type,
+ * extra header lines (each ending in CRLF, or NULL) and the body moved
+ * out of body (NULL: empty). Keep-alive, Server, Date, X-Trace-ID and
+ * traceresponse as for the gateway's own answers. Returns TG_DONE, for a
+ * CONTENT hook to return.
+ */
+int tg_http_send_response(tg_http_request_t *r, int status, const char *type,
+    const char *extra, struct evbuffer *body);
 void tg_http_upstream_start(tg_http_request_t *r);
 void tg_http_upstream_abort(tg_http_request_t *r);
 void tg_http_relay_request_body(tg_http_request_t *r);

@@ -71,6 +71,31 @@ tg_http_append(tg_pool_t *pool, tg_str_t *s, const char *at, size_t len)
 }
 
 
+/* Moves the header just read (r->cur_name, r->cur_value) into headers. */
+static int
+tg_http_parse_push_header(tg_http_request_t *r, tg_array_t *headers)
+{
+    tg_http_header_t  *h;
+
+    h = tg_array_push(headers);
+    if (h == NULL) {
+        return TG_ERROR;
+    }
+    h->name = r->cur_name;
+    h->value = r->cur_value;
+    if (h->value.data == NULL) {
+        h->value.data = (u_char *) "";
+    }
+    tg_str_trim_ows(&h->value);
+    h->flags = (uint32_t) tg_http_header_flags(&h->name);
+    r->cur_name.len = 0;
+    r->cur_name.data = NULL;
+    r->cur_value.len = 0;
+    r->cur_value.data = NULL;
+    return TG_OK;
+}
+
+
 static int
 tg_http_parse_fail(tg_http_request_t *r, int status, const char *reason)
 {
@@ -140,7 +165,6 @@ tg_http_parse_on_header_value(llhttp_t *p, const char *at, size_t len)
 static int
 tg_http_parse_on_header_value_complete(llhttp_t *p)
 {
-    tg_http_header_t   *h;
     tg_http_request_t  *r = ((tg_http_conn_t *) p->data)->r;
 
     if (r->headers.nelts >= (size_t) tg_cycle->main.client_max_headers) {
@@ -149,21 +173,9 @@ tg_http_parse_on_header_value_complete(llhttp_t *p)
     if (!tg_http_parse_token(&r->cur_name)) {
         return tg_http_parse_fail(r, 400, "invalid header name");
     }
-    h = tg_array_push(&r->headers);
-    if (h == NULL) {
+    if (tg_http_parse_push_header(r, &r->headers) != TG_OK) {
         return tg_http_parse_fail(r, 500, "out of memory");
     }
-    h->name = r->cur_name;
-    h->value = r->cur_value;
-    if (h->value.data == NULL) {
-        h->value.data = (u_char *) "";
-    }
-    tg_str_trim_ows(&h->value);
-    h->flags = (uint32_t) tg_http_header_flags(&h->name);
-    r->cur_name.len = 0;
-    r->cur_name.data = NULL;
-    r->cur_value.len = 0;
-    r->cur_value.data = NULL;
     return 0;
 }
 
@@ -373,7 +385,6 @@ tg_http_parse_resp_on_header_value(llhttp_t *p, const char *at, size_t len)
 static int
 tg_http_parse_resp_on_header_value_complete(llhttp_t *p)
 {
-    tg_http_header_t   *h;
     tg_http_request_t  *r = p->data;
 
     if (r->resp_headers.nelts >= TG_HTTP_MAX_RESPONSE_HEADERS) {
@@ -382,21 +393,9 @@ tg_http_parse_resp_on_header_value_complete(llhttp_t *p)
     if (!tg_http_parse_token(&r->cur_name)) {
         return tg_http_parse_resp_fail(r, "invalid header name");
     }
-    h = tg_array_push(&r->resp_headers);
-    if (h == NULL) {
+    if (tg_http_parse_push_header(r, &r->resp_headers) != TG_OK) {
         return tg_http_parse_resp_fail(r, "out of memory");
     }
-    h->name = r->cur_name;
-    h->value = r->cur_value;
-    if (h->value.data == NULL) {
-        h->value.data = (u_char *) "";
-    }
-    tg_str_trim_ows(&h->value);
-    h->flags = (uint32_t) tg_http_header_flags(&h->name);
-    r->cur_name.len = 0;
-    r->cur_name.data = NULL;
-    r->cur_value.len = 0;
-    r->cur_value.data = NULL;
     return 0;
 }
 
