@@ -155,7 +155,6 @@ struct tg_http_request_s {
 struct tg_http_conn_s {
     struct bufferevent      *bev;
     int                      fd;
-    tg_pool_t               *pool;
     tg_pool_t               *rpool;      /* request pool while one runs */
     tg_log_t                 log;
     uint64_t                 number;

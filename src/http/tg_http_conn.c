@@ -59,7 +59,6 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
     tg_listen_t *ls)
 {
     int                      on;
-    tg_pool_t               *pool;
     tg_http_conn_t          *c;
     struct sockaddr_storage  local;
     socklen_t                llen;
@@ -72,16 +71,16 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
         tg_event_accept_pause(100);
     }
 
-    pool = tg_pool_create(1024);
-    if (pool == NULL) {
+    /*
+     * The connection is one allocation: everything a request needs comes
+     * from its request pool, which only exists while a request runs, so
+     * an idle keep-alive connection costs this struct and its bev.
+     */
+    c = calloc(1, sizeof(tg_http_conn_t));
+    if (c == NULL) {
         close(fd);
         return;
     }
-    c = tg_pcalloc(pool, sizeof(tg_http_conn_t));
-    if (c == NULL) {
-        goto failed;
-    }
-    c->pool = pool;
     c->fd = fd;
     c->listen = ls;
     c->number = ++tg_http_worker.next_number;
@@ -161,15 +160,15 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
 failed:
     tg_log_error(TG_LOG_ALERT, &tg_log_global, 0,
                  "cannot set up a connection: out of memory");
-    if (c && c->bev) {
+    if (c->bev) {
         bufferevent_free(c->bev);
     } else {
         close(fd);
     }
-    if (c && c->timer) {
+    if (c->timer) {
         event_free(c->timer);
     }
-    tg_pool_destroy(pool);
+    free(c);
 }
 
 
@@ -230,7 +229,7 @@ tg_http_close_connection(tg_http_conn_t *c)
         bufferevent_free(c->bev);
     }
     tg_http_pool_put(c->rpool);
-    tg_pool_destroy(c->pool);
+    free(c);
 }
 
 
