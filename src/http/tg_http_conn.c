@@ -392,25 +392,20 @@ tg_http_client_event_handler(struct bufferevent *bev, short what, void *ctx)
     }
 
     if (what & BEV_EVENT_EOF) {
+        /*
+         * The client stopped sending. What it sent before may still wait
+         * in the input buffer (a body held while the upstream connects,
+         * pipelined requests): that is served, and the connection closes
+         * after the last complete request. tg_http_process_input ends an
+         * incomplete one once the buffer runs dry.
+         */
         c->input_eof = 1;
-        if (r == NULL || (r->state == TG_HTTP_READ_HEADERS && r->uri.len == 0
-                          && r->headers.nelts == 0))
-        {
-            tg_http_close_connection(c);
-            return;
-        }
-        if (r->state == TG_HTTP_READ_HEADERS || !r->body_done) {
-            /* the request ends early: nothing sensible to answer */
-            tg_log_error(TG_LOG_INFO, &c->log, 0,
-                         "client closed the connection while sending the "
-                         "request");
-            r->status = 499;
-            tg_http_close_connection(c);
-            return;
-        }
-        /* a half-close after a complete request: answer, then close */
-        r->keepalive = 0;
         bufferevent_disable(bev, EV_READ);
+        if (r == NULL || r->state == TG_HTTP_READ_HEADERS
+            || r->state == TG_HTTP_SEND_BODY)
+        {
+            tg_http_process_input(c);
+        }
         return;
     }
 
@@ -507,6 +502,9 @@ tg_http_process_input(tg_http_conn_t *c)
         }
         if (r == NULL) {
             if (evbuffer_get_length(in) == 0) {
+                if (c->input_eof) {
+                    c->close_pending = 1; /* served all the client sent */
+                }
                 break;
             }
             r = tg_http_request_new(c);
@@ -541,6 +539,18 @@ tg_http_process_input(tg_http_conn_t *c)
             }
         }
         if (evbuffer_peek(in, -1, NULL, &vec, 1) < 1 || vec.iov_len == 0) {
+            if (c->input_eof) {
+                /* nothing more will come: this request stays incomplete */
+                if (r->uri.len || r->headers.nelts
+                    || r->state == TG_HTTP_SEND_BODY)
+                {
+                    tg_log_error(TG_LOG_INFO, &c->log, 0,
+                                 "client closed the connection while "
+                                 "sending the request");
+                    r->status = 499;
+                }
+                c->close_pending = 1;
+            }
             break;
         }
         data = vec.iov_base;
@@ -898,7 +908,7 @@ tg_http_keepalive_allowed(tg_http_request_t *r)
 {
     tg_http_conn_t  *c = r->c;
 
-    return r->keepalive && r->body_done && !c->closing && !c->input_eof
+    return r->keepalive && r->body_done && !c->closing
            && !tg_http_worker.shutting_down
            && tg_cycle->main.keepalive_timeout > 0
            && c->requests + 1 < (uint64_t) tg_cycle->main.keepalive_requests;
@@ -940,7 +950,7 @@ tg_http_finalize_now(tg_http_request_t *r)
      * "Connection: close", or close the connection once it stayed idle.
      */
     keepalive = !r->response_close && r->keepalive && r->body_done
-                && !c->input_eof && tg_cycle->main.keepalive_timeout > 0
+                && tg_cycle->main.keepalive_timeout > 0
                 && llhttp_get_errno(&c->parser) == HPE_PAUSED;
     c->requests++;
 

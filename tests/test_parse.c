@@ -1,0 +1,164 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include <tg_http.h>
+#include <tap.h>
+
+/*
+ * The llhttp settings of tg_http_parse.c on a fake connection: the framing
+ * and header rules that llhttp 8.1 leaves to us. Each case here was found
+ * by fuzz/fuzz_request.c, fuzz/fuzz_response.c or t/57-smuggling.t.
+ */
+
+static tg_cycle_t  test_cycle;
+
+
+/* Feeds a whole request; returns the llhttp error and fills *status. */
+static int
+test_request(const char *raw, int *status, tg_http_request_t **out)
+{
+    int                 err;
+    tg_pool_t          *pool;
+    tg_http_conn_t     *c;
+    tg_http_request_t  *r;
+    static tg_pool_t   *last;
+
+    if (last) {
+        tg_pool_destroy(last);
+    }
+    last = pool = tg_pool_create(4096);
+    c = tg_pcalloc(pool, sizeof(tg_http_conn_t));
+    r = tg_pcalloc(pool, sizeof(tg_http_request_t));
+    tg_array_init(&r->headers, pool, 8, sizeof(tg_http_header_t));
+    r->c = c;
+    r->pool = pool;
+    r->content_length = -1;
+    c->r = r;
+    llhttp_init(&c->parser, HTTP_REQUEST, &tg_http_request_settings);
+    c->parser.data = c;
+    err = llhttp_execute(&c->parser, raw, strlen(raw));
+    if (err == HPE_PAUSED && !r->body_done) {
+        /* at the end of the head: the body follows */
+        llhttp_resume(&c->parser);
+        err = llhttp_execute(&c->parser, llhttp_get_error_pos(&c->parser),
+                             strlen(llhttp_get_error_pos(&c->parser)));
+    }
+    *status = err == HPE_OK || err == HPE_PAUSED
+                  ? 0
+                  : (r->err_status ? r->err_status : 400);
+    if (out) {
+        *out = r;
+    }
+    return err;
+}
+
+
+/* Feeds a whole response; returns 1 when it was accepted. */
+static int
+test_response(const char *raw, tg_http_request_t **out)
+{
+    int                 err;
+    tg_pool_t          *pool;
+    tg_http_request_t  *r;
+    static tg_pool_t   *last;
+
+    if (last) {
+        tg_pool_destroy(last);
+    }
+    last = pool = tg_pool_create(4096);
+    r = tg_pcalloc(pool, sizeof(tg_http_request_t));
+    tg_array_init(&r->resp_headers, pool, 8, sizeof(tg_http_header_t));
+    r->pool = pool;
+    r->resp_content_length = -1;
+    llhttp_init(&r->resp, HTTP_RESPONSE, &tg_http_response_settings);
+    r->resp.data = r;
+    err = llhttp_execute(&r->resp, raw, strlen(raw));
+    if (err == HPE_PAUSED && !r->upstream_done) {
+        llhttp_resume(&r->resp);
+        err = llhttp_execute(&r->resp, llhttp_get_error_pos(&r->resp),
+                             strlen(llhttp_get_error_pos(&r->resp)));
+    }
+    if (out) {
+        *out = r;
+    }
+    return err == HPE_OK || err == HPE_PAUSED;
+}
+
+
+int
+main(void)
+{
+    int                 st;
+    tg_http_request_t  *r;
+
+    test_cycle.main.client_max_uri_size = 8192;
+    test_cycle.main.client_max_header_size = 16384;
+    test_cycle.main.client_max_headers = 100;
+    test_cycle.main.client_max_body_size = 1024 * 1024;
+    tg_cycle = &test_cycle;
+
+    /* Transfer-Encoding: only one line of exactly "chunked" */
+    test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
+                 "\r\n\r\n5\r\nhello\r\n0\r\n\r\n", &st, &r);
+    ok(st == 0 && r->chunked && r->body_done, "chunked request accepted");
+    test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED"
+                 "\r\n\r\n0\r\n\r\n", &st, &r);
+    ok(st == 0 && r->chunked, "chunked in capitals accepted");
+    test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked"
+                 "\r\n\r\n5\r\nhello\r\n0\r\n\r\n", &st, NULL);
+    is_int(st, 501, "fuzz_request crash 1: \",chunked\" is 501, not relayed");
+    test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, "
+                 "chunked\r\n\r\n0\r\n\r\n", &st, NULL);
+    is_int(st, 501, "\"gzip, chunked\" is 501");
+    test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: x\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", &st, NULL);
+    is_int(st, 400, "fuzz_request crash 2: two Transfer-Encoding lines");
+    test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
+                 "\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", &st,
+                 NULL);
+    is_int(st, 400, "chunked twice is 400");
+    test_request("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "0\r\n\r\n", &st, NULL);
+    is_int(st, 400, "HTTP/1.0 with Transfer-Encoding is 400");
+
+    /* header names are tokens */
+    test_request("GET / HTTP/1.1\r\nHost: a\r\n: x\r\n\r\n", &st, NULL);
+    is_int(st, 400, "empty header name is 400");
+    test_request("GET / HTTP/1.1\r\nHost: a\r\nX Forwarded: 1\r\n\r\n", &st,
+                 NULL);
+    is_int(st, 400, "t/57 case: a space inside a header name is 400");
+    test_request("GET / HTTP/1.1\r\nHost: a\r\nX-Ok_1.~!: 1\r\n\r\n", &st,
+                 &r);
+    ok(st == 0 && r->headers.nelts == 2, "every tchar accepted in a name");
+
+    /* chunk sizes are checked before their data */
+    test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
+                 "\r\n\r\n200000\r\nx", &st, NULL);
+    is_int(st, 413, "a chunk larger than the body limit is 413 at once");
+    test_cycle.main.client_max_body_size = 0;
+    test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
+                 "\r\n\r\n8000000000000000\r\nx", &st, NULL);
+    is_int(st, 400, "a chunk size of 2^63 is 400 even without a limit");
+    test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
+                 "\r\n\r\n7fffffffffffffff\r\nx", &st, NULL);
+    is_int(st, 0, "2^63 - 1 passes without a limit (streamed)");
+    test_cycle.main.client_max_body_size = 1024 * 1024;
+
+    /* responses */
+    ok(test_response("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", &r)
+       && r->upstream_done && r->resp_status == 200, "200 response");
+    ok(!test_response("HTTP/1.1 \r\nContent-Length: 0\r\n\r\n", NULL),
+       "fuzz_response crash: a status line without a code is refused");
+    ok(!test_response("HTTP/1.1 20\r\nContent-Length: 0\r\n\r\n", NULL),
+       "a two-digit status is refused");
+    ok(!test_response("HTTP/1.1 304 Ned\rg: \"x\"\r\n\r\n", NULL),
+       "fuzz_response crash: a header with an empty name is refused");
+    ok(!test_response("HTTP/1.1 200 OK\r\nX Y: 1\r\nContent-Length: 0\r\n"
+                      "\r\n", NULL),
+       "a response header name with a space is refused");
+    ok(test_response("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content"
+                     "\r\n\r\n", &r)
+       && r->resp_status == 204, "1xx skipped, then 204");
+
+    done_testing();
+    return 0;
+}
