@@ -403,9 +403,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (c == NULL) {
         return 0;
     }
-    c->pool = tg_pool_create(1024);
     c->rpool = tg_pool_create(4096);
-    if (c->pool == NULL || c->rpool == NULL) {
+    if (c->rpool == NULL) {
         goto done;
     }
     c->listen = &tg_fuzz_listen;
@@ -480,7 +479,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 done:
     tg_pool_destroy(c->rpool);
-    tg_pool_destroy(c->pool);
     free(c);
     return 0;
 }
