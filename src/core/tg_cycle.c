@@ -193,6 +193,8 @@ tg_cycle_set_listen(tg_conf_t *cf, tg_command_t *cmd, void *conf)
     if (ls == NULL) {
         return "out of memory for";
     }
+    ls->conf_file = cf->file;
+    ls->conf_line = cf->line;
     rest = cf->value;
     if (!tg_str_next_token(&rest, ' ', &tok) || tok.len == 0) {
         return "needs an address";

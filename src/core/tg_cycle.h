@@ -18,6 +18,8 @@ struct tg_listen_s {
     int                      backlog;
     unsigned                 ssl:1;
     tg_str_t                 ssl_name;  /* ssl=NAME, empty for [ssl] */
+    const char              *conf_file;
+    int                      conf_line;
     void                    *ssl_ctx;   /* SSL_CTX *, the default one */
     int                     *fds;    /* one SO_REUSEPORT socket per worker */
     size_t                   nfds;

@@ -10,6 +10,8 @@
 
 static char *tg_ssl_set_certificate(tg_conf_t *cf, tg_command_t *cmd,
     void *conf);
+static char *tg_ssl_set_min_protocol(tg_conf_t *cf, tg_command_t *cmd,
+    void *conf);
 static int tg_ssl_servername_handler(SSL *ssl, int *ad, void *arg);
 static int tg_ssl_alpn_handler(SSL *ssl, const unsigned char **out,
     unsigned char *outlen, const unsigned char *in, unsigned int inlen,
@@ -18,7 +20,7 @@ static int tg_ssl_alpn_handler(SSL *ssl, const unsigned char **out,
 
 tg_command_t  tg_ssl_commands[] = {
     { tg_string("certificate"), TG_CONF_MULTI, tg_ssl_set_certificate, 0 },
-    { tg_string("min_protocol"), TG_CONF_TAKE1, tg_conf_set_str,
+    { tg_string("min_protocol"), TG_CONF_TAKE1, tg_ssl_set_min_protocol,
       offsetof(tg_ssl_conf_t, min_protocol) },
     { tg_string("session_timeout"), TG_CONF_TAKE1, tg_conf_set_msec,
       offsetof(tg_ssl_conf_t, session_timeout) },
@@ -90,6 +92,19 @@ tg_ssl_add(tg_conf_t *cf, tg_str_t *name)
 }
 
 
+/* min_protocol = TLSv1.2 | TLSv1.3, checked where it is written */
+static char *
+tg_ssl_set_min_protocol(tg_conf_t *cf, tg_command_t *cmd, void *conf)
+{
+    if (!tg_str_caseeq_c(&cf->value, "TLSv1.2")
+        && !tg_str_caseeq_c(&cf->value, "TLSv1.3"))
+    {
+        return "must be TLSv1.2 or TLSv1.3, not";
+    }
+    return tg_conf_set_str(cf, cmd, conf);
+}
+
+
 /* certificate = CERT-FILE KEY-FILE (chain in CERT-FILE, PEM) */
 static char *
 tg_ssl_set_certificate(tg_conf_t *cf, tg_command_t *cmd, void *conf)
@@ -112,6 +127,10 @@ tg_ssl_set_certificate(tg_conf_t *cf, tg_command_t *cmd, void *conf)
             return rv;
         }
     }
+    if (sc->certificates->nelts >= tg_nelts(sc->cert_lines)) {
+        return "too many certificates; dropped";
+    }
+    sc->cert_lines[sc->certificates->nelts] = cf->line;
     kv = tg_array_push(sc->certificates);
     if (kv == NULL
         || tg_pstrcopy(cf->pool, &kv->key, cert.data, cert.len) != TG_OK
@@ -223,15 +242,15 @@ tg_ssl_build_server(tg_cycle_t *cycle, tg_ssl_conf_t *sc)
         }
         ERR_clear_error();
         if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-            return tg_ssl_error(cycle, sc->conf_file, sc->conf_line,
+            return tg_ssl_error(cycle, sc->conf_file, sc->cert_lines[i],
                                 "cannot load certificate \"%s\"", cert);
         }
         if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-            return tg_ssl_error(cycle, sc->conf_file, sc->conf_line,
+            return tg_ssl_error(cycle, sc->conf_file, sc->cert_lines[i],
                                 "cannot load key \"%s\"", key);
         }
         if (SSL_CTX_check_private_key(ctx) != 1) {
-            return tg_ssl_error(cycle, sc->conf_file, sc->conf_line,
+            return tg_ssl_error(cycle, sc->conf_file, sc->cert_lines[i],
                                 "key \"%s\" does not match its certificate",
                                 key);
         }
@@ -375,8 +394,9 @@ tg_ssl_init_conf(tg_cycle_t *cycle)
         }
         if (sc == NULL) {
             snprintf(cycle->conf_error, sizeof(cycle->conf_error),
-                     "listen " TG_STR_FMT " uses ssl but there is no [ssl%s"
-                     TG_STR_FMT "] section", TG_STR_ARG(&ls[i].text),
+                     "%s:%d: listen " TG_STR_FMT " uses ssl but there is no "
+                     "[ssl%s" TG_STR_FMT "] section", ls[i].conf_file,
+                     ls[i].conf_line, TG_STR_ARG(&ls[i].text),
                      ls[i].ssl_name.len ? " " : "",
                      TG_STR_ARG(&ls[i].ssl_name));
             return TG_ERROR;

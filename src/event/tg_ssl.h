@@ -14,6 +14,7 @@
 typedef struct {
     tg_str_t     name;          /* empty for [ssl] */
     tg_array_t  *certificates;  /* tg_keyval_t: certificate file, key file */
+    int          cert_lines[64];/* the line of each certificate */
     tg_str_t     min_protocol;  /* TLSv1.2 | TLSv1.3 */
     int64_t      session_timeout; /* ms */
     int          session_tickets;

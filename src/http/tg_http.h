@@ -96,7 +96,8 @@ struct tg_http_request_s {
     unsigned                 upgrade:1;        /* client asked to upgrade */
     unsigned                 tunnel:1;         /* 101 received: relaying */
     unsigned                 tunnel_closing:1;
-    unsigned                 tunnel_abort:1;
+    unsigned                 tunnel_abort:1;   /* close without flushing */
+    unsigned                 tunnel_error:1;
     uint64_t                 request_body_bytes;
     uint64_t                 response_body_bytes;
     uint64_t                 bytes_sent;    /* to the client, head included */

@@ -255,8 +255,15 @@ tg_http_trace_client_end(tg_http_request_t *r)
     if (r->attempts > 1) {
         tg_span_add_int(s, "http.request.resend_count", r->attempts - 1);
     }
+    if (r->tunnel) {
+        tg_span_add_int(s, "http.response.status_code", 101);
+        tg_span_add_int(s, "http.request.body.size",
+                        (int64_t) r->request_body_bytes);
+        tg_span_add_int(s, "http.response.body.size",
+                        (int64_t) r->response_body_bytes);
+    }
     etype = NULL;
-    if (r->resp_headers_done && r->resp_status >= 200) {
+    if (!r->tunnel && r->resp_headers_done && r->resp_status >= 200) {
         tg_span_add_int(s, "http.response.status_code", r->resp_status);
         if (r->resp_status >= 400) {
             n = snprintf(code, sizeof(code), "%d", r->resp_status);

@@ -50,6 +50,10 @@ tg_http_tunnel_start(tg_http_request_t *r)
     if (c->r == r && r->uc) {
         tg_http_tunnel_relay(r, 0);
     }
+    if (c->r == r) {
+        /* the 101 itself: clients wait for it before they say anything */
+        tg_http_flush(c->bev, c->listen->ssl);
+    }
 }
 
 
@@ -133,6 +137,10 @@ tg_http_tunnel_close(tg_http_request_t *r, const char *why)
         if (strcmp(why, "timeout") == 0 || strcmp(why, "error") == 0) {
             r->tunnel_abort = 1;
         }
+        if (strcmp(why, "error") == 0) {
+            r->tunnel_error = 1;
+            r->error_type = "connection_reset";
+        }
     }
     if (r->uc) {
         bufferevent_disable(r->uc->bev, EV_READ);
@@ -148,7 +156,8 @@ tg_http_tunnel_close(tg_http_request_t *r, const char *why)
         bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
         return; /* the write handlers call back when drained */
     }
-    r->upstream_done = !r->tunnel_abort;
+    /* an idle timeout is the tunnel's normal end; only errors are errors */
+    r->upstream_done = !r->tunnel_error;
     tg_http_upstream_abort(r); /* ends the CLIENT span, closes upstream */
     r->upstream_done = 1;
     r->body_done = 1;

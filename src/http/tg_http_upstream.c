@@ -156,6 +156,18 @@ tg_upstream_close_idle(tg_cycle_t *cycle)
 void
 tg_http_upstream_start(tg_http_request_t *r)
 {
+    if (r->upstream_path.data == NULL) {
+        /* the path the upstream gets (also url.full of CLIENT spans) */
+        r->upstream_path = r->path;
+        if (r->route->strip_prefix && r->route->prefix.len > 1) {
+            r->upstream_path.data += r->route->prefix.len;
+            r->upstream_path.len -= r->route->prefix.len;
+            if (r->upstream_path.len == 0) {
+                r->upstream_path.data = (u_char *) "/";
+                r->upstream_path.len = 1;
+            }
+        }
+    }
     r->uc = NULL;
     r->server = tg_upstream_next(r->upstream, &r->tried, tg_time_ms());
     if (r->server == NULL) {
@@ -260,8 +272,13 @@ tg_http_upstream_connect(tg_http_request_t *r)
     bufferevent_setcb(uc->bev, tg_http_upstream_read_handler,
                       tg_http_upstream_write_handler,
                       tg_http_upstream_event_handler, r);
-    /* while connecting, the write timeout is the connect timeout */
-    bufferevent_set_timeouts(uc->bev, NULL,
+    /*
+     * While connecting, the write timeout is the connect timeout; a TLS
+     * handshake also waits for reads, so it gets the read timeout too.
+     */
+    bufferevent_set_timeouts(uc->bev,
+                             s->ssl ? tg_http_tv(s->upstream->connect_timeout)
+                                    : NULL,
                              tg_http_tv(s->upstream->connect_timeout));
     if (bufferevent_socket_connect(uc->bev, (struct sockaddr *) &s->addr,
                                    (int) s->addrlen)
@@ -317,16 +334,7 @@ tg_http_upstream_build_head(tg_http_request_t *r, struct evbuffer *out)
     tg_http_header_t   *h;
     tg_http_conn_t     *c = r->c;
 
-    path = r->path;
-    if (r->route->strip_prefix && r->route->prefix.len > 1) {
-        path.data += r->route->prefix.len;
-        path.len -= r->route->prefix.len;
-        if (path.len == 0) {
-            path.data = (u_char *) "/";
-            path.len = 1;
-        }
-    }
-    r->upstream_path = path;
+    path = r->upstream_path;
     host = r->upstream->host.len ? r->upstream->host : r->host;
     if (host.len == 0) {
         host = r->server->text;
