@@ -93,6 +93,7 @@ struct tg_http_request_s {
     unsigned                 client_throttled:1;
     unsigned                 upstream_throttled:1;
     unsigned                 logged:1;
+    unsigned                 aborted:1;        /* closed before its end */
     unsigned                 upgrade:1;        /* client asked to upgrade */
     unsigned                 tunnel:1;         /* 101 received: relaying */
     unsigned                 tunnel_closing:1;

@@ -210,7 +210,17 @@ tg_http_close_connection(tg_http_conn_t *c)
         return;
     }
     if (c->r) {
+        /*
+         * A request cut short (client gone, upstream died mid-response,
+         * timeouts) still ends its spans and gets its access-log line.
+         */
         tg_http_upstream_abort(c->r);
+        if (!c->r->logged) {
+            c->r->logged = 1;
+            c->r->aborted = 1;
+            tg_http_trace_server_end(c->r);
+            tg_module_run_phase(c->r, TG_HTTP_LOG_PHASE);
+        }
         c->r = NULL;
     }
     if (c->prev) {

@@ -592,7 +592,9 @@ tg_http_trace_server_end(tg_http_request_t *r)
         tg_http_trace_capture(s, tg_cycle->trace.capture_response_headers,
                               &r->resp_headers, "http.response.header.");
     }
-    if (r->status >= 500 || r->status == 499 || r->status == 0) {
+    if (r->status >= 500 || r->status == 499 || r->status == 0
+        || (r->aborted && r->error_type))
+    {
         s->status = TG_SPAN_STATUS_ERROR;
         if (r->error_type) {
             tg_span_add_str(s, "error.type", (u_char *) r->error_type,

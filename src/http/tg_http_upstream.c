@@ -549,7 +549,8 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
         return;
     }
 
-    err = EVUTIL_SOCKET_ERROR();
+    /* errno means something only for an error, not for an EOF */
+    err = (what & BEV_EVENT_ERROR) ? EVUTIL_SOCKET_ERROR() : 0;
     if (r->state == TG_HTTP_UPSTREAM_CONNECT) {
         if (what & BEV_EVENT_TIMEOUT) {
             tg_log_error(TG_LOG_ERR, &r->c->log, 0,

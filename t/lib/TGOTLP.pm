@@ -17,7 +17,8 @@ package TGOTLP;
 #   my @s = $c->spans;       # spans of requests answered 2xx (protoc)
 #
 # The server is a forked child with a select loop on 127.0.0.1, on a port
-# the kernel picked (bind port 0). Request n (from 1) is answered by
+# the kernel picked (bind port 0) (or port => N, e.g. to restart a
+# receiver on the port of a stopped one). Request n (from 1) is answered by
 # script->[n-1], then by `default` ({ status => 200 }). Bodies are stored
 # gunzipped (Content-Encoding: gzip) as DIR/req-NNNN.bin, one line per
 # request in DIR/requests.log. With store => 0 nothing is written per
@@ -46,7 +47,7 @@ sub new {
     make_path($dir);
     unlink glob("$dir/req-*"), "$dir/requests.log", "$dir/count";
     my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                       LocalPort => 0, Listen => 128,
+                                       LocalPort => $o{port} || 0, Listen => 128,
                                        ReuseAddr => 1, Proto => 'tcp')
         or die "TGOTLP: listen: $!";
     my $port = $listen->sockport;
