@@ -39,9 +39,8 @@ my $pid = fork // die "fork: $!";
 if ($pid == 0) {
     open STDOUT, '>', $out or POSIX::_exit(1);
     open STDERR, '>&', \*STDOUT;
-    exec $wrk, '-t2', '-c100', "-d${seconds}s", '--timeout', '5s',
-        "http://127.0.0.1:$port/svc/x";
-    POSIX::_exit(127);
+    exec($wrk, '-t2', '-c100', "-d${seconds}s", '--timeout', '5s',
+        "http://127.0.0.1:$port/svc/x") or POSIX::_exit(127);
 }
 
 # spread the reloads over the run, away from its first and last second

@@ -153,21 +153,29 @@ tg_upstream_close_idle(tg_cycle_t *cycle)
 }
 
 
+/* The path the upstream gets (also url.full of CLIENT spans), once. */
+static void
+tg_http_upstream_path(tg_http_request_t *r)
+{
+    if (r->upstream_path.data != NULL) {
+        return;
+    }
+    r->upstream_path = r->path;
+    if (r->route->strip_prefix && r->route->prefix.len > 1) {
+        r->upstream_path.data += r->route->prefix.len;
+        r->upstream_path.len -= r->route->prefix.len;
+        if (r->upstream_path.len == 0) {
+            r->upstream_path.data = (u_char *) "/";
+            r->upstream_path.len = 1;
+        }
+    }
+}
+
+
 void
 tg_http_upstream_start(tg_http_request_t *r)
 {
-    if (r->upstream_path.data == NULL) {
-        /* the path the upstream gets (also url.full of CLIENT spans) */
-        r->upstream_path = r->path;
-        if (r->route->strip_prefix && r->route->prefix.len > 1) {
-            r->upstream_path.data += r->route->prefix.len;
-            r->upstream_path.len -= r->route->prefix.len;
-            if (r->upstream_path.len == 0) {
-                r->upstream_path.data = (u_char *) "/";
-                r->upstream_path.len = 1;
-            }
-        }
-    }
+    tg_http_upstream_path(r);
     r->uc = NULL;
     r->server = tg_upstream_next(r->upstream, &r->tried, tg_time_ms());
     if (r->server == NULL) {
@@ -334,6 +342,7 @@ tg_http_upstream_build_head(tg_http_request_t *r, struct evbuffer *out)
     tg_http_header_t   *h;
     tg_http_conn_t     *c = r->c;
 
+    tg_http_upstream_path(r);
     path = r->upstream_path;
     host = r->upstream->host.len ? r->upstream->host : r->host;
     if (host.len == 0) {
