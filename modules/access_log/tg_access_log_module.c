@@ -363,12 +363,8 @@ tg_access_log_init_conf(tg_cycle_t *cycle, void *conf)
     if (alc->format.len == 0) {
         tg_str_set(&alc->format, TG_ACCESS_LOG_DEFAULT_FORMAT);
     }
-    if (alc->buffer == TG_CONF_UNSET) {
-        alc->buffer = TG_ACCESS_LOG_BUFFER;
-    }
-    if (alc->flush == TG_CONF_UNSET) {
-        alc->flush = TG_ACCESS_LOG_FLUSH;
-    }
+    tg_conf_default(alc->buffer, TG_ACCESS_LOG_BUFFER);
+    tg_conf_default(alc->flush, TG_ACCESS_LOG_FLUSH);
 
     f = alc->formats->elts;
     for (i = 0; i < alc->formats->nelts; i++) {

@@ -127,12 +127,8 @@ tg_collector_init_conf(tg_cycle_t *cycle, void *conf)
     int                   fd;
     tg_collector_conf_t  *cc = conf;
 
-    if (cc->max_body_size == TG_CONF_UNSET) {
-        cc->max_body_size = TG_COLLECTOR_BODY_MAX;
-    }
-    if (cc->forward == TG_CONF_UNSET) {
-        cc->forward = 1;
-    }
+    tg_conf_default(cc->max_body_size, TG_COLLECTOR_BODY_MAX);
+    tg_conf_default(cc->forward, 1);
     if (cc->listen.len == 0 || tg_str_caseeq_c(&cc->listen, "off")) {
         cc->listen.len = 0;
         return TG_OK;

@@ -118,16 +118,10 @@ tg_traces_init_conf(tg_cycle_t *cycle, void *conf)
     tg_traces_conf_t   *tc = conf;
     tg_pool_cleanup_t  *cln;
 
-    if (tc->max_traces == TG_CONF_UNSET) {
-        tc->max_traces = TG_TRACES_DEFAULT_TRACES;
-    }
-    if (tc->max_spans == TG_CONF_UNSET) {
-        tc->max_spans = TG_TRACES_DEFAULT_SPANS;
-    }
-    if (tc->max_spans_per_trace == TG_CONF_UNSET) {
-        tc->max_spans_per_trace = tg_min(TG_TRACES_DEFAULT_PER_TRACE,
-                                         tc->max_spans / 2);
-    }
+    tg_conf_default(tc->max_traces, TG_TRACES_DEFAULT_TRACES);
+    tg_conf_default(tc->max_spans, TG_TRACES_DEFAULT_SPANS);
+    tg_conf_default(tc->max_spans_per_trace,
+                    tg_min(TG_TRACES_DEFAULT_PER_TRACE, tc->max_spans / 2));
     if (tc->max_traces < 1 || tc->max_traces > 1000000
         || tc->max_spans < 2 || tc->max_spans > 10000000
         || tc->max_spans_per_trace < 1

@@ -74,6 +74,21 @@ int tg_conf_error(tg_conf_t *cf, const char *fmt, ...)
 /* Joins prefix and a relative path into a pool C string. */
 char *tg_conf_full_path(tg_pool_t *pool, const char *prefix, tg_str_t *path);
 
+/* Gives a setting its default when the file left it unset. */
+#define tg_conf_default(v, d)                                                  \
+    do {                                                                       \
+        if ((v) == TG_CONF_UNSET) {                                            \
+            (v) = (d);                                                         \
+        }                                                                      \
+    } while (0)
+#define tg_conf_default_str(s, d)                                              \
+    do {                                                                       \
+        if ((s).data == NULL) {                                                \
+            tg_str_set(&(s), d);                                               \
+        }                                                                      \
+    } while (0)
+
+
 /* Generic setters; offset is into the section's struct. */
 char *tg_conf_set_str(tg_conf_t *cf, tg_command_t *cmd, void *conf);
 char *tg_conf_set_flag(tg_conf_t *cf, tg_command_t *cmd, void *conf); /* int */

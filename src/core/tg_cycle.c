@@ -321,16 +321,6 @@ tg_cycle_error(tg_cycle_t *cycle, const char *fmt, ...)
 }
 
 
-#define tg_conf_default(v, d)                                                  \
-    if ((v) == TG_CONF_UNSET) {                                                \
-        (v) = (d);                                                             \
-    }
-#define tg_conf_default_str(s, d)                                              \
-    if ((s).data == NULL) {                                                    \
-        tg_str_set(&(s), d);                                                   \
-    }
-
-
 static int
 tg_cycle_init_main(tg_cycle_t *cycle)
 {

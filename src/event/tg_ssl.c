@@ -216,12 +216,8 @@ tg_ssl_build_server(tg_cycle_t *cycle, tg_ssl_conf_t *sc)
                                 "");
         }
     }
-    if (sc->session_timeout == TG_CONF_UNSET) {
-        sc->session_timeout = 300000;
-    }
-    if (sc->session_tickets == TG_CONF_UNSET) {
-        sc->session_tickets = 1;
-    }
+    tg_conf_default(sc->session_timeout, 300000);
+    tg_conf_default(sc->session_tickets, 1);
     sc->nctxs = sc->certificates->nelts;
     sc->ctxs = tg_pcalloc(cycle->pool, sc->nctxs * sizeof(SSL_CTX *));
     if (sc->ctxs == NULL) {

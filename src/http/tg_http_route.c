@@ -114,12 +114,8 @@ tg_http_route_init_conf(tg_cycle_t *cycle)
             return TG_ERROR;
         }
         rt->upstream->used = 1;
-        if (rt->strip_prefix == TG_CONF_UNSET) {
-            rt->strip_prefix = 0;
-        }
-        if (rt->trust_incoming_context == TG_CONF_UNSET) {
-            rt->trust_incoming_context = 1;
-        }
+        tg_conf_default(rt->strip_prefix, 0);
+        tg_conf_default(rt->trust_incoming_context, 1);
     }
     qsort(cycle->routes.elts, cycle->routes.nelts, sizeof(tg_http_route_t *),
           tg_http_route_cmp);

@@ -202,12 +202,6 @@ tg_upstream_set_server(tg_conf_t *cf, tg_command_t *cmd, void *conf)
 }
 
 
-#define tg_upstream_default(v, d)                                              \
-    if ((v) == TG_CONF_UNSET) {                                                \
-        (v) = (d);                                                             \
-    }
-
-
 int
 tg_upstream_init_conf(tg_cycle_t *cycle)
 {
@@ -223,14 +217,14 @@ tg_upstream_init_conf(tg_cycle_t *cycle)
                      u->conf_file, u->conf_line, TG_STR_ARG(&u->name));
             return TG_ERROR;
         }
-        tg_upstream_default(u->keepalive, 32);
-        tg_upstream_default(u->keepalive_timeout, 60000);
-        tg_upstream_default(u->keepalive_requests, 10000);
-        tg_upstream_default(u->connect_timeout, 5000);
-        tg_upstream_default(u->send_timeout, 60000);
-        tg_upstream_default(u->read_timeout, 60000);
-        tg_upstream_default(u->next_upstream_tries, 0);
-        tg_upstream_default(u->ssl_verify, 1);
+        tg_conf_default(u->keepalive, 32);
+        tg_conf_default(u->keepalive_timeout, 60000);
+        tg_conf_default(u->keepalive_requests, 10000);
+        tg_conf_default(u->connect_timeout, 5000);
+        tg_conf_default(u->send_timeout, 60000);
+        tg_conf_default(u->read_timeout, 60000);
+        tg_conf_default(u->next_upstream_tries, 0);
+        tg_conf_default(u->ssl_verify, 1);
     }
     return TG_OK;
 }
