@@ -199,6 +199,9 @@ static void tg_status_json(tg_status_worker_t *w, tg_status_totals_t *t,
 static void tg_status_prometheus(tg_status_totals_t *t, struct evbuffer *b);
 static void tg_status_json_str(struct evbuffer *b, const char *s);
 static void tg_status_label_str(struct evbuffer *b, const char *s);
+static void tg_status_server_metric(struct evbuffer *b, tg_status_zone_t *z,
+    size_t n, const char *name, const char *type, const char *help,
+    const uint64_t *values);
 static int tg_status_send(tg_http_request_t *r, int status,
     const char *type, const char *extra, struct evbuffer *body);
 static int tg_status_send_text(tg_http_request_t *r, int status,
@@ -1171,6 +1174,26 @@ tg_status_label_str(struct evbuffer *b, const char *s)
 }
 
 
+/* One Prometheus metric with a sample per upstream server. */
+static void
+tg_status_server_metric(struct evbuffer *b, tg_status_zone_t *z, size_t n,
+    const char *name, const char *type, const char *help,
+    const uint64_t *values)
+{
+    size_t  i;
+
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+                        type);
+    for (i = 0; i < n; i++) {
+        evbuffer_add_printf(b, "%s{upstream=", name);
+        tg_status_label_str(b, z->servers[i].upstream);
+        evbuffer_add_printf(b, ",server=");
+        tg_status_label_str(b, z->servers[i].server);
+        evbuffer_add_printf(b, "} %" PRIu64 "\n", values[i]);
+    }
+}
+
+
 /* Prometheus text exposition format 0.0.4. */
 static void
 tg_status_prometheus(tg_status_totals_t *t, struct evbuffer *b)
@@ -1267,39 +1290,18 @@ tg_status_prometheus(tg_status_totals_t *t, struct evbuffer *b)
         evbuffer_add_printf(b, "} %" PRIu64 "\n", cum);
     }
 
-    evbuffer_add_printf(b,
-        "# HELP tracegate_upstream_failures_total Failed attempts to "
-        "upstream servers.\n"
-        "# TYPE tracegate_upstream_failures_total counter\n");
-    for (i = 0; i < t->nservers; i++) {
-        evbuffer_add_printf(b, "tracegate_upstream_failures_total{upstream=");
-        tg_status_label_str(b, z->servers[i].upstream);
-        evbuffer_add_printf(b, ",server=");
-        tg_status_label_str(b, z->servers[i].server);
-        evbuffer_add_printf(b, "} %" PRIu64 "\n", t->failures[i]);
-    }
-    evbuffer_add_printf(b,
-        "# HELP tracegate_upstream_server_fails Failures within "
-        "fail_timeout, summed over the workers' views.\n"
-        "# TYPE tracegate_upstream_server_fails gauge\n");
-    for (i = 0; i < t->nservers; i++) {
-        evbuffer_add_printf(b, "tracegate_upstream_server_fails{upstream=");
-        tg_status_label_str(b, z->servers[i].upstream);
-        evbuffer_add_printf(b, ",server=");
-        tg_status_label_str(b, z->servers[i].server);
-        evbuffer_add_printf(b, "} %" PRIu64 "\n", t->fails[i]);
-    }
-    evbuffer_add_printf(b,
-        "# HELP tracegate_upstream_server_down Workers that currently mark "
-        "the server down.\n"
-        "# TYPE tracegate_upstream_server_down gauge\n");
-    for (i = 0; i < t->nservers; i++) {
-        evbuffer_add_printf(b, "tracegate_upstream_server_down{upstream=");
-        tg_status_label_str(b, z->servers[i].upstream);
-        evbuffer_add_printf(b, ",server=");
-        tg_status_label_str(b, z->servers[i].server);
-        evbuffer_add_printf(b, "} %" PRIu64 "\n", t->down[i]);
-    }
+    tg_status_server_metric(b, z, t->nservers,
+                            "tracegate_upstream_failures_total", "counter",
+                            "Failed attempts to upstream servers.",
+                            t->failures);
+    tg_status_server_metric(b, z, t->nservers,
+                            "tracegate_upstream_server_fails", "gauge",
+                            "Failures within fail_timeout, summed over the "
+                            "workers' views.", t->fails);
+    tg_status_server_metric(b, z, t->nservers,
+                            "tracegate_upstream_server_down", "gauge",
+                            "Workers that currently mark the server down.",
+                            t->down);
 
     evbuffer_add_printf(b,
         "# HELP tracegate_trace_requests_total Requests by sampling "
