@@ -158,6 +158,10 @@ main(void)
     ok(test_response("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content"
                      "\r\n\r\n", &r)
        && r->resp_status == 204, "1xx skipped, then 204");
+    ok(test_response("HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n"
+                     "HTTP/1.1 204 No Content\r\n\r\n", &r)
+           && r->resp_status == 204 && r->response_body_bytes == 0,
+       "fuzz_response crash: a 1xx has no body, whatever its Content-Length");
 
     done_testing();
     return 0;

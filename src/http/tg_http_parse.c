@@ -421,7 +421,9 @@ tg_http_parse_resp_on_headers_complete(llhttp_t *p)
         return HPE_PAUSED; /* what follows belongs to the tunnel */
     }
     if (status >= 100 && status < 200) {
-        return 0; /* interim: complete right away, then dropped */
+        /* interim (RFC 9110 15.2: never a body, whatever Content-Length
+           says): complete right away, then dropped */
+        return 1;
     }
     r->resp_headers_done = 1;
     if (p->flags & F_CHUNKED) {
