@@ -172,6 +172,7 @@ struct tg_http_conn_s {
     struct event            *timer;      /* keep-alive and header deadlines */
     uint64_t                 requests;
     uint64_t                 idle_since_ms; /* last request finished */
+    int64_t                  idle_timeout;  /* ms allowed from idle_since */
     tg_http_conn_t          *next;       /* worker's list of connections */
     tg_http_conn_t          *prev;
     unsigned                 closing:1;  /* close after the current response */

@@ -14,6 +14,14 @@
 #define TG_HTTP_LINGER_MS 2000
 #define TG_HTTP_STOP_IDLE_GRACE_MS 1000 /* idle keep-alive kept while stopping */
 #define TG_HTTP_REQUEST_POOL_SIZE (16 * 1024) /* request + its spans */
+/*
+ * A plain connection that stays idle this long drops its bufferevent (its
+ * two buffers and two events: ~1 KiB) and waits on a bare read event
+ * until its next request or its deadline: thousands of idle keep-alive
+ * clients then cost ~0.7 KiB each. A busy client's next request arrives
+ * well within it and never pays the extra epoll_ctl calls.
+ */
+#define TG_HTTP_PARK_MS 250
 
 tg_http_worker_t  tg_http_worker;
 
@@ -34,6 +42,10 @@ static void tg_http_finalize_now(tg_http_request_t *r);
 static int tg_http_parse_target(tg_http_request_t *r);
 static void tg_http_set_timer(tg_http_conn_t *c, int64_t ms);
 static void tg_http_linger_close(tg_http_conn_t *c);
+static int tg_http_setup_bev(tg_http_conn_t *c);
+static void tg_http_idle(tg_http_conn_t *c, int64_t timeout);
+static int tg_http_park(tg_http_conn_t *c);
+static void tg_http_parked_handler(evutil_socket_t fd, short what, void *ctx);
 
 
 static void
@@ -114,36 +126,13 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
         }
         /* clients that skip close_notify are the norm, not an attack */
         bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-    } else {
-        /*
-         * No deferred callbacks: nothing we call on this bev runs one of
-         * its callbacks synchronously (triggers ask for deferral
-         * themselves), and deferral costs a queue round per event.
-         */
-        c->bev = bufferevent_socket_new(tg_http_worker.base, fd,
-                                        BEV_OPT_CLOSE_ON_FREE);
     }
     c->timer = evtimer_new(tg_http_worker.base, tg_http_timer_handler, c);
-    if (c->bev == NULL || c->timer == NULL) {
+    if (c->timer == NULL || tg_http_setup_bev(c) != TG_OK) {
         goto failed;
     }
     llhttp_init(&c->parser, HTTP_REQUEST, &tg_http_request_settings);
     c->parser.data = c;
-
-    bufferevent_setcb(c->bev, tg_http_client_read_handler,
-                      tg_http_client_write_handler,
-                      tg_http_client_event_handler, c);
-    /*
-     * No read watermark: libevent re-arms the read event whenever input
-     * drops below one, several times per request. Input is bounded by
-     * tg_http_client_read_handler instead.
-     */
-    bufferevent_enable(c->bev, ls->ssl ? EV_READ | EV_WRITE : EV_READ);
-    if (!ls->ssl) {
-        bufferevent_disable(c->bev, EV_WRITE); /* see tg_http_flush */
-    }
-    bufferevent_set_timeouts(c->bev, NULL,
-                             tg_http_tv(tg_cycle->main.send_timeout));
 
     c->next = tg_http_worker.conns;
     if (c->next) {
@@ -153,22 +142,134 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
     tg_http_worker.nconns++;
 
     /* the first request must arrive within client_header_timeout */
-    tg_http_set_timer(c, tg_cycle->main.client_header_timeout);
+    c->idle_since_ms = tg_time_ms();
+    tg_http_idle(c, tg_cycle->main.client_header_timeout);
     tg_log_debug(&c->log, "accepted %s:%d", c->peer_text, c->peer_port);
     return;
 
 failed:
     tg_log_error(TG_LOG_ALERT, &tg_log_global, 0,
                  "cannot set up a connection: out of memory");
-    if (c->bev) {
-        bufferevent_free(c->bev);
-    } else {
-        close(fd);
-    }
     if (c->timer) {
         event_free(c->timer);
     }
+    if (c->bev) {
+        bufferevent_free(c->bev);
+    }
+    if (c->bev == NULL || !ls->ssl) {
+        close(fd);
+    }
     free(c);
+}
+
+
+/*
+ * The bufferevent of a plain connection (at accept, and again when a
+ * parked one wakes up). It does not own the socket: a parked connection
+ * frees it and keeps the descriptor; tg_http_close_connection closes it.
+ */
+static int
+tg_http_setup_bev(tg_http_conn_t *c)
+{
+    if (c->bev == NULL) {
+        /*
+         * No deferred callbacks: nothing we call on this bev runs one of
+         * its callbacks synchronously (triggers ask for deferral
+         * themselves), and deferral costs a queue round per event.
+         */
+        c->bev = bufferevent_socket_new(tg_http_worker.base, c->fd, 0);
+        if (c->bev == NULL) {
+            return TG_ERROR;
+        }
+    }
+    bufferevent_setcb(c->bev, tg_http_client_read_handler,
+                      tg_http_client_write_handler,
+                      tg_http_client_event_handler, c);
+    /*
+     * No read watermark: libevent re-arms the read event whenever input
+     * drops below one, several times per request. Input is bounded by
+     * tg_http_client_read_handler instead.
+     */
+    bufferevent_enable(c->bev, c->listen->ssl ? EV_READ | EV_WRITE : EV_READ);
+    if (!c->listen->ssl) {
+        bufferevent_disable(c->bev, EV_WRITE); /* see tg_http_flush */
+    }
+    bufferevent_set_timeouts(c->bev, NULL,
+                             tg_http_tv(tg_cycle->main.send_timeout));
+    return TG_OK;
+}
+
+
+/*
+ * Between requests (idle_since_ms set): the connection may wait up to
+ * timeout ms for the next request. Plain connections are parked once
+ * they stayed idle for TG_HTTP_PARK_MS of it.
+ */
+static void
+tg_http_idle(tg_http_conn_t *c, int64_t timeout)
+{
+    c->idle_timeout = timeout;
+    if (!c->listen->ssl && timeout > TG_HTTP_PARK_MS) {
+        tg_http_set_timer(c, TG_HTTP_PARK_MS);
+        return;
+    }
+    tg_http_set_timer(c, timeout);
+}
+
+
+/*
+ * Frees the bufferevent of an idle plain connection and waits for its
+ * socket to become readable (or the rest of its idle timeout) on the
+ * connection's own event. TG_OK, or TG_DECLINED when it cannot park (the
+ * timeout ran out, TLS, bytes buffered): the caller closes it then.
+ */
+static int
+tg_http_park(tg_http_conn_t *c)
+{
+    int64_t  left;
+
+    left = c->idle_timeout - (int64_t) (tg_time_ms() - c->idle_since_ms);
+    if (left <= 0 || c->listen->ssl || c->bev == NULL
+        || evbuffer_get_length(bufferevent_get_input(c->bev))
+        || evbuffer_get_length(bufferevent_get_output(c->bev)))
+    {
+        return TG_DECLINED;
+    }
+    bufferevent_free(c->bev);
+    c->bev = NULL;
+    event_del(c->timer);
+    event_assign(c->timer, tg_http_worker.base, c->fd, EV_READ,
+                 tg_http_parked_handler, c);
+    event_add(c->timer, tg_event_timeout(left));
+    tg_log_debug(&c->log, "idle: parked for %" PRId64 " ms", left);
+    return TG_OK;
+}
+
+
+static void
+tg_http_parked_handler(evutil_socket_t fd, short what, void *ctx)
+{
+    int64_t          left;
+    tg_http_conn_t  *c = ctx;
+
+    if (!(what & EV_READ)) {
+        tg_http_close_connection(c); /* keep-alive or header timeout */
+        return;
+    }
+    /*
+     * Bytes (or the client's close) arrived: back to a bufferevent, whose
+     * read event reports them on the next loop round.
+     */
+    event_assign(c->timer, tg_http_worker.base, -1, 0, tg_http_timer_handler,
+                 c);
+    if (tg_http_setup_bev(c) != TG_OK) {
+        tg_log_error(TG_LOG_ALERT, &c->log, 0,
+                     "cannot resume a connection: out of memory");
+        tg_http_close_connection(c);
+        return;
+    }
+    left = c->idle_timeout - (int64_t) (tg_time_ms() - c->idle_since_ms);
+    tg_http_set_timer(c, left > 0 ? left : 1);
 }
 
 
@@ -238,6 +339,9 @@ tg_http_close_connection(tg_http_conn_t *c)
     if (c->bev) {
         bufferevent_free(c->bev);
     }
+    if (!c->listen->ssl) {
+        close(c->fd); /* a TLS bev closes its socket itself */
+    }
     tg_http_pool_put(c->rpool);
     free(c);
 }
@@ -262,7 +366,8 @@ tg_http_shutdown_connections(void)
          */
         if (c->r == NULL && !c->lingering && c->requests > 0
             && tg_time_ms() - c->idle_since_ms >= TG_HTTP_STOP_IDLE_GRACE_MS
-            && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0
+            && (c->bev == NULL
+                || evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
             && recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0
             && (errno == EAGAIN || errno == EWOULDBLOCK))
         {
@@ -289,6 +394,9 @@ tg_http_timer_handler(evutil_socket_t fd, short what, void *ctx)
 {
     tg_http_conn_t  *c = ctx;
 
+    if (c->r == NULL && !c->lingering && tg_http_park(c) == TG_OK) {
+        return;
+    }
     if (c->lingering || c->r == NULL) {
         /* keep-alive idle timeout, or the lingering close ran out */
         tg_http_close_connection(c);
@@ -981,7 +1089,7 @@ tg_http_finalize_now(tg_http_request_t *r)
         tg_http_process_input(c);
         return;
     }
-    tg_http_set_timer(c, tg_cycle->main.keepalive_timeout);
+    tg_http_idle(c, tg_cycle->main.keepalive_timeout);
 }
 
 
