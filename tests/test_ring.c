@@ -274,6 +274,55 @@ main(void)
        (uint64_t) ring->dropped);
     tg_otlp_ring_destroy(ring);
 
+    /*
+     * An empty ring rewinds to offset 0 once past TG_OTLP_RING_REWIND
+     * (64 KiB), so a consumer that keeps up uses only the first pages;
+     * a backlog still runs through the whole buffer.
+     */
+    ring = tg_otlp_ring_create(2048, 0);
+    bad = 0;
+    k = 0; /* highest offset written */
+    for (i = 0; i < 5000; i++) {
+        test_span_make(s, i, 500);
+        if (tg_otlp_ring_push(ring, s) != TG_OK
+            || tg_otlp_ring_pop(ring, out, 64, 1 << 20) != 1
+            || !test_span_check(&out[0], i))
+        {
+            bad++;
+        }
+        k = tg_max(k, (size_t) (ring->head & (ring->size - 1)));
+    }
+    is_int(bad, 0, "5000 spans pushed and popped one by one: intact");
+    ok(k < 64 * 1024 + 2 * tg_span_size(s),
+       "a keeping-up consumer: offsets stay under 64 KiB + a record (%zu of "
+       "a %zu-byte buffer)", k, ring->size);
+    k = 0;
+    for (n = 0; n < 3; n++) {
+        for (i = 0; i < 2000; i++) {
+            test_span_make(s, n * 2000 + i, 500);
+            if (tg_otlp_ring_push(ring, s) != TG_OK) {
+                bad++;
+            }
+            k = tg_max(k, (size_t) (ring->head & (ring->size - 1)));
+        }
+        for (i = 0; i < 2000; i += outn) {
+            outn = tg_otlp_ring_pop(ring, out, 64, 1 << 20);
+            if (outn == 0) {
+                bad++;
+                break;
+            }
+            for (in = 0; in < outn; in++) {
+                if (!test_span_check(&out[in], n * 2000 + i + in)) {
+                    bad++;
+                }
+            }
+        }
+    }
+    is_int(bad, 0, "three backlogs of 2000 spans around a rewind: intact");
+    ok(k > 64 * 1024 * 8, "a backlog uses the buffer beyond the rewind point");
+    is_int(ring->dropped, 0, "nothing dropped");
+    tg_otlp_ring_destroy(ring);
+
     /* wake-ups: one per wake_at spans queued, none per span */
     ring = tg_otlp_ring_create(64, 0);
     tg_otlp_ring_set_wake(ring, 3, test_wake, NULL);

@@ -14,6 +14,13 @@
 
 #define TG_OTLP_RING_HDR  8
 #define TG_OTLP_RING_PAD  UINT64_MAX
+/*
+ * A push into an empty ring further than this into the buffer starts
+ * again at offset 0: the pages in use stay those of the largest backlog
+ * instead of the whole buffer (several MiB at the default queue size),
+ * which the worker would otherwise touch and keep resident.
+ */
+#define TG_OTLP_RING_REWIND (64 * 1024)
 
 #define tg_otlp_ring_rec_size(len)                                             \
     (TG_OTLP_RING_HDR + (((size_t) (len) + 7) & ~(size_t) 7))
@@ -90,7 +97,7 @@ tg_otlp_ring_set_wake(tg_otlp_ring_t *ring, size_t wake_at,
 int
 tg_otlp_ring_push(tg_otlp_ring_t *ring, const tg_span_t *span)
 {
-    size_t     len, need, off, contig, n;
+    size_t     len, need, off, contig, n, skip;
     uint64_t   head, tail, hdr, pushed, popped;
 
     len = tg_span_size(span);
@@ -107,18 +114,27 @@ tg_otlp_ring_push(tg_otlp_ring_t *ring, const tg_span_t *span)
     off = (size_t) (head & (ring->size - 1));
     contig = ring->size - off;
 
+    /*
+     * Bytes skipped to restart at offset 0: when the record does not fit
+     * before the end, or to rewind an empty ring (all pushed spans were
+     * popped, so the consumer's tail equals head and it reads the pad
+     * marker next).
+     */
+    skip = (need > contig || (pushed == popped && off >= TG_OTLP_RING_REWIND))
+               ? contig
+               : 0;
+
     /* the cached tail saves a shared cache line read on most pushes */
     tail = ring->tail_cache;
-    if (ring->size - (head - tail) < need + (need > contig ? contig : 0)) {
+    if (ring->size - (head - tail) < need + skip) {
         tail = atomic_load_explicit(&ring->tail, memory_order_acquire);
         ring->tail_cache = tail;
-        if (ring->size - (head - tail) < need + (need > contig ? contig : 0))
-        {
+        if (ring->size - (head - tail) < need + skip) {
             goto failed;
         }
     }
 
-    if (need > contig) {
+    if (skip) {
         hdr = TG_OTLP_RING_PAD;
         memcpy(ring->buf + off, &hdr, TG_OTLP_RING_HDR);
         head += contig;
