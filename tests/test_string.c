@@ -6,11 +6,23 @@ int
 main(void)
 {
     tg_str_t  s = tg_string("  \tvalue \t"), rest, tok;
-    u_char    buf[16], bytes[4];
+    u_char    buf[16], bytes[4], num[24], *p;
     int64_t   v;
 
     tg_str_trim_ows(&s);
     is_mem(s.data, s.len, "value", "OWS trimmed both sides");
+
+    p = tg_utoa(num, 0);
+    is_mem(num, (size_t) (p - num), "0", "utoa 0");
+    p = tg_utoa(num, 404);
+    is_mem(num, (size_t) (p - num), "404", "utoa 404");
+    p = tg_utoa(num, UINT64_MAX);
+    is_mem(num, (size_t) (p - num), "18446744073709551615", "utoa max");
+    p = tg_cpymem_max(buf, buf + 4, "abc", 3);
+    p = tg_cpymem_max(p, buf + 4, "def", 3);
+    is_mem(buf, (size_t) (p - buf), "abcd", "cpymem_max stops at last");
+    p = tg_cpymem_max(p, buf + 4, "x", 1);
+    ok(p == buf + 4, "cpymem_max at last copies nothing");
 
     tg_hex_encode(buf, (const u_char *) "\x0a\xf7\x00\xff", 4);
     is_mem(buf, 8, "0af700ff", "hex encode lowercase");

@@ -96,7 +96,6 @@ static u_char *tg_access_log_escape_default(u_char *p, u_char *last,
 static u_char *tg_access_log_escape_json(u_char *p, u_char *last,
     const u_char *src, size_t n, unsigned *truncated);
 static size_t tg_access_log_utf8_len(const u_char *p, size_t n);
-static u_char *tg_access_log_u64(u_char *p, uint64_t v);
 static u_char *tg_access_log_sec_ms(u_char *p, uint64_t ms);
 static int tg_access_log_zero(const u_char *p, size_t n);
 static int tg_access_log_secret_name(const tg_str_t *name);
@@ -514,29 +513,11 @@ tg_access_log_clock_update(tg_access_log_clock_t *clk, time_t sec)
 }
 
 
-static u_char *
-tg_access_log_u64(u_char *p, uint64_t v)
-{
-    u_char   tmp[20];
-    size_t   n;
-
-    n = 0;
-    do {
-        tmp[n++] = (u_char) ('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n) {
-        *p++ = tmp[--n];
-    }
-    return p;
-}
-
-
 /* "S.mmm" as nginx writes times */
 static u_char *
 tg_access_log_sec_ms(u_char *p, uint64_t ms)
 {
-    p = tg_access_log_u64(p, ms / 1000);
+    p = tg_utoa(p, ms / 1000);
     *p++ = '.';
     *p++ = (u_char) ('0' + ms % 1000 / 100);
     *p++ = (u_char) ('0' + ms % 100 / 10);
@@ -590,7 +571,7 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
         if (c == NULL) {
             return TG_AL_ABSENT;
         }
-        p = tg_access_log_u64(p, (uint64_t) c->peer_port);
+        p = tg_utoa(p, (uint64_t) c->peer_port);
         break;
 
     case TG_AL_REMOTE_USER:
@@ -687,22 +668,22 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
             tg_str_set(v, "000"); /* nginx: no status was sent */
             return TG_AL_SAFE;
         }
-        p = tg_access_log_u64(p, (uint64_t) r->status);
+        p = tg_utoa(p, (uint64_t) r->status);
         break;
 
     case TG_AL_BODY_BYTES_SENT:
         /* body_bytes_sent when the writers count it, else the relayed
            upstream body (tg_http.h) */
-        p = tg_access_log_u64(p, r->body_bytes_sent ? r->body_bytes_sent
+        p = tg_utoa(p, r->body_bytes_sent ? r->body_bytes_sent
                                                     : r->response_body_bytes);
         break;
 
     case TG_AL_BYTES_SENT:
-        p = tg_access_log_u64(p, r->bytes_sent);
+        p = tg_utoa(p, r->bytes_sent);
         break;
 
     case TG_AL_REQUEST_BODY_LENGTH:
-        p = tg_access_log_u64(p, r->request_body_bytes);
+        p = tg_utoa(p, r->request_body_bytes);
         break;
 
     case TG_AL_REQUEST_TIME:
@@ -713,7 +694,7 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
             v->len = (size_t) (p - scratch);
             return TG_AL_SAFE;
         }
-        p = tg_access_log_u64(p, end);
+        p = tg_utoa(p, end);
         break;
 
     case TG_AL_HTTP:
@@ -743,7 +724,7 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
         if (r->upstream_status <= 0) {
             return TG_AL_ABSENT;
         }
-        p = tg_access_log_u64(p, (uint64_t) r->upstream_status);
+        p = tg_utoa(p, (uint64_t) r->upstream_status);
         break;
 
     case TG_AL_UPSTREAM_RESPONSE_TIME:
@@ -759,7 +740,7 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
             v->len = (size_t) (p - scratch);
             return TG_AL_SAFE;
         }
-        p = tg_access_log_u64(p, end);
+        p = tg_utoa(p, end);
         break;
 
     case TG_AL_UPSTREAM_HEADER_TIME:
@@ -774,7 +755,7 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
         return TG_AL_SAFE;
 
     case TG_AL_UPSTREAM_ATTEMPTS:
-        p = tg_access_log_u64(p, (uint64_t) r->attempts);
+        p = tg_utoa(p, (uint64_t) r->attempts);
         break;
 
     case TG_AL_HOST:
@@ -806,14 +787,14 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
         if (c == NULL) {
             return TG_AL_ABSENT;
         }
-        p = tg_access_log_u64(p, (uint64_t) c->local_port);
+        p = tg_utoa(p, (uint64_t) c->local_port);
         break;
 
     case TG_AL_CONNECTION:
         if (c == NULL) {
             return TG_AL_ABSENT;
         }
-        p = tg_access_log_u64(p, c->number);
+        p = tg_utoa(p, c->number);
         break;
 
     case TG_AL_CONNECTION_REQUESTS:
@@ -821,11 +802,11 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
             return TG_AL_ABSENT;
         }
         /* c->requests counts finished requests; nginx counts this one */
-        p = tg_access_log_u64(p, c->requests + 1);
+        p = tg_utoa(p, c->requests + 1);
         break;
 
     case TG_AL_PID:
-        p = tg_access_log_u64(p, (uint64_t) ctx->pid);
+        p = tg_utoa(p, (uint64_t) ctx->pid);
         break;
 
     case TG_AL_TRACE_ID:

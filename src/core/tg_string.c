@@ -58,6 +58,33 @@ static const char  tg_hex_pairs[] =
 
 
 u_char *
+tg_utoa(u_char *p, uint64_t v)
+{
+    u_char  tmp[20];
+    size_t  n;
+
+    n = 0;
+    do {
+        tmp[n++] = (u_char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) {
+        *p++ = tmp[--n];
+    }
+    return p;
+}
+
+
+u_char *
+tg_cpymem_max(u_char *p, const u_char *last, const void *src, size_t n)
+{
+    n = tg_min(n, (size_t) (last - p));
+    memcpy(p, src, n);
+    return p + n;
+}
+
+
+u_char *
 tg_hex_encode(u_char *dst, const u_char *src, size_t n)
 {
     size_t  i;

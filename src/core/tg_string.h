@@ -37,6 +37,16 @@ void tg_str_trim_ows(tg_str_t *s);
 /* Lowercase hex of n bytes into dst (2n bytes, no NUL). Returns dst + 2n. */
 u_char *tg_hex_encode(u_char *dst, const u_char *src, size_t n);
 
+/* v in decimal at p (at most 20 bytes, no NUL). Returns the end. */
+u_char *tg_utoa(u_char *p, uint64_t v);
+
+/*
+ * Copies n bytes of src to p, or as many as fit before last. Returns the
+ * end of what was copied.
+ */
+u_char *tg_cpymem_max(u_char *p, const u_char *last, const void *src,
+    size_t n);
+
 /*
  * Decodes exactly 2n lowercase hex digits into n bytes. Returns TG_OK, or
  * TG_ERROR on any other character (uppercase included).

@@ -210,8 +210,7 @@ tg_http_trace_client_attempt(tg_http_request_t *r)
 void
 tg_http_trace_client_end(tg_http_request_t *r)
 {
-    int                    n;
-    char                   url[2048], code[8];
+    u_char                 url[2048], code[20], *p, *last;
     const char            *etype;
     tg_span_t             *s;
     tg_upstream_server_t  *srv = r->server;
@@ -240,16 +239,18 @@ tg_http_trace_client_end(tg_http_request_t *r)
         tg_span_add_int(s, "server.port", srv->port);
         tg_span_add_str(s, "network.peer.address", srv->host.data,
                         srv->host.len);
-        n = snprintf(url, sizeof(url), "%s://" TG_STR_FMT TG_STR_FMT "%s",
-                     srv->ssl ? "https" : "http", TG_STR_ARG(&srv->text), TG_STR_ARG(&r->upstream_path),
-                     r->query.data ? "?" : "");
-        if (n > 0 && (size_t) n < sizeof(url)) {
-            if (r->query.data) {
-                n += (int) tg_http_trace_redact_query(&r->query,
-                                                      (u_char *) url + n,
-                                                      sizeof(url) - n);
-            }
-            tg_span_add_str(s, "url.full", (u_char *) url, (size_t) n);
+        last = url + sizeof(url);
+        p = tg_cpymem_max(url, last, srv->ssl ? "https://" : "http://",
+                          srv->ssl ? 8 : 7);
+        p = tg_cpymem_max(p, last, srv->text.data, srv->text.len);
+        p = tg_cpymem_max(p, last, r->upstream_path.data,
+                          r->upstream_path.len);
+        if (r->query.data && p < last) {
+            *p++ = '?';
+            p += tg_http_trace_redact_query(&r->query, p, (size_t) (last - p));
+        }
+        if (p < last) { /* a URL cut short is not given */
+            tg_span_add_str(s, "url.full", url, (size_t) (p - url));
         }
     }
     if (r->attempts > 1) {
@@ -266,9 +267,8 @@ tg_http_trace_client_end(tg_http_request_t *r)
     if (!r->tunnel && r->resp_headers_done && r->resp_status >= 200) {
         tg_span_add_int(s, "http.response.status_code", r->resp_status);
         if (r->resp_status >= 400) {
-            n = snprintf(code, sizeof(code), "%d", r->resp_status);
-            etype = NULL;
-            tg_span_add_str(s, "error.type", (u_char *) code, (size_t) n);
+            p = tg_utoa(code, (uint64_t) r->resp_status);
+            tg_span_add_str(s, "error.type", code, (size_t) (p - code));
             s->status = TG_SPAN_STATUS_ERROR;
         }
         if (r->upstream_done) {
@@ -441,8 +441,7 @@ tg_http_trace_tls_attrs(tg_span_t *s, struct bufferevent *bev)
 void
 tg_http_trace_server_end(tg_http_request_t *r)
 {
-    int                n;
-    char               name[TG_SPAN_NAME_MAX], code[8];
+    u_char             name[TG_SPAN_NAME_MAX], code[20], *p, *last;
     u_char             buf[2048], *colon;
     size_t             i, hlen;
     tg_str_t           client, host, xff, tok;
@@ -472,24 +471,23 @@ tg_http_trace_server_end(tg_http_request_t *r)
     s->start_ns = r->start_ns;
     s->end_ns = tg_time_now_ns();
 
+    /* "{method} {route}", "HTTP" for methods outside the known set */
+    last = name + sizeof(name);
     if (tg_http_trace_known_method(&r->method)) {
-        n = r->route ? snprintf(name, sizeof(name), TG_STR_FMT " " TG_STR_FMT,
-                                TG_STR_ARG(&r->method),
-                                TG_STR_ARG(&r->route->prefix))
-                     : snprintf(name, sizeof(name), TG_STR_FMT,
-                                TG_STR_ARG(&r->method));
+        p = tg_cpymem_max(name, last, r->method.data, r->method.len);
         tg_span_add_str(s, "http.request.method", r->method.data,
                         r->method.len);
     } else {
-        n = r->route ? snprintf(name, sizeof(name), "HTTP " TG_STR_FMT,
-                                TG_STR_ARG(&r->route->prefix))
-                     : snprintf(name, sizeof(name), "HTTP");
+        p = tg_cpymem_max(name, last, "HTTP", 4);
         tg_span_add_str(s, "http.request.method", (u_char *) "_OTHER", 6);
         tg_span_add_str(s, "http.request.method_original", r->method.data,
                         r->method.len);
     }
-    tg_span_set_name(s, (u_char *) name,
-                     (n > 0) ? tg_min((size_t) n, sizeof(name) - 1) : 0);
+    if (r->route) {
+        p = tg_cpymem_max(p, last, " ", 1);
+        p = tg_cpymem_max(p, last, r->route->prefix.data, r->route->prefix.len);
+    }
+    tg_span_set_name(s, name, (size_t) (p - name));
 
     if (r->raw_path.len) {
         tg_span_add_str(s, "url.path", r->raw_path.data, r->raw_path.len);
@@ -600,8 +598,8 @@ tg_http_trace_server_end(tg_http_request_t *r)
             tg_span_add_str(s, "error.type", (u_char *) r->error_type,
                             strlen(r->error_type));
         } else {
-            n = snprintf(code, sizeof(code), "%d", r->status);
-            tg_span_add_str(s, "error.type", (u_char *) code, (size_t) n);
+            p = tg_utoa(code, (uint64_t) r->status);
+            tg_span_add_str(s, "error.type", code, (size_t) (p - code));
         }
     } else if (r->error_type && r->status >= 400) {
         tg_span_add_str(s, "error.type", (u_char *) r->error_type,
