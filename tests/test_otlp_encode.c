@@ -6,9 +6,11 @@
 #include <tap.h>
 
 /*
- * Encoder: pack with protobuf-c, unpack with the generated code and check
- * every field we set; the JSON form checked by content; gzip round trip;
- * partial_success parsing; UTF-8 repair.
+ * Encoder: its bytes are compared with what protobuf-c packs for the same
+ * message (an oracle built from the generated structs, below), for chosen
+ * and for random spans; they are unpacked with the generated code and
+ * every field we set is checked; the JSON form checked by content; gzip
+ * round trip; partial_success parsing; UTF-8 repair.
  */
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
@@ -30,6 +32,22 @@ typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTracePartialSuccess
     test_cat(opentelemetry__proto__collector__trace__v1__,                     \
              export_trace_partial_success__##f)
 typedef Opentelemetry__Proto__Common__V1__KeyValue test_kv_t;
+typedef Opentelemetry__Proto__Common__V1__AnyValue test_any_t;
+typedef Opentelemetry__Proto__Common__V1__InstrumentationScope test_scope_t;
+typedef Opentelemetry__Proto__Resource__V1__Resource test_resource_t;
+typedef Opentelemetry__Proto__Trace__V1__ResourceSpans test_rspans_t;
+typedef Opentelemetry__Proto__Trace__V1__ScopeSpans test_sspans_t;
+typedef Opentelemetry__Proto__Trace__V1__Span__Link test_link_t;
+typedef Opentelemetry__Proto__Trace__V1__Status test_status_t;
+
+#define TEST_ANY_STRING                                                        \
+    OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE
+#define TEST_ANY_INT                                                           \
+    OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE
+#define TEST_ANY_BOOL                                                          \
+    OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE
+
+#define TEST_BATCH  1000
 
 static const u_char  test_tid[16] = {
     0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
@@ -98,6 +116,518 @@ static int
 test_has(const tg_otlp_buf_t *b, const char *needle)
 {
     return memmem(b->data, b->len, needle, strlen(needle)) != NULL;
+}
+
+
+/*
+ * Oracle: the ExportTraceServiceRequest built with the protobuf-c
+ * generated structs, every field the encoder promises under the same
+ * conditions (proto3: zero and empty fields absent, AnyValue a oneof),
+ * strings as NUL-terminated copies repaired to valid UTF-8, then packed
+ * by protobuf-c.
+ */
+static char *
+test_oracle_str(tg_pool_t *pool, const u_char *s, size_t n)
+{
+    u_char  *p;
+    size_t   len;
+
+    p = tg_pnalloc(pool, 3 * n + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+    if (tg_otlp_utf8_valid(s, n)) {
+        memcpy(p, s, n);
+        len = n;
+    } else {
+        len = tg_otlp_utf8_sanitize(p, s, n);
+    }
+    p[len] = '\0';
+    return (char *) p;
+}
+
+
+static int
+test_oracle_span(tg_pool_t *pool, const tg_span_t *s, test_pspan_t *ps)
+{
+    size_t          off, i;
+    test_kv_t      *kv, **kvp;
+    test_any_t     *av;
+    test_link_t    *link, **linkp;
+    test_status_t  *st;
+    tg_span_attr_t  a;
+
+    static const u_char  zero[8];
+
+    ps->trace_id.len = 16;
+    ps->trace_id.data = (uint8_t *) s->trace_id;
+    ps->span_id.len = 8;
+    ps->span_id.data = (uint8_t *) s->span_id;
+    if (memcmp(s->parent_id, zero, 8) != 0) {
+        ps->parent_span_id.len = 8;
+        ps->parent_span_id.data = (uint8_t *) s->parent_id;
+    }
+    ps->flags = s->flags | 0x100;
+    if (s->kind == TG_SPAN_KIND_SERVER && memcmp(s->parent_id, zero, 8)) {
+        ps->flags |= 0x200;
+    }
+    ps->name = test_oracle_str(pool, (const u_char *) s->name,
+                               strnlen(s->name, TG_SPAN_NAME_MAX));
+    ps->kind = (Opentelemetry__Proto__Trace__V1__Span__SpanKind) s->kind;
+    ps->start_time_unix_nano = s->start_ns;
+    ps->end_time_unix_nano = s->end_ns;
+    ps->dropped_attributes_count = s->dropped_attrs;
+
+    kv = tg_palloc(pool, (s->nattrs + 1) * sizeof(test_kv_t));
+    av = tg_palloc(pool, (s->nattrs + 1) * sizeof(test_any_t));
+    kvp = tg_palloc(pool, (s->nattrs + 1) * sizeof(test_kv_t *));
+    if (ps->name == NULL || kv == NULL || av == NULL || kvp == NULL) {
+        return TG_ERROR;
+    }
+    off = 0;
+    for (i = 0; i < s->nattrs && tg_span_attr_next(s, &off, &a); i++) {
+        opentelemetry__proto__common__v1__key_value__init(&kv[i]);
+        opentelemetry__proto__common__v1__any_value__init(&av[i]);
+        kv[i].key = test_oracle_str(pool, a.key.data, a.key.len);
+        if (kv[i].key == NULL) {
+            return TG_ERROR;
+        }
+        switch (a.type) {
+        case TG_SPAN_ATTR_STRING:
+            av[i].value_case = TEST_ANY_STRING;
+            av[i].string_value = test_oracle_str(pool, a.str.data, a.str.len);
+            if (av[i].string_value == NULL) {
+                return TG_ERROR;
+            }
+            break;
+        case TG_SPAN_ATTR_INT:
+            av[i].value_case = TEST_ANY_INT;
+            av[i].int_value = a.num;
+            break;
+        default:
+            av[i].value_case = TEST_ANY_BOOL;
+            av[i].bool_value = a.num ? 1 : 0;
+            break;
+        }
+        kv[i].value = &av[i];
+        kvp[i] = &kv[i];
+    }
+    ps->n_attributes = i;
+    ps->attributes = kvp;
+
+    if (s->has_link) {
+        link = tg_palloc(pool, sizeof(test_link_t));
+        linkp = tg_palloc(pool, sizeof(test_link_t *));
+        if (link == NULL || linkp == NULL) {
+            return TG_ERROR;
+        }
+        opentelemetry__proto__trace__v1__span__link__init(link);
+        link->trace_id.len = 16;
+        link->trace_id.data = (uint8_t *) s->link_trace_id;
+        link->span_id.len = 8;
+        link->span_id.data = (uint8_t *) s->link_span_id;
+        link->flags = 0x300;
+        *linkp = link;
+        ps->n_links = 1;
+        ps->links = linkp;
+    }
+    if (s->status != TG_SPAN_STATUS_UNSET) {
+        st = tg_palloc(pool, sizeof(test_status_t));
+        if (st == NULL) {
+            return TG_ERROR;
+        }
+        opentelemetry__proto__trace__v1__status__init(st);
+        st->code = (Opentelemetry__Proto__Trace__V1__Status__StatusCode)
+                   s->status;
+        ps->status = st;
+    }
+    return TG_OK;
+}
+
+
+/* The packed oracle: malloc'ed bytes and their length, or NULL. */
+static u_char *
+test_oracle_pack(const tg_otlp_resource_t *res, const tg_span_t *spans,
+    size_t n, size_t *len)
+{
+    size_t            i;
+    u_char           *out;
+    tg_pool_t        *pool;
+    test_kv_t        *kv, **kvp;
+    test_any_t       *av;
+    test_req_t        req;
+    test_pspan_t     *ps, **psp;
+    test_scope_t      scope;
+    test_rspans_t     rs, *rsp[1];
+    test_sspans_t     ss, *ssp[1];
+    test_resource_t   resource;
+
+    out = NULL;
+    pool = tg_pool_create(64 * 1024);
+    if (pool == NULL) {
+        return NULL;
+    }
+    kv = tg_palloc(pool, (res->nattrs + 1) * sizeof(test_kv_t));
+    av = tg_palloc(pool, (res->nattrs + 1) * sizeof(test_any_t));
+    kvp = tg_palloc(pool, (res->nattrs + 1) * sizeof(test_kv_t *));
+    ps = tg_palloc(pool, (n + 1) * sizeof(test_pspan_t));
+    psp = tg_palloc(pool, (n + 1) * sizeof(test_pspan_t *));
+    if (kv == NULL || av == NULL || kvp == NULL || ps == NULL || psp == NULL) {
+        goto done;
+    }
+
+    opentelemetry__proto__resource__v1__resource__init(&resource);
+    for (i = 0; i < res->nattrs; i++) {
+        opentelemetry__proto__common__v1__key_value__init(&kv[i]);
+        opentelemetry__proto__common__v1__any_value__init(&av[i]);
+        av[i].value_case = TEST_ANY_STRING;
+        av[i].string_value = res->attrs[i].value;
+        kv[i].key = res->attrs[i].key;
+        kv[i].value = &av[i];
+        kvp[i] = &kv[i];
+    }
+    resource.n_attributes = res->nattrs;
+    resource.attributes = kvp;
+
+    opentelemetry__proto__common__v1__instrumentation_scope__init(&scope);
+    scope.name = "tracegate";
+    scope.version = TG_VERSION;
+
+    for (i = 0; i < n; i++) {
+        opentelemetry__proto__trace__v1__span__init(&ps[i]);
+        if (test_oracle_span(pool, &spans[i], &ps[i]) != TG_OK) {
+            goto done;
+        }
+        psp[i] = &ps[i];
+    }
+
+    opentelemetry__proto__trace__v1__scope_spans__init(&ss);
+    ss.scope = &scope;
+    ss.n_spans = n;
+    ss.spans = psp;
+    ssp[0] = &ss;
+    opentelemetry__proto__trace__v1__resource_spans__init(&rs);
+    rs.resource = &resource;
+    rs.n_scope_spans = 1;
+    rs.scope_spans = ssp;
+    rsp[0] = &rs;
+    test_req(init)(&req);
+    req.n_resource_spans = 1;
+    req.resource_spans = rsp;
+
+    *len = test_req(get_packed_size)(&req);
+    out = malloc(*len + 1);
+    if (out && test_req(pack)(&req, out) != *len) {
+        free(out);
+        out = NULL;
+    }
+
+done:
+    tg_pool_destroy(pool);
+    return out;
+}
+
+
+/* Encodes into *buf and checks the bytes against the oracle's. */
+static void
+test_same(const tg_otlp_resource_t *res, const tg_span_t *spans, size_t n,
+    tg_otlp_buf_t *buf, const char *what)
+{
+    int      rc;
+    size_t   len, i;
+    u_char  *want;
+
+    rc = tg_otlp_encode_protobuf(res, spans, n, buf);
+    want = test_oracle_pack(res, spans, n, &len);
+    if (!ok(rc == TG_OK && want && buf->len == len
+            && memcmp(buf->data, want, len) == 0,
+            "bytes as protobuf-c packs them: %s (%zu bytes)", what, len))
+    {
+        for (i = 0; want && i < len && i < buf->len; i++) {
+            if (buf->data[i] != want[i]) {
+                break;
+            }
+        }
+        printf("#   rc %d, got %zu bytes, want %zu, first difference at %zu\n",
+               rc, buf->len, want ? len : 0, i);
+    }
+    free(want);
+}
+
+
+/* xorshift64*: a fixed sequence, so a failure can be replayed. */
+static uint64_t
+test_rand(void)
+{
+    static uint64_t  x = 0x9e3779b97f4a7c15ULL;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    return x * 0x2545f4914f6cdd1dULL;
+}
+
+
+/* Fills n bytes: mostly ASCII text, sometimes any byte (bad UTF-8, NUL). */
+static void
+test_rand_bytes(u_char *p, size_t n)
+{
+    int     raw;
+    size_t  i;
+
+    static const char  text[] = "abcdefghijklmnopqrstuvwxyz0123456789/-_. ";
+
+    raw = test_rand() % 8 == 0;
+    for (i = 0; i < n; i++) {
+        p[i] = raw ? (u_char) test_rand()
+                   : (u_char) text[test_rand() % (sizeof(text) - 1)];
+    }
+}
+
+
+static void
+test_random_span(tg_span_t *s)
+{
+    char     key[40];
+    u_char   buf[400];
+    size_t   i, n, len;
+    int64_t  v;
+
+    tg_span_init(s);
+    for (i = 0; i < 16; i++) {
+        s->trace_id[i] = (u_char) test_rand();
+        s->link_trace_id[i] = (u_char) test_rand();
+    }
+    for (i = 0; i < 8; i++) {
+        s->span_id[i] = (u_char) test_rand();
+        s->parent_id[i] = (u_char) test_rand();
+        s->link_span_id[i] = (u_char) test_rand();
+    }
+    if (test_rand() % 3 == 0) {
+        memset(s->parent_id, 0, 8);
+    }
+    s->kind = (uint8_t) (test_rand() % 16 == 0 ? test_rand() : test_rand() % 6);
+    s->status = (uint8_t) (test_rand() % 16 == 0 ? test_rand()
+                                                 : test_rand() % 3);
+    s->flags = (uint8_t) test_rand();
+    s->has_link = test_rand() % 2;
+    s->start_ns = test_rand() % 8 ? test_rand() : 0;
+    s->end_ns = test_rand() % 8 ? test_rand() : 0;
+    if (test_rand() % 4 == 0) {
+        s->attr_value_limit = (uint16_t) (test_rand() % 300);
+    }
+
+    len = test_rand() % (TG_SPAN_NAME_MAX + 8);
+    test_rand_bytes(buf, len);
+    tg_span_set_name(s, buf, len);
+
+    n = test_rand() % 24;
+    for (i = 0; i < n; i++) {
+        len = test_rand() % 24;
+        test_rand_bytes((u_char *) key, len);
+        key[len] = '\0';
+        switch (test_rand() % 3) {
+        case 0:
+            len = test_rand() % 4 == 0 ? test_rand() % sizeof(buf)
+                                       : test_rand() % 40;
+            test_rand_bytes(buf, len);
+            tg_span_add_str(s, key, buf, len);
+            break;
+        case 1:
+            v = (int64_t) test_rand();
+            switch (test_rand() % 4) {
+            case 0:
+                v = 0;
+                break;
+            case 1:
+                v %= 300;
+                break;
+            default:
+                break;
+            }
+            tg_span_add_int(s, key, v);
+            break;
+        default:
+            tg_span_add_bool(s, key, (int) (test_rand() % 2));
+            break;
+        }
+    }
+    if (test_rand() % 8 == 0) {
+        s->dropped_attrs = (uint16_t) test_rand();
+    }
+}
+
+
+/* Byte equality with protobuf-c, case by case, then random batches. */
+static void
+test_bytes(void)
+{
+    char               *big;
+    size_t              i, k, n;
+    u_char              val[1500];
+    tg_span_t          *s;
+    test_req_t         *req;
+    tg_otlp_kv_t        rattrs[3], battrs[2];
+    tg_otlp_buf_t       buf;
+    tg_otlp_resource_t  res, none, bres;
+
+    s = calloc(TEST_BATCH, sizeof(tg_span_t));
+    big = malloc(20001);
+    if (s == NULL || big == NULL) {
+        ok(0, "memory for the byte comparisons");
+        return;
+    }
+    memset(&buf, 0, sizeof(buf));
+    none.attrs = NULL;
+    none.nattrs = 0;
+    rattrs[0].key = "service.name";
+    rattrs[0].value = "tracegate-test";
+    rattrs[1].key = "";
+    rattrs[1].value = "";
+    rattrs[2].key = "host.name";
+    rattrs[2].value = "h\xc3\xa9";
+    res.attrs = rattrs;
+    res.nattrs = 3;
+
+    test_same(&none, s, 0, &buf, "no spans, no resource attributes");
+    test_same(&res, s, 0, &buf, "no spans; empty resource key and value");
+
+    tg_span_init(&s[0]);
+    memcpy(s[0].trace_id, test_tid, 16);
+    memcpy(s[0].span_id, test_sid, 8);
+    s[0].kind = TG_SPAN_KIND_SERVER;
+    s[0].flags = 1;
+    s[0].start_ns = 1700000000123456789ULL;
+    s[0].end_ns = 1700000000223456789ULL;
+    tg_span_set_name(&s[0], (u_char *) "GET", 3);
+    test_same(&res, s, 1, &buf, "one span, no attributes");
+
+    tg_span_init(&s[0]);
+    memcpy(s[0].trace_id, test_tid, 16);
+    memcpy(s[0].span_id, test_sid, 8);
+    test_same(&res, s, 1, &buf, "zero kind, times, flags, empty name");
+
+    test_spans(s);
+    test_same(&res, s, 2, &buf,
+              "string, int, bool attributes, link, error status, dropped");
+
+    tg_span_init(&s[0]);
+    memcpy(s[0].trace_id, test_tid, 16);
+    memcpy(s[0].span_id, test_sid, 8);
+    memcpy(s[0].parent_id, test_cid, 8);
+    s[0].kind = TG_SPAN_KIND_CLIENT;
+    tg_span_set_name(&s[0], (u_char *) "GET", 3);
+    tg_span_add_int(&s[0], "min", INT64_MIN);
+    tg_span_add_int(&s[0], "minus.one", -1);
+    tg_span_add_int(&s[0], "negative", -42);
+    tg_span_add_int(&s[0], "max", INT64_MAX);
+    tg_span_add_int(&s[0], "zero", 0);
+    tg_span_add_int(&s[0], "two.bytes", 300);
+    tg_span_add_bool(&s[0], "false", 0);
+    tg_span_add_bool(&s[0], "true", 1);
+    tg_span_add_str(&s[0], "", (u_char *) "empty key", 9);
+    tg_span_add_str(&s[0], "empty.value", (u_char *) "", 0);
+    test_same(&res, s, 1, &buf,
+              "negative, extreme and zero ints, false, empty key and value");
+
+    /* a root SERVER span with the incoming context as a link, */
+    tg_span_init(&s[0]);
+    memcpy(s[0].trace_id, test_tid, 16);
+    memcpy(s[0].span_id, test_sid, 8);
+    s[0].kind = TG_SPAN_KIND_SERVER;
+    s[0].has_link = 1;
+    memset(s[0].link_trace_id, 0x11, 16);
+    memset(s[0].link_span_id, 0x22, 8);
+    /* a SERVER span with a remote parent (IS_REMOTE), */
+    tg_span_init(&s[1]);
+    memcpy(s[1].trace_id, test_tid, 16);
+    memcpy(s[1].span_id, test_sid, 8);
+    memcpy(s[1].parent_id, test_cid, 8);
+    s[1].kind = TG_SPAN_KIND_SERVER;
+    s[1].flags = 0xff;
+    s[1].status = TG_SPAN_STATUS_OK;
+    /* and codes that take two varint bytes */
+    tg_span_init(&s[2]);
+    memcpy(s[2].trace_id, test_tid, 16);
+    memcpy(s[2].span_id, test_cid, 8);
+    s[2].kind = 200;
+    s[2].status = 200;
+    test_same(&res, s, 3, &buf,
+              "link; root and remote-parent SERVER; OK; kind and code 200");
+
+    tg_span_init(&s[0]);
+    memcpy(s[0].trace_id, test_tid, 16);
+    memcpy(s[0].span_id, test_sid, 8);
+    tg_span_set_name(&s[0], (u_char *) "n\xff" "a\xc3(m\xe2\x82", 8);
+    tg_span_add_str(&s[0], "k\xfe" "ey", (u_char *) "v\0a\xc3(l\xed\xa0\x80",
+                    9);
+    tg_span_add_str(&s[0], "nul", (u_char *) "\0", 1);
+    tg_span_add_str(&s[0], "utf8", (u_char *) "caf\xc3\xa9 \xf0\x9f\x98\x80",
+                    10);
+    tg_span_init(&s[1]);
+    memcpy(s[1].trace_id, test_tid, 16);
+    memcpy(s[1].span_id, test_cid, 8);
+    memset(s[1].name, 'n', TG_SPAN_NAME_MAX);
+    test_same(&res, s, 2, &buf,
+              "bad UTF-8 and NUL replaced; a name without its NUL");
+
+    /* lengths of 2 and 3 varint bytes (a span holds at most 1536) */
+    tg_span_init(&s[0]);
+    memcpy(s[0].trace_id, test_tid, 16);
+    memcpy(s[0].span_id, test_sid, 8);
+    memset(val, 'v', sizeof(val));
+    tg_span_add_str(&s[0], "long", val, 1400);
+    tg_span_init(&s[1]);
+    memcpy(s[1].trace_id, test_tid, 16);
+    memcpy(s[1].span_id, test_cid, 8);
+    memset(val, 0xff, sizeof(val));
+    tg_span_add_str(&s[1], "long.bad", val, 1000);   /* 3000 once repaired */
+    memset(big, 'x', 20000);
+    big[20000] = '\0';
+    battrs[0].key = "service.name";
+    battrs[0].value = "tracegate-test";
+    battrs[1].key = "long";
+    battrs[1].value = big;
+    bres.attrs = battrs;
+    bres.nattrs = 2;
+    test_same(&bres, s, 2, &buf,
+              "1400 and 3000-byte values, a 20000-byte resource value");
+
+    tg_span_init(&s[0]);
+    memcpy(s[0].trace_id, test_tid, 16);
+    memcpy(s[0].span_id, test_sid, 8);
+    s[0].attr_count_limit = 2;
+    for (i = 0; i < 5; i++) {
+        tg_span_add_int(&s[0], "n", (int64_t) i);
+    }
+    tg_span_init(&s[1]);
+    memcpy(s[1].trace_id, test_tid, 16);
+    memcpy(s[1].span_id, test_cid, 8);
+    s[1].dropped_attrs = 65535;
+    ok(s[0].dropped_attrs == 3, "count limit drops 3 attributes");
+    test_same(&res, s, 2, &buf, "dropped_attributes_count 3 and 65535");
+
+    for (i = 0; i < TEST_BATCH; i++) {
+        test_random_span(&s[i]);
+    }
+    test_same(&res, s, TEST_BATCH, &buf, "a batch of 1000 random spans");
+    req = test_req(unpack)(NULL, buf.len, buf.data);
+    ok(req && req->resource_spans[0]->scope_spans[0]->n_spans == TEST_BATCH,
+       "the batch unpacks to 1000 spans");
+    if (req) {
+        test_req(free_unpacked)(req, NULL);
+    }
+    for (k = 0; k < 5; k++) {
+        n = 1 + test_rand() % 64;
+        for (i = 0; i < n; i++) {
+            test_random_span(&s[i]);
+        }
+        test_same(&bres, s, n, &buf, "random spans, buffer reused");
+    }
+
+    tg_otlp_buf_free(&buf);
+    free(big);
+    free(s);
 }
 
 
@@ -316,6 +846,8 @@ main(void)
     ok(!tg_otlp_utf8_valid((u_char *) "a\0b", 3), "NUL rejected");
     n = tg_otlp_utf8_sanitize(dst, (u_char *) "\xe2\x82", 2);
     is_mem(dst, n, "\xef\xbf\xbd\xef\xbf\xbd", "truncated sequence replaced");
+
+    test_bytes();
 
     tg_otlp_buf_free(&buf);
     tg_otlp_buf_free(&gz);

@@ -6,35 +6,15 @@
 #include <opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h>
 
 
-typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
-    tg_otlp_pb_request_t;
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse
     tg_otlp_pb_response_t;
-typedef Opentelemetry__Proto__Trace__V1__ResourceSpans   tg_otlp_pb_rspans_t;
-typedef Opentelemetry__Proto__Trace__V1__ScopeSpans      tg_otlp_pb_sspans_t;
-typedef Opentelemetry__Proto__Trace__V1__Span            tg_otlp_pb_span_t;
-typedef Opentelemetry__Proto__Trace__V1__Span__Link      tg_otlp_pb_link_t;
-typedef Opentelemetry__Proto__Trace__V1__Status          tg_otlp_pb_status_t;
-typedef Opentelemetry__Proto__Resource__V1__Resource     tg_otlp_pb_resource_t;
-typedef Opentelemetry__Proto__Common__V1__InstrumentationScope
-    tg_otlp_pb_scope_t;
-typedef Opentelemetry__Proto__Common__V1__KeyValue       tg_otlp_pb_kv_t;
-typedef Opentelemetry__Proto__Common__V1__AnyValue       tg_otlp_pb_any_t;
 
 /* the generated names are longer than a line: shorter spellings */
 #define tg_otlp_pb_cat(a, b)  a ## b
 #define tg_otlp_pb_collector(f)                                               \
     tg_otlp_pb_cat(opentelemetry__proto__collector__trace__v1__, f)
-#define tg_otlp_pb_req(f)                                                     \
-    tg_otlp_pb_collector(export_trace_service_request__##f)
 #define tg_otlp_pb_resp(f)                                                    \
     tg_otlp_pb_collector(export_trace_service_response__##f)
-#define tg_otlp_pb_trace(f)                                                   \
-    tg_otlp_pb_cat(opentelemetry__proto__trace__v1__, f)
-#define tg_otlp_pb_common(f)                                                  \
-    tg_otlp_pb_cat(opentelemetry__proto__common__v1__, f)
-#define tg_otlp_pb_resource(f)                                                \
-    tg_otlp_pb_cat(opentelemetry__proto__resource__v1__, f)
 
 #define TG_OTLP_SCOPE_NAME      "tracegate"
 
@@ -42,14 +22,84 @@ typedef Opentelemetry__Proto__Common__V1__AnyValue       tg_otlp_pb_any_t;
 #define TG_OTLP_FLAGS_HAS_IS_REMOTE  0x100
 #define TG_OTLP_FLAGS_IS_REMOTE      0x200
 
+/*
+ * Protobuf wire format (protobuf.dev/programming-guides/encoding): a field
+ * is a varint key, field number << 3 | wire type, then a varint, 8 or 4
+ * little-endian bytes, or a varint length and that many bytes. Field
+ * numbers are those of the .proto files under modules/otlp/proto.
+ * Every key below fits in one byte except Span.flags (16), which takes two.
+ */
+#define TG_OTLP_PB_VARINT  0
+#define TG_OTLP_PB_I64     1
+#define TG_OTLP_PB_LEN     2
+#define TG_OTLP_PB_I32     5
+
+#define tg_otlp_pb_key(field, type)  ((field) << 3 | TG_OTLP_PB_##type)
+
+/* collector/trace/v1: ExportTraceServiceRequest */
+#define TG_OTLP_PB_REQ_RESOURCE_SPANS   tg_otlp_pb_key(1, LEN)
+/* trace/v1: ResourceSpans, ScopeSpans */
+#define TG_OTLP_PB_RS_RESOURCE          tg_otlp_pb_key(1, LEN)
+#define TG_OTLP_PB_RS_SCOPE_SPANS       tg_otlp_pb_key(2, LEN)
+#define TG_OTLP_PB_SS_SCOPE             tg_otlp_pb_key(1, LEN)
+#define TG_OTLP_PB_SS_SPANS             tg_otlp_pb_key(2, LEN)
+/* resource/v1: Resource */
+#define TG_OTLP_PB_RESOURCE_ATTRIBUTES  tg_otlp_pb_key(1, LEN)
+/* common/v1: InstrumentationScope, KeyValue, AnyValue (a oneof) */
+#define TG_OTLP_PB_SCOPE_NAME           tg_otlp_pb_key(1, LEN)
+#define TG_OTLP_PB_SCOPE_VERSION        tg_otlp_pb_key(2, LEN)
+#define TG_OTLP_PB_KV_KEY               tg_otlp_pb_key(1, LEN)
+#define TG_OTLP_PB_KV_VALUE             tg_otlp_pb_key(2, LEN)
+#define TG_OTLP_PB_ANY_STRING           tg_otlp_pb_key(1, LEN)
+#define TG_OTLP_PB_ANY_BOOL             tg_otlp_pb_key(2, VARINT)
+#define TG_OTLP_PB_ANY_INT              tg_otlp_pb_key(3, VARINT)
+/* trace/v1: Span, Span.Link, Status */
+#define TG_OTLP_PB_SPAN_TRACE_ID        tg_otlp_pb_key(1, LEN)
+#define TG_OTLP_PB_SPAN_SPAN_ID         tg_otlp_pb_key(2, LEN)
+#define TG_OTLP_PB_SPAN_PARENT_SPAN_ID  tg_otlp_pb_key(4, LEN)
+#define TG_OTLP_PB_SPAN_NAME            tg_otlp_pb_key(5, LEN)
+#define TG_OTLP_PB_SPAN_KIND            tg_otlp_pb_key(6, VARINT)
+#define TG_OTLP_PB_SPAN_START           tg_otlp_pb_key(7, I64)
+#define TG_OTLP_PB_SPAN_END             tg_otlp_pb_key(8, I64)
+#define TG_OTLP_PB_SPAN_ATTRIBUTES      tg_otlp_pb_key(9, LEN)
+#define TG_OTLP_PB_SPAN_DROPPED_ATTRS   tg_otlp_pb_key(10, VARINT)
+#define TG_OTLP_PB_SPAN_LINKS           tg_otlp_pb_key(13, LEN)
+#define TG_OTLP_PB_SPAN_STATUS          tg_otlp_pb_key(15, LEN)
+#define TG_OTLP_PB_SPAN_FLAGS           tg_otlp_pb_key(16, I32)
+#define TG_OTLP_PB_LINK_TRACE_ID        tg_otlp_pb_key(1, LEN)
+#define TG_OTLP_PB_LINK_SPAN_ID         tg_otlp_pb_key(2, LEN)
+#define TG_OTLP_PB_LINK_FLAGS           tg_otlp_pb_key(6, I32)
+#define TG_OTLP_PB_STATUS_CODE          tg_otlp_pb_key(3, VARINT)
+
+/* What the size pass learns about one span for the write pass. */
+typedef struct {
+    size_t    size;   /* the Span message, without its key and length */
+    unsigned  dirty;  /* some string is not valid UTF-8: repair on write */
+} tg_otlp_pb_size_t;
+
 static size_t tg_otlp_utf8_seq(const u_char *p, size_t left);
-static char *tg_otlp_pstr(tg_pool_t *pool, const u_char *s, size_t n);
-static int tg_otlp_pb_span(tg_pool_t *pool, const tg_span_t *s,
-    tg_otlp_pb_span_t *ps);
-static int tg_otlp_pb_attrs(tg_pool_t *pool, const tg_span_t *s,
-    tg_otlp_pb_span_t *ps);
+static size_t tg_otlp_utf8_len(const u_char *src, size_t n);
 static uint32_t tg_otlp_span_flags(const tg_span_t *s);
 static int tg_otlp_id_zero(const u_char *id, size_t n);
+static inline size_t tg_otlp_pb_varint_size(uint64_t v);
+static inline size_t tg_otlp_pb_field_size(size_t n);
+static inline u_char *tg_otlp_pb_varint(u_char *p, uint64_t v);
+static inline u_char *tg_otlp_pb_fixed64(u_char *p, uint64_t v);
+static inline u_char *tg_otlp_pb_fixed32(u_char *p, uint32_t v);
+static inline u_char *tg_otlp_pb_bytes(u_char *p, uint32_t key,
+    const u_char *src, size_t n);
+static inline u_char *tg_otlp_pb_string(u_char *p, uint32_t key,
+    const u_char *src, size_t n, size_t len);
+static void tg_otlp_pb_resource_attr(const tg_otlp_kv_t *kv,
+    tg_span_attr_t *a);
+static inline size_t tg_otlp_pb_any_size(const tg_span_attr_t *a, size_t vlen);
+static inline size_t tg_otlp_pb_kv_size(const tg_span_attr_t *a, size_t klen,
+    size_t vlen);
+static u_char *tg_otlp_pb_kv(u_char *p, uint32_t key, const tg_span_attr_t *a,
+    size_t klen, size_t vlen);
+static size_t tg_otlp_pb_span_size(const tg_span_t *s, unsigned *dirty);
+static u_char *tg_otlp_pb_span(u_char *p, const tg_span_t *s,
+    unsigned dirty);
 static int tg_otlp_json_raw(tg_otlp_buf_t *b, const char *s, size_t n);
 static int tg_otlp_json_str(tg_otlp_buf_t *b, const u_char *s, size_t n);
 static int tg_otlp_json_hex(tg_otlp_buf_t *b, const u_char *id, size_t n);
@@ -173,29 +223,51 @@ tg_otlp_utf8_sanitize(u_char *dst, const u_char *src, size_t n)
 }
 
 
-/* A NUL-terminated, valid UTF-8 pool copy, as protobuf-c strings need. */
-static char *
-tg_otlp_pstr(tg_pool_t *pool, const u_char *s, size_t n)
+/*
+ * Length of src[0..n) once tg_otlp_utf8_sanitize() has repaired it: n for
+ * valid UTF-8 without NUL, more otherwise (a bad byte becomes 3 bytes).
+ * Text is mostly ASCII: eight bytes in 0x01-0x7f are checked at a time
+ * (none has the high bit, and subtracting 1 from each borrows, setting a
+ * high bit, only at a 0), the last eight of the string overlapping bytes
+ * already checked; anything else is measured sequence by sequence.
+ */
+static size_t
+tg_otlp_utf8_len(const u_char *src, size_t n)
 {
-    u_char  *p;
-    size_t   len;
+    size_t    i, k, len;
+    uint64_t  w;
 
-    if (tg_otlp_utf8_valid(s, n)) {
-        p = tg_pnalloc(pool, n + 1);
-        if (p == NULL) {
-            return NULL;
+    static const uint64_t  ones = 0x0101010101010101ULL;
+    static const uint64_t  high = 0x8080808080808080ULL;
+
+    i = 0;
+    if (n >= 8) {
+        for ( /* void */ ; i + 8 <= n; i += 8) {
+            memcpy(&w, src + i, 8);
+            if (((w | (w - ones)) & high) != 0) {
+                break;
+            }
         }
-        memcpy(p, s, n);
-        p[n] = '\0';
-        return (char *) p;
+        memcpy(&w, src + n - 8, 8);
+        if (((w | (w - ones)) & high) == 0 && i + 8 > n) {
+            return n;
+        }
     }
-    p = tg_pnalloc(pool, 3 * n + 1);
-    if (p == NULL) {
-        return NULL;
+
+    len = n;
+    while (i < n) {
+        if (src[i] >= 0x01 && src[i] < 0x80) {
+            i++;
+            continue;
+        }
+        k = tg_otlp_utf8_seq(src + i, n - i);
+        if (k == 0) {
+            len += 2;
+            k = 1;
+        }
+        i += k;
     }
-    len = tg_otlp_utf8_sanitize(p, s, n);
-    p[len] = '\0';
-    return (char *) p;
+    return len;
 }
 
 
@@ -233,228 +305,396 @@ tg_otlp_span_flags(const tg_span_t *s)
 }
 
 
+static inline size_t
+tg_otlp_pb_varint_size(uint64_t v)
+{
+    size_t  n;
+
+    for (n = 1; v >= 0x80; n++) {
+        v >>= 7;
+    }
+    return n;
+}
+
+
+/* A length-delimited field with a one-byte key: key, length, n bytes. */
+static inline size_t
+tg_otlp_pb_field_size(size_t n)
+{
+    return 1 + tg_otlp_pb_varint_size(n) + n;
+}
+
+
+static inline u_char *
+tg_otlp_pb_varint(u_char *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (u_char) (v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (u_char) v;
+    return p;
+}
+
+
+static inline u_char *
+tg_otlp_pb_fixed64(u_char *p, uint64_t v)
+{
+    p[0] = (u_char) v;
+    p[1] = (u_char) (v >> 8);
+    p[2] = (u_char) (v >> 16);
+    p[3] = (u_char) (v >> 24);
+    p[4] = (u_char) (v >> 32);
+    p[5] = (u_char) (v >> 40);
+    p[6] = (u_char) (v >> 48);
+    p[7] = (u_char) (v >> 56);
+    return p + 8;
+}
+
+
+static inline u_char *
+tg_otlp_pb_fixed32(u_char *p, uint32_t v)
+{
+    p[0] = (u_char) v;
+    p[1] = (u_char) (v >> 8);
+    p[2] = (u_char) (v >> 16);
+    p[3] = (u_char) (v >> 24);
+    return p + 4;
+}
+
+
+static inline u_char *
+tg_otlp_pb_bytes(u_char *p, uint32_t key, const u_char *src, size_t n)
+{
+    p = tg_otlp_pb_varint(p, key);
+    p = tg_otlp_pb_varint(p, n);
+    memcpy(p, src, n);
+    return p + n;
+}
+
+
+/*
+ * A string field of len bytes on the wire (tg_otlp_utf8_len): src as it
+ * is when len == n, else src repaired by tg_otlp_utf8_sanitize().
+ */
+static inline u_char *
+tg_otlp_pb_string(u_char *p, uint32_t key, const u_char *src, size_t n,
+    size_t len)
+{
+    p = tg_otlp_pb_varint(p, key);
+    p = tg_otlp_pb_varint(p, len);
+    if (len == n) {
+        memcpy(p, src, n);
+        return p + n;
+    }
+    return p + tg_otlp_utf8_sanitize(p, src, n);
+}
+
+
+/* A resource attribute seen as a span string attribute. */
+static void
+tg_otlp_pb_resource_attr(const tg_otlp_kv_t *kv, tg_span_attr_t *a)
+{
+    a->type = TG_SPAN_ATTR_STRING;
+    a->key.data = (u_char *) kv->key;
+    a->key.len = strlen(kv->key);
+    a->str.data = (u_char *) kv->value;
+    a->str.len = strlen(kv->value);
+    a->num = 0;
+}
+
+
+/*
+ * AnyValue is a oneof: the member that is set is written even when it is
+ * "", 0 or false (proto3 leaves out only zero fields outside a oneof).
+ * Types other than string and int are bools, as tg_span_attr_next reads
+ * them.
+ */
+static inline size_t
+tg_otlp_pb_any_size(const tg_span_attr_t *a, size_t vlen)
+{
+    switch (a->type) {
+    case TG_SPAN_ATTR_STRING:
+        return tg_otlp_pb_field_size(vlen);
+    case TG_SPAN_ATTR_INT:
+        return 1 + tg_otlp_pb_varint_size((uint64_t) a->num);
+    default:
+        return 2;
+    }
+}
+
+
+/* KeyValue: the key when not empty, the value always. */
+static inline size_t
+tg_otlp_pb_kv_size(const tg_span_attr_t *a, size_t klen, size_t vlen)
+{
+    return (klen ? tg_otlp_pb_field_size(klen) : 0)
+           + tg_otlp_pb_field_size(tg_otlp_pb_any_size(a, vlen));
+}
+
+
+/*
+ * Writes a as a KeyValue field with the given key; klen and vlen are the
+ * key's and the string value's lengths on the wire (tg_otlp_utf8_len).
+ */
+static u_char *
+tg_otlp_pb_kv(u_char *p, uint32_t key, const tg_span_attr_t *a, size_t klen,
+    size_t vlen)
+{
+    size_t  any;
+
+    any = tg_otlp_pb_any_size(a, vlen);
+    p = tg_otlp_pb_varint(p, key);
+    p = tg_otlp_pb_varint(p, (klen ? tg_otlp_pb_field_size(klen) : 0)
+                             + tg_otlp_pb_field_size(any));
+    if (klen) {
+        p = tg_otlp_pb_string(p, TG_OTLP_PB_KV_KEY, a->key.data, a->key.len,
+                              klen);
+    }
+    p = tg_otlp_pb_varint(p, TG_OTLP_PB_KV_VALUE);
+    p = tg_otlp_pb_varint(p, any);
+    switch (a->type) {
+    case TG_SPAN_ATTR_STRING:
+        p = tg_otlp_pb_string(p, TG_OTLP_PB_ANY_STRING, a->str.data,
+                              a->str.len, vlen);
+        break;
+    case TG_SPAN_ATTR_INT:
+        p = tg_otlp_pb_varint(p, TG_OTLP_PB_ANY_INT);
+        p = tg_otlp_pb_varint(p, (uint64_t) a->num);
+        break;
+    default:
+        p = tg_otlp_pb_varint(p, TG_OTLP_PB_ANY_BOOL);
+        *p++ = a->num ? 1 : 0;
+        break;
+    }
+    return p;
+}
+
+
+/*
+ * The Span message's size, without its own key and length: the fields
+ * tg_otlp_pb_span() writes, under the same conditions. Strings count at
+ * their repaired length; *dirty is set when one of them needs repair.
+ */
+static size_t
+tg_otlp_pb_span_size(const tg_span_t *s, unsigned *dirty)
+{
+    size_t          size, off, i, n, len, klen, vlen;
+    tg_span_attr_t  a;
+
+    size = tg_otlp_pb_field_size(sizeof(s->trace_id))
+           + tg_otlp_pb_field_size(sizeof(s->span_id));
+    if (!tg_otlp_id_zero(s->parent_id, sizeof(s->parent_id))) {
+        size += tg_otlp_pb_field_size(sizeof(s->parent_id));
+    }
+
+    n = strnlen(s->name, TG_SPAN_NAME_MAX);
+    len = tg_otlp_utf8_len((const u_char *) s->name, n);
+    *dirty |= (len != n);
+    if (len) {
+        size += tg_otlp_pb_field_size(len);
+    }
+    if (s->kind) {
+        size += 1 + tg_otlp_pb_varint_size(s->kind);
+    }
+    if (s->start_ns) {
+        size += 1 + 8;
+    }
+    if (s->end_ns) {
+        size += 1 + 8;
+    }
+
+    off = 0;
+    for (i = 0; i < s->nattrs && tg_span_attr_next(s, &off, &a); i++) {
+        klen = tg_otlp_utf8_len(a.key.data, a.key.len);
+        vlen = tg_otlp_utf8_len(a.str.data, a.str.len);
+        *dirty |= (klen != a.key.len || vlen != a.str.len);
+        size += tg_otlp_pb_field_size(tg_otlp_pb_kv_size(&a, klen, vlen));
+    }
+
+    if (s->dropped_attrs) {
+        size += 1 + tg_otlp_pb_varint_size(s->dropped_attrs);
+    }
+    if (s->has_link) {
+        size += tg_otlp_pb_field_size(
+                    tg_otlp_pb_field_size(sizeof(s->link_trace_id))
+                    + tg_otlp_pb_field_size(sizeof(s->link_span_id))
+                    + 1 + 4);
+    }
+    if (s->status != TG_SPAN_STATUS_UNSET) {
+        size += tg_otlp_pb_field_size(1 + tg_otlp_pb_varint_size(s->status));
+    }
+    return size + tg_otlp_pb_varint_size(TG_OTLP_PB_SPAN_FLAGS) + 4;
+}
+
+
+/*
+ * Writes the Span message's fields in field-number order, as protobuf-c
+ * packs them. Strings come straight from the span unless dirty says that
+ * some of them need repair; those are then measured again and repaired.
+ */
+static u_char *
+tg_otlp_pb_span(u_char *p, const tg_span_t *s, unsigned dirty)
+{
+    size_t          off, i, n, len, klen, vlen;
+    tg_span_attr_t  a;
+
+    p = tg_otlp_pb_bytes(p, TG_OTLP_PB_SPAN_TRACE_ID, s->trace_id,
+                         sizeof(s->trace_id));
+    p = tg_otlp_pb_bytes(p, TG_OTLP_PB_SPAN_SPAN_ID, s->span_id,
+                         sizeof(s->span_id));
+    /* a root span has no parent_span_id field (an empty bytes value) */
+    if (!tg_otlp_id_zero(s->parent_id, sizeof(s->parent_id))) {
+        p = tg_otlp_pb_bytes(p, TG_OTLP_PB_SPAN_PARENT_SPAN_ID, s->parent_id,
+                             sizeof(s->parent_id));
+    }
+
+    n = strnlen(s->name, TG_SPAN_NAME_MAX);
+    len = dirty ? tg_otlp_utf8_len((const u_char *) s->name, n) : n;
+    if (len) {
+        p = tg_otlp_pb_string(p, TG_OTLP_PB_SPAN_NAME,
+                              (const u_char *) s->name, n, len);
+    }
+    if (s->kind) {
+        p = tg_otlp_pb_varint(p, TG_OTLP_PB_SPAN_KIND);
+        p = tg_otlp_pb_varint(p, s->kind);
+    }
+    if (s->start_ns) {
+        p = tg_otlp_pb_varint(p, TG_OTLP_PB_SPAN_START);
+        p = tg_otlp_pb_fixed64(p, s->start_ns);
+    }
+    if (s->end_ns) {
+        p = tg_otlp_pb_varint(p, TG_OTLP_PB_SPAN_END);
+        p = tg_otlp_pb_fixed64(p, s->end_ns);
+    }
+
+    off = 0;
+    for (i = 0; i < s->nattrs && tg_span_attr_next(s, &off, &a); i++) {
+        klen = a.key.len;
+        vlen = a.str.len;
+        if (dirty) {
+            klen = tg_otlp_utf8_len(a.key.data, a.key.len);
+            vlen = tg_otlp_utf8_len(a.str.data, a.str.len);
+        }
+        p = tg_otlp_pb_kv(p, TG_OTLP_PB_SPAN_ATTRIBUTES, &a, klen, vlen);
+    }
+
+    if (s->dropped_attrs) {
+        p = tg_otlp_pb_varint(p, TG_OTLP_PB_SPAN_DROPPED_ATTRS);
+        p = tg_otlp_pb_varint(p, s->dropped_attrs);
+    }
+    /* the incoming context, when a new trace was started instead: remote */
+    if (s->has_link) {
+        p = tg_otlp_pb_varint(p, TG_OTLP_PB_SPAN_LINKS);
+        p = tg_otlp_pb_varint(p,
+                              tg_otlp_pb_field_size(sizeof(s->link_trace_id))
+                              + tg_otlp_pb_field_size(sizeof(s->link_span_id))
+                              + 1 + 4);
+        p = tg_otlp_pb_bytes(p, TG_OTLP_PB_LINK_TRACE_ID, s->link_trace_id,
+                             sizeof(s->link_trace_id));
+        p = tg_otlp_pb_bytes(p, TG_OTLP_PB_LINK_SPAN_ID, s->link_span_id,
+                             sizeof(s->link_span_id));
+        p = tg_otlp_pb_varint(p, TG_OTLP_PB_LINK_FLAGS);
+        p = tg_otlp_pb_fixed32(p, TG_OTLP_FLAGS_HAS_IS_REMOTE
+                                  | TG_OTLP_FLAGS_IS_REMOTE);
+    }
+    /* UNSET is the meaning of an absent status: save the bytes */
+    if (s->status != TG_SPAN_STATUS_UNSET) {
+        p = tg_otlp_pb_varint(p, TG_OTLP_PB_SPAN_STATUS);
+        p = tg_otlp_pb_varint(p, 1 + tg_otlp_pb_varint_size(s->status));
+        p = tg_otlp_pb_varint(p, TG_OTLP_PB_STATUS_CODE);
+        p = tg_otlp_pb_varint(p, s->status);
+    }
+    /* never zero: HAS_IS_REMOTE is always set */
+    p = tg_otlp_pb_varint(p, TG_OTLP_PB_SPAN_FLAGS);
+    return tg_otlp_pb_fixed32(p, tg_otlp_span_flags(s));
+}
+
+
+/*
+ * Two passes over the spans: the first adds up the size of every nested
+ * message (spans' sizes are kept in sizes[]), so that the second writes
+ * each length prefix before its message, into one buffer of exactly the
+ * total size, with nothing moved afterwards.
+ */
 int
 tg_otlp_encode_protobuf(const tg_otlp_resource_t *res,
     const tg_span_t *spans, size_t n, tg_otlp_buf_t *out)
 {
-    size_t                 i, size;
-    tg_pool_t             *pool;
-    tg_otlp_pb_kv_t       *kv, **kvp;
-    tg_otlp_pb_any_t      *av;
-    tg_otlp_pb_span_t     *ps, **psp;
-    tg_otlp_pb_scope_t     scope;
-    tg_otlp_pb_rspans_t    rs;
-    tg_otlp_pb_sspans_t    ss;
-    tg_otlp_pb_request_t   req;
-    tg_otlp_pb_resource_t  resource;
-    tg_otlp_pb_rspans_t   *rsp[1];
-    tg_otlp_pb_sspans_t   *ssp[1];
+    size_t              i, total, rs_size, res_size, ss_size, scope_size;
+    u_char             *p;
+    tg_span_attr_t      a;
+    tg_otlp_pb_size_t  *sizes;
 
-    static const tg_otlp_pb_kv_t    kv_init =
-        OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
-    static const tg_otlp_pb_any_t   any_init =
-        OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
-    static const tg_otlp_pb_span_t  span_init =
-        OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
-
-    tg_otlp_pb_common(instrumentation_scope__init)(&scope);
-    tg_otlp_pb_trace(resource_spans__init)(&rs);
-    tg_otlp_pb_trace(scope_spans__init)(&ss);
-    tg_otlp_pb_req(init)(&req);
-    tg_otlp_pb_resource(resource__init)(&resource);
-
-    pool = tg_pool_create(64 * 1024);
-    if (pool == NULL) {
+    sizes = malloc((n ? n : 1) * sizeof(tg_otlp_pb_size_t));
+    if (sizes == NULL) {
         return TG_ERROR;
-    }
-
-    kv = tg_palloc(pool, (res->nattrs + 1) * sizeof(tg_otlp_pb_kv_t));
-    av = tg_palloc(pool, (res->nattrs + 1) * sizeof(tg_otlp_pb_any_t));
-    kvp = tg_palloc(pool, (res->nattrs + 1) * sizeof(tg_otlp_pb_kv_t *));
-    ps = tg_palloc(pool, (n + 1) * sizeof(tg_otlp_pb_span_t));
-    psp = tg_palloc(pool, (n + 1) * sizeof(tg_otlp_pb_span_t *));
-    if (kv == NULL || av == NULL || kvp == NULL || ps == NULL || psp == NULL) {
-        goto failed;
     }
 
     /* resource strings were made valid UTF-8 when the resource was built */
+    res_size = 0;
     for (i = 0; i < res->nattrs; i++) {
-        kv[i] = kv_init;
-        av[i] = any_init;
-        av[i].value_case =
-            OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-        av[i].string_value = res->attrs[i].value;
-        kv[i].key = res->attrs[i].key;
-        kv[i].value = &av[i];
-        kvp[i] = &kv[i];
+        tg_otlp_pb_resource_attr(&res->attrs[i], &a);
+        res_size += tg_otlp_pb_field_size(
+                        tg_otlp_pb_kv_size(&a, a.key.len, a.str.len));
     }
-    resource.n_attributes = res->nattrs;
-    resource.attributes = kvp;
 
-    scope.name = TG_OTLP_SCOPE_NAME;
-    scope.version = TG_VERSION;
+    scope_size = tg_otlp_pb_field_size(sizeof(TG_OTLP_SCOPE_NAME) - 1);
+    if (sizeof(TG_VERSION) > 1) {
+        scope_size += tg_otlp_pb_field_size(sizeof(TG_VERSION) - 1);
+    }
+
+    ss_size = tg_otlp_pb_field_size(scope_size);
+    for (i = 0; i < n; i++) {
+        sizes[i].dirty = 0;
+        sizes[i].size = tg_otlp_pb_span_size(&spans[i], &sizes[i].dirty);
+        ss_size += tg_otlp_pb_field_size(sizes[i].size);
+    }
+
+    rs_size = tg_otlp_pb_field_size(res_size)
+              + tg_otlp_pb_field_size(ss_size);
+    total = tg_otlp_pb_field_size(rs_size);
+
+    out->len = 0;
+    if (tg_otlp_buf_reserve(out, total) != TG_OK) {
+        free(sizes);
+        return TG_ERROR;
+    }
+
+    p = out->data;
+    p = tg_otlp_pb_varint(p, TG_OTLP_PB_REQ_RESOURCE_SPANS);
+    p = tg_otlp_pb_varint(p, rs_size);
+
+    p = tg_otlp_pb_varint(p, TG_OTLP_PB_RS_RESOURCE);
+    p = tg_otlp_pb_varint(p, res_size);
+    for (i = 0; i < res->nattrs; i++) {
+        tg_otlp_pb_resource_attr(&res->attrs[i], &a);
+        p = tg_otlp_pb_kv(p, TG_OTLP_PB_RESOURCE_ATTRIBUTES, &a, a.key.len,
+                          a.str.len);
+    }
+
+    p = tg_otlp_pb_varint(p, TG_OTLP_PB_RS_SCOPE_SPANS);
+    p = tg_otlp_pb_varint(p, ss_size);
+    p = tg_otlp_pb_varint(p, TG_OTLP_PB_SS_SCOPE);
+    p = tg_otlp_pb_varint(p, scope_size);
+    p = tg_otlp_pb_string(p, TG_OTLP_PB_SCOPE_NAME,
+                          (const u_char *) TG_OTLP_SCOPE_NAME,
+                          sizeof(TG_OTLP_SCOPE_NAME) - 1,
+                          sizeof(TG_OTLP_SCOPE_NAME) - 1);
+    if (sizeof(TG_VERSION) > 1) {
+        p = tg_otlp_pb_string(p, TG_OTLP_PB_SCOPE_VERSION,
+                              (const u_char *) TG_VERSION,
+                              sizeof(TG_VERSION) - 1, sizeof(TG_VERSION) - 1);
+    }
 
     for (i = 0; i < n; i++) {
-        ps[i] = span_init;
-        if (tg_otlp_pb_span(pool, &spans[i], &ps[i]) != TG_OK) {
-            goto failed;
-        }
-        psp[i] = &ps[i];
+        p = tg_otlp_pb_varint(p, TG_OTLP_PB_SS_SPANS);
+        p = tg_otlp_pb_varint(p, sizes[i].size);
+        p = tg_otlp_pb_span(p, &spans[i], sizes[i].dirty);
     }
 
-    ss.scope = &scope;
-    ss.n_spans = n;
-    ss.spans = psp;
-    ssp[0] = &ss;
-    rs.resource = &resource;
-    rs.n_scope_spans = 1;
-    rs.scope_spans = ssp;
-    rsp[0] = &rs;
-    req.n_resource_spans = 1;
-    req.resource_spans = rsp;
-
-    size = tg_otlp_pb_req(get_packed_size)(&req);
-    out->len = 0;
-    if (tg_otlp_buf_reserve(out, size) != TG_OK) {
-        goto failed;
-    }
-    out->len = tg_otlp_pb_req(pack)(&req, out->data);
-
-    tg_pool_destroy(pool);
-    return TG_OK;
-
-failed:
-    tg_pool_destroy(pool);
-    return TG_ERROR;
-}
-
-
-static int
-tg_otlp_pb_span(tg_pool_t *pool, const tg_span_t *s, tg_otlp_pb_span_t *ps)
-{
-    size_t                name_len;
-    tg_otlp_pb_link_t    *link, **linkp;
-    tg_otlp_pb_status_t  *st;
-
-    static const tg_otlp_pb_link_t    link_init =
-        OPENTELEMETRY__PROTO__TRACE__V1__SPAN__LINK__INIT;
-    static const tg_otlp_pb_status_t  status_init =
-        OPENTELEMETRY__PROTO__TRACE__V1__STATUS__INIT;
-
-    /* ids point into the caller's span array, alive until pack returns */
-    ps->trace_id.len = sizeof(s->trace_id);
-    ps->trace_id.data = (uint8_t *) s->trace_id;
-    ps->span_id.len = sizeof(s->span_id);
-    ps->span_id.data = (uint8_t *) s->span_id;
-    if (!tg_otlp_id_zero(s->parent_id, sizeof(s->parent_id))) {
-        ps->parent_span_id.len = sizeof(s->parent_id);
-        ps->parent_span_id.data = (uint8_t *) s->parent_id;
-    }
-    ps->flags = tg_otlp_span_flags(s);
-
-    name_len = strnlen(s->name, TG_SPAN_NAME_MAX);
-    ps->name = tg_otlp_pstr(pool, (const u_char *) s->name, name_len);
-    if (ps->name == NULL) {
-        return TG_ERROR;
-    }
-    ps->kind = (Opentelemetry__Proto__Trace__V1__Span__SpanKind) s->kind;
-    ps->start_time_unix_nano = s->start_ns;
-    ps->end_time_unix_nano = s->end_ns;
-    ps->dropped_attributes_count = s->dropped_attrs;
-
-    if (tg_otlp_pb_attrs(pool, s, ps) != TG_OK) {
-        return TG_ERROR;
-    }
-
-    if (s->has_link) {
-        link = tg_palloc(pool, sizeof(tg_otlp_pb_link_t));
-        linkp = tg_palloc(pool, sizeof(tg_otlp_pb_link_t *));
-        if (link == NULL || linkp == NULL) {
-            return TG_ERROR;
-        }
-        *link = link_init;
-        link->trace_id.len = sizeof(s->link_trace_id);
-        link->trace_id.data = (uint8_t *) s->link_trace_id;
-        link->span_id.len = sizeof(s->link_span_id);
-        link->span_id.data = (uint8_t *) s->link_span_id;
-        link->flags = TG_OTLP_FLAGS_HAS_IS_REMOTE | TG_OTLP_FLAGS_IS_REMOTE;
-        *linkp = link;
-        ps->n_links = 1;
-        ps->links = linkp;
-    }
-
-    /* UNSET is the meaning of an absent status: save the bytes */
-    if (s->status != TG_SPAN_STATUS_UNSET) {
-        st = tg_palloc(pool, sizeof(tg_otlp_pb_status_t));
-        if (st == NULL) {
-            return TG_ERROR;
-        }
-        *st = status_init;
-        st->code = (Opentelemetry__Proto__Trace__V1__Status__StatusCode)
-                   s->status;
-        ps->status = st;
-    }
-    return TG_OK;
-}
-
-
-static int
-tg_otlp_pb_attrs(tg_pool_t *pool, const tg_span_t *s, tg_otlp_pb_span_t *ps)
-{
-    size_t             off, i, max;
-    tg_span_attr_t     a;
-    tg_otlp_pb_kv_t   *kv, **kvp;
-    tg_otlp_pb_any_t  *av;
-
-    static const tg_otlp_pb_kv_t   kv_init =
-        OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
-    static const tg_otlp_pb_any_t  any_init =
-        OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
-
-    max = s->nattrs;
-    if (max == 0) {
-        return TG_OK;
-    }
-    kv = tg_palloc(pool, max * sizeof(tg_otlp_pb_kv_t));
-    av = tg_palloc(pool, max * sizeof(tg_otlp_pb_any_t));
-    kvp = tg_palloc(pool, max * sizeof(tg_otlp_pb_kv_t *));
-    if (kv == NULL || av == NULL || kvp == NULL) {
-        return TG_ERROR;
-    }
-
-    off = 0;
-    for (i = 0; i < max && tg_span_attr_next(s, &off, &a); i++) {
-        kv[i] = kv_init;
-        av[i] = any_init;
-        kv[i].key = tg_otlp_pstr(pool, a.key.data, a.key.len);
-        if (kv[i].key == NULL) {
-            return TG_ERROR;
-        }
-        switch (a.type) {
-        case TG_SPAN_ATTR_STRING:
-            av[i].value_case =
-                OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-            av[i].string_value = tg_otlp_pstr(pool, a.str.data, a.str.len);
-            if (av[i].string_value == NULL) {
-                return TG_ERROR;
-            }
-            break;
-        case TG_SPAN_ATTR_INT:
-            av[i].value_case =
-                OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
-            av[i].int_value = a.num;
-            break;
-        default:
-            av[i].value_case =
-                OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
-            av[i].bool_value = a.num ? 1 : 0;
-            break;
-        }
-        kv[i].value = &av[i];
-        kvp[i] = &kv[i];
-    }
-    ps->n_attributes = i;
-    ps->attributes = kvp;
+    out->len = (size_t) (p - out->data);
+    free(sizes);
     return TG_OK;
 }
 

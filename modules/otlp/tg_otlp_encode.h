@@ -3,10 +3,11 @@
 
 /*
  * tg_span_t values -> one ExportTraceServiceRequest (one ResourceSpans, one
- * ScopeSpans "tracegate" TG_VERSION), as OTLP protobuf (protobuf-c) or as
- * OTLP/JSON (the protobuf JSON mapping with OTLP's exceptions: trace and
- * span ids as lowercase hex, enums as integers, 64-bit integers as decimal
- * strings, lowerCamelCase keys). Strings that are not valid UTF-8 get each
+ * ScopeSpans "tracegate" TG_VERSION), as OTLP protobuf (written straight in
+ * the wire format: the bytes protobuf-c would pack) or as OTLP/JSON (the
+ * protobuf JSON mapping with OTLP's exceptions: trace and span ids as
+ * lowercase hex, enums as integers, 64-bit integers as decimal strings,
+ * lowerCamelCase keys). Strings that are not valid UTF-8 get each
  * bad byte replaced by U+FFFD: proto3 receivers (the Collector's Go code)
  * reject a whole request over one bad string, and JSON must be UTF-8.
  *
@@ -41,8 +42,12 @@ void tg_otlp_buf_free(tg_otlp_buf_t *b);
 
 /*
  * Packs spans[0..n) with the resource into out (its old contents are
- * replaced). n may be 0 only in tests: the exporter never sends empty
- * requests. TG_OK or TG_ERROR (ENOMEM).
+ * replaced). Fields go in field-number order, zero and empty ones left out
+ * as proto3 says (AnyValue's oneof member is always there), so the bytes
+ * are those protobuf-c packs for the same message. Valid UTF-8 strings are
+ * copied straight from the spans. n may be 0 only in tests: the exporter
+ * never sends empty requests. Allocates only out's growth and one array
+ * of n span sizes. TG_OK or TG_ERROR (ENOMEM).
  */
 int tg_otlp_encode_protobuf(const tg_otlp_resource_t *res,
     const tg_span_t *spans, size_t n, tg_otlp_buf_t *out);
