@@ -323,6 +323,53 @@ main(void)
     is_int(ring->dropped, 0, "nothing dropped");
     tg_otlp_ring_destroy(ring);
 
+    /*
+     * With a wake-up batch, a rewind happens only far enough into the
+     * buffer that a whole batch of large spans still fits in front of the
+     * consumer: otherwise the ring filled by bytes before the batch that
+     * wakes the exporter, and everything was dropped until its timer.
+     */
+    ring = tg_otlp_ring_create(2048, 0);
+    tg_otlp_ring_set_wake(ring, 512, NULL, NULL);
+    bad = 0;
+    seq_in = 0;
+    k = 0;
+    for (n = 0; n < 40; n++) {
+        for (i = 0; i < (n * 97) % 1500 + 1; i++) {
+            test_span_make(s, seq_in++, 500);
+            if (tg_otlp_ring_push(ring, s) != TG_OK
+                || tg_otlp_ring_pop(ring, out, 64, 1 << 20) != 1)
+            {
+                bad++;
+            }
+            k = tg_max(k, (size_t) (ring->head & (ring->size - 1)));
+        }
+        /* every other round: the burst's first push is the one to rewind */
+        while (n % 2 && (ring->head & (ring->size - 1)) < ring->rewind_at) {
+            test_span_make(s, seq_in++, 500);
+            if (tg_otlp_ring_push(ring, s) != TG_OK
+                || tg_otlp_ring_pop(ring, out, 64, 1 << 20) != 1)
+            {
+                bad++;
+            }
+        }
+        for (i = 0; i < 512; i++) {
+            test_span_make(s, seq_in++, 600);
+            if (tg_otlp_ring_push(ring, s) != TG_OK) {
+                bad++;
+            }
+        }
+        while (tg_otlp_ring_pop(ring, out, 64, 1 << 20)) {
+            /* empty it */
+        }
+    }
+    is_int(bad, 0, "after any run of rewinds a burst of 512 large spans fits");
+    ok(k > 0 && k < ring->rewind_at + 2 * sizeof(tg_span_t)
+           && ring->rewind_at < ring->size,
+       "and a keeping-up consumer still rewinds (offsets < %zu of %zu)",
+       ring->rewind_at + 2 * sizeof(tg_span_t), ring->size);
+    tg_otlp_ring_destroy(ring);
+
     /* wake-ups: one per wake_at spans queued, none per span */
     ring = tg_otlp_ring_create(64, 0);
     tg_otlp_ring_set_wake(ring, 3, test_wake, NULL);

@@ -15,12 +15,21 @@
 #define TG_OTLP_RING_HDR  8
 #define TG_OTLP_RING_PAD  UINT64_MAX
 /*
- * A push into an empty ring further than this into the buffer starts
- * again at offset 0: the pages in use stay those of the largest backlog
- * instead of the whole buffer (several MiB at the default queue size),
- * which the worker would otherwise touch and keep resident.
+ * A push into an empty ring at least rewind_at bytes into the buffer
+ * starts again at offset 0: the pages in use stay those of the largest
+ * backlog instead of the whole buffer (several MiB at the default queue
+ * size), which the worker would otherwise touch and keep resident.
+ *
+ * Until the consumer passes the pad marker, the producer's room is the
+ * offset it rewound from. That room must hold a whole wake-up batch of
+ * the largest spans: otherwise the ring could fill by bytes before the
+ * batch that wakes the exporter, and the worker would drop everything
+ * until the exporter's timer. Hence rewind_at >= wake_at largest records.
  */
 #define TG_OTLP_RING_REWIND (64 * 1024)
+#define tg_otlp_ring_rewind_at(wake_at)                                        \
+    tg_max(TG_OTLP_RING_REWIND,                                                \
+           (wake_at) * tg_otlp_ring_rec_size(sizeof(tg_span_t)))
 
 #define tg_otlp_ring_rec_size(len)                                             \
     (TG_OTLP_RING_HDR + (((size_t) (len) + 7) & ~(size_t) 7))
@@ -62,6 +71,7 @@ tg_otlp_ring_create(size_t max_spans, size_t bytes)
         return NULL;
     }
 
+    ring->rewind_at = tg_otlp_ring_rewind_at(1);
     atomic_init(&ring->head, 0);
     atomic_init(&ring->pushed, 0);
     atomic_init(&ring->dropped, 0);
@@ -89,6 +99,7 @@ tg_otlp_ring_set_wake(tg_otlp_ring_t *ring, size_t wake_at,
     tg_otlp_ring_wake_pt wake, void *data)
 {
     ring->wake_at = wake_at ? wake_at : 1;
+    ring->rewind_at = tg_otlp_ring_rewind_at(ring->wake_at);
     ring->wake = wake;
     ring->wake_data = data;
 }
@@ -120,7 +131,7 @@ tg_otlp_ring_push(tg_otlp_ring_t *ring, const tg_span_t *span)
      * popped, so the consumer's tail equals head and it reads the pad
      * marker next).
      */
-    skip = (need > contig || (pushed == popped && off >= TG_OTLP_RING_REWIND))
+    skip = (need > contig || (pushed == popped && off >= ring->rewind_at))
                ? contig
                : 0;
 

@@ -43,6 +43,7 @@ typedef struct {
     size_t                                            size;  /* power of 2 */
     size_t                                            max_spans;
     size_t                                            wake_at;
+    size_t                                            rewind_at; /* bytes */
     tg_otlp_ring_wake_pt                              wake;
     void                                             *wake_data;
 } tg_otlp_ring_t;
