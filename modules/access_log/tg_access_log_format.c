@@ -675,7 +675,7 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
         /* body_bytes_sent when the writers count it, else the relayed
            upstream body (tg_http.h) */
         p = tg_utoa(p, r->body_bytes_sent ? r->body_bytes_sent
-                                                    : r->response_body_bytes);
+                                          : r->response_body_bytes);
         break;
 
     case TG_AL_BYTES_SENT:

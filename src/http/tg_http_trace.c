@@ -13,6 +13,7 @@ static void tg_http_trace_span_common(tg_http_request_t *r, tg_span_t *s);
 static size_t tg_http_trace_redact_query(const tg_str_t *q, u_char *dst,
     size_t cap);
 static tg_span_t *tg_http_trace_span_new(tg_http_request_t *r, int client);
+static void tg_http_trace_error_status(tg_span_t *s, int status);
 
 
 /* the semconv list of known methods; anything else is "_OTHER" */
@@ -206,11 +207,22 @@ tg_http_trace_client_attempt(tg_http_request_t *r)
 }
 
 
+/* error.type as the status code, the semantic conventions' rule */
+static void
+tg_http_trace_error_status(tg_span_t *s, int status)
+{
+    u_char  code[20], *p;
+
+    p = tg_utoa(code, (uint64_t) status);
+    tg_span_add_str(s, "error.type", code, (size_t) (p - code));
+}
+
+
 /* Ends the CLIENT span of the current attempt, once. */
 void
 tg_http_trace_client_end(tg_http_request_t *r)
 {
-    u_char                 url[2048], code[20], *p, *last;
+    u_char                 url[2048], *p, *last;
     const char            *etype;
     tg_span_t             *s;
     tg_upstream_server_t  *srv = r->server;
@@ -267,8 +279,7 @@ tg_http_trace_client_end(tg_http_request_t *r)
     if (!r->tunnel && r->resp_headers_done && r->resp_status >= 200) {
         tg_span_add_int(s, "http.response.status_code", r->resp_status);
         if (r->resp_status >= 400) {
-            p = tg_utoa(code, (uint64_t) r->resp_status);
-            tg_span_add_str(s, "error.type", code, (size_t) (p - code));
+            tg_http_trace_error_status(s, r->resp_status);
             s->status = TG_SPAN_STATUS_ERROR;
         }
         if (r->upstream_done) {
@@ -441,7 +452,7 @@ tg_http_trace_tls_attrs(tg_span_t *s, struct bufferevent *bev)
 void
 tg_http_trace_server_end(tg_http_request_t *r)
 {
-    u_char             name[TG_SPAN_NAME_MAX], code[20], *p, *last;
+    u_char             name[TG_SPAN_NAME_MAX], *p, *last;
     u_char             buf[2048], *colon;
     size_t             i, hlen;
     tg_str_t           client, host, xff, tok;
@@ -598,8 +609,7 @@ tg_http_trace_server_end(tg_http_request_t *r)
             tg_span_add_str(s, "error.type", (u_char *) r->error_type,
                             strlen(r->error_type));
         } else {
-            p = tg_utoa(code, (uint64_t) r->status);
-            tg_span_add_str(s, "error.type", code, (size_t) (p - code));
+            tg_http_trace_error_status(s, r->status);
         }
     } else if (r->error_type && r->status >= 400) {
         tg_span_add_str(s, "error.type", (u_char *) r->error_type,
