@@ -97,6 +97,38 @@ $r = $c->read_response(timeout => 30, progress => \&sample);
 $e = TG::parse_echo($r && $r->{body});
 is($e && $e->{body_md5}, TG::gen_md5($n), '20 MB chunked upload checksum at the upstream');
 
+# The smallest proxy_buffer_size: one read of the client can fill the
+# upstream's output to the bound in a single round. The body must still go
+# through (the bound stops reading only while the upstream really lags).
+{
+    my $t4 = TG->new('45-bodies-4k');
+    $t4->write_conf($t4->main_conf("client_max_body_size = 200m\nproxy_buffer_size = 4k") . <<"CONF");
+[upstream service-a]
+server = 127.0.0.1:$up->{port}
+
+[route /service-a]
+upstream = service-a
+CONF
+    $t4->start_ok;
+    my $m = 8 * 1024 * 1024;
+    my $c4 = TG::Conn->new($t4->{port});
+    $c4->write("POST /service-a/upload HTTP/1.1\r\nHost: tg.test\r\nContent-Length: $m\r\n\r\n");
+    my $s4 = 0;
+    TG::gen_stream($m, sub {
+        my $w = $c4->write($_[0], 10);
+        $s4 += $w;
+        return $w == length $_[0] ? 1 : undef;
+    }, 256 * 1024);
+    is($s4, $m, 'proxy_buffer_size = 4k: client sent all 8 MB');
+    my $r4 = $c4->read_response(timeout => 15);
+    my $e4 = TG::parse_echo($r4 && $r4->{body});
+    is($e4 && $e4->{body_md5}, TG::gen_md5($m), 'proxy_buffer_size = 4k: 8 MB upload checksum at the upstream')
+        or diag(TG::summary($r4));
+    $r4 = TG::http_get($t4->{port}, "/service-a/download?len=$m", sink => 1, timeout => 15);
+    is($r4 && $r4->{body_md5}, TG::gen_md5($m), 'proxy_buffer_size = 4k: 8 MB download checksum');
+    $t4->stop;
+}
+
 my ($rss1, $hwm1) = TG::rss($worker // 0);
 diag(sprintf('worker at end: VmRSS %.1f MB, VmHWM %.1f MB (samples: max VmRSS %.1f MB)',
              ($rss1 // 0) / 1024, ($hwm1 // 0) / 1024, $max_rss / 1024));

@@ -4,6 +4,9 @@
 #include <tg_process.h>
 #include <tg_http.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -65,6 +68,114 @@ tg_event_timeout(int64_t ms)
     i = tg_event_nplain++ % tg_nelts(tg_event_plain);
     tg_event_plain[i] = tv;
     return &tg_event_plain[i];
+}
+
+
+/*
+ * Reads of plain-socket bufferevents.
+ *
+ * libevent's own read callback asks the kernel how many bytes wait
+ * (ioctl FIONREAD) before every read and then reads at most 4 KiB: two
+ * system calls where one does, for every request and every response, and
+ * a streamed body cut into 4 KiB reads. tg_event_bev_reader() points the
+ * bufferevent's read event at tg_event_bev_read_handler instead: one
+ * recv() of up to TG_EVENT_READ_SIZE bytes into this worker's buffer,
+ * appended to the bufferevent's input (a small request becomes a small
+ * chain, a large read one chain).
+ *
+ * Everything else stays with libevent: enabling and disabling reads adds
+ * and deletes this same event, timeouts set with bufferevent_set_timeouts()
+ * arm it, callbacks are looked up on every call (bufferevent_setcb() may
+ * change them), and bufferevent_free() finalizes it. What is not carried
+ * over are read watermarks and rate limits, which tracegate never sets on
+ * these bufferevents.
+ *
+ * The event is the ev_read field of struct bufferevent, which libevent
+ * still publishes (event2/bufferevent_struct.h) and which is compiled
+ * against the installed header. bufferevent_setfd() and
+ * bufferevent_socket_connect() assign it again: call this after them.
+ * Worker thread only (one shared buffer).
+ */
+
+#define TG_EVENT_READ_SIZE  65536
+
+static u_char  tg_event_read_buf[TG_EVENT_READ_SIZE];
+
+static void tg_event_bev_read_handler(evutil_socket_t fd, short what,
+    void *ctx);
+
+
+void
+tg_event_bev_reader(struct bufferevent *bev)
+{
+    int                    pending;
+    struct event          *ev = &bev->ev_read;
+    const struct timeval  *tv;
+
+    pending = event_pending(ev, EV_READ | EV_TIMEOUT, NULL);
+    if (pending) {
+        event_del(ev);
+    }
+    event_assign(ev, event_get_base(ev), event_get_fd(ev),
+                 event_get_events(ev), tg_event_bev_read_handler, bev);
+    if (pending) {
+        tv = evutil_timerisset(&bev->timeout_read) ? &bev->timeout_read
+                                                   : NULL;
+        event_add(ev, tv);
+    }
+}
+
+
+static void
+tg_event_bev_read_handler(evutil_socket_t fd, short what, void *ctx)
+{
+    int                    err;
+    short                  events;
+    void                  *arg;
+    ssize_t                n;
+    struct evbuffer       *in;
+    struct bufferevent    *bev = ctx;
+    bufferevent_data_cb    readcb;
+    bufferevent_event_cb   eventcb;
+
+    bufferevent_getcb(bev, &readcb, NULL, &eventcb, &arg);
+    err = 0;
+    if (what == EV_TIMEOUT) {
+        /* no bytes for the read timeout (EV_TIMEOUT|EV_READ: bytes won) */
+        events = BEV_EVENT_READING | BEV_EVENT_TIMEOUT;
+        goto failed;
+    }
+
+    n = recv(fd, tg_event_read_buf, sizeof(tg_event_read_buf), 0);
+    if (n > 0) {
+        in = bufferevent_get_input(bev);
+        evbuffer_unfreeze(in, 0); /* a bufferevent freezes its input's end */
+        err = evbuffer_add(in, tg_event_read_buf, (size_t) n);
+        evbuffer_freeze(in, 0);
+        if (err == 0) {
+            if (readcb) {
+                readcb(bev, arg);
+            }
+            return;
+        }
+        err = ENOMEM;
+        events = BEV_EVENT_READING | BEV_EVENT_ERROR;
+    } else if (n == 0) {
+        events = BEV_EVENT_READING | BEV_EVENT_EOF;
+    } else {
+        err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) {
+            return;
+        }
+        events = BEV_EVENT_READING | BEV_EVENT_ERROR;
+    }
+
+failed:
+    bufferevent_disable(bev, EV_READ);
+    if (eventcb) {
+        errno = err; /* what EVUTIL_SOCKET_ERROR() tells the handler */
+        eventcb(bev, events, arg);
+    }
 }
 
 

@@ -13,4 +13,13 @@ void tg_event_accept_pause(int ms);
  */
 const struct timeval *tg_event_timeout(int64_t ms);
 
+/*
+ * Points a plain-socket bufferevent's reads at tracegate's reader (one
+ * recv() per readable socket, no FIONREAD ioctl, up to 64 KiB). Call it
+ * once the bufferevent has its descriptor (after bufferevent_socket_new()
+ * with a socket, or after bufferevent_socket_connect()). Worker thread.
+ */
+struct bufferevent;
+void tg_event_bev_reader(struct bufferevent *bev);
+
 #endif /* _TG_EVENT_H_INCLUDED_ */

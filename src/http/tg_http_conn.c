@@ -182,6 +182,7 @@ tg_http_setup_bev(tg_http_conn_t *c)
         if (c->bev == NULL) {
             return TG_ERROR;
         }
+        tg_event_bev_reader(c->bev);
     }
     bufferevent_setcb(c->bev, tg_http_client_read_handler,
                       tg_http_client_write_handler,
@@ -654,9 +655,16 @@ tg_http_process_input(tg_http_conn_t *c)
             }
             up = bufferevent_get_output(r->uc->bev);
             if (evbuffer_get_length(up)
-                >= (size_t) tg_cycle->main.proxy_buffer_size)
+                    >= (size_t) tg_cycle->main.proxy_buffer_size
+                && !tg_http_flush(r->uc->bev, r->server->ssl)
+                && evbuffer_get_length(up)
+                       >= (size_t) tg_cycle->main.proxy_buffer_size)
             {
-                /* the upstream is slow to take the body: stop reading */
+                /*
+                 * The upstream is slow to take the body: stop reading.
+                 * The flush before left its write event on, so its
+                 * write handler reads the client again.
+                 */
                 r->client_throttled = 1;
                 bufferevent_disable(c->bev, EV_READ);
                 bufferevent_setwatermark(

@@ -1,6 +1,7 @@
 #include <tg_config.h>
 #include <tg_core.h>
 #include <tg_http.h>
+#include <tg_event.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -303,6 +304,10 @@ tg_http_upstream_connect(tg_http_request_t *r)
         tg_http_upstream_next(r, err == ECONNREFUSED ? "connection_refused"
                                                      : "connect_error",
                               502);
+        return;
+    }
+    if (!s->ssl) {
+        tg_event_bev_reader(uc->bev); /* the bev has its socket now */
     }
     return;
 
