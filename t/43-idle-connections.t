@@ -89,6 +89,37 @@ $dt = time - $t0;
 ok($dt >= 1.3 && $dt <= 3, sprintf('closed after %.2f s (client_header_timeout = 1500ms)', $dt));
 is($c->{buf} . ($c->{extra} // ''), '', 'nothing was sent on it');
 
+# the deadlines of a busy connection: its timer is not moved for every
+# request (the header deadline, then the park delay), so check that each
+# still holds. A second request that stops mid-header right after the
+# first (before parking) gets its 408 at client_header_timeout, counted
+# from its first bytes; a third connection, busy for 1.2 s, still parks.
+$c = TG::Conn->new($port);
+$r = TG::request_on($c, '/service-a/busy1', keepalive => 1);
+is($r && $r->{status}, 200, 'busy connection: first request');
+$t0 = time;
+$c->write("GET /service-a/busy2 HTTP/1.1\r\nHost: tg.test\r\n");
+$r = $c->read_response(timeout => 5);
+$dt = time - $t0;
+is($r && $r->{status}, 408, 'second request stalled mid-header: 408');
+ok($dt >= 1.4 && $dt <= 2.5, sprintf('answered %.2f s after its first bytes (client_header_timeout = 1500ms)', $dt));
+$c = TG::Conn->new($port);
+my $served = 0;
+$t0 = time;
+while (time - $t0 < 1.2) {
+    my $x = TG::request_on($c, '/service-a/busy', keepalive => 1);
+    $served++ if $x && $x->{status} == 200;
+    sleep 0.02;
+}
+ok($served > 10, "$served requests in 1.2 s on one connection");
+my $parks = () = $t->error_log =~ /idle: parked/g;
+sleep 0.7;
+my $parks2 = () = $t->error_log =~ /idle: parked/g;
+ok($parks2 > $parks, 'the busy connection parked once idle');
+$r = TG::request_on($c, '/service-a/busy-after', keepalive => 1);
+is($r && $r->{status}, 200, 'and serves its next request');
+$c->close;
+
 # the client closes a parked connection: the worker closes its end
 my $fds0 = open_fds();
 my @cs = map { TG::Conn->new($port) } 1 .. 20;

@@ -171,6 +171,8 @@ struct tg_http_conn_s {
     tg_http_request_t       *r;
     struct event            *timer;      /* keep-alive and header deadlines */
     uint64_t                 requests;
+    uint64_t                 timer_at;    /* ms the timer fires, 0: idle */
+    uint64_t                 deadline;    /* ms it is due, 0: none */
     uint64_t                 idle_since_ms; /* last request finished */
     int64_t                  idle_timeout;  /* ms allowed from idle_since */
     tg_http_conn_t          *next;       /* worker's list of connections */
@@ -238,6 +240,7 @@ void tg_http_request_done(tg_http_request_t *r);
 int tg_http_keepalive_allowed(tg_http_request_t *r);
 int tg_http_flush(struct bufferevent *bev, int ssl);
 void tg_http_read_on(struct bufferevent *bev);
+void tg_http_set_timer(tg_http_conn_t *c, int64_t ms);
 void tg_http_write_done(struct bufferevent *bev, int ssl);
 void tg_http_tunnel_start(tg_http_request_t *r);
 void tg_http_tunnel_relay(tg_http_request_t *r, int from_client);

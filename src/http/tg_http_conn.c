@@ -40,7 +40,6 @@ static void tg_http_handle_request(tg_http_request_t *r);
 static void tg_http_parse_error(tg_http_conn_t *c, llhttp_errno_t err);
 static void tg_http_finalize_now(tg_http_request_t *r);
 static int tg_http_parse_target(tg_http_request_t *r);
-static void tg_http_set_timer(tg_http_conn_t *c, int64_t ms);
 static void tg_http_linger_close(tg_http_conn_t *c);
 static int tg_http_setup_bev(tg_http_conn_t *c);
 static void tg_http_idle(tg_http_conn_t *c, int64_t timeout);
@@ -248,6 +247,8 @@ tg_http_park(tg_http_conn_t *c)
     bufferevent_free(c->bev);
     c->bev = NULL;
     event_del(c->timer);
+    c->timer_at = 0;
+    c->deadline = 0;
     event_assign(c->timer, tg_http_worker.base, c->fd, EV_READ,
                  tg_http_parked_handler, c);
     event_add(c->timer, tg_event_timeout(left));
@@ -388,13 +389,26 @@ tg_http_shutdown_connections(void)
 }
 
 
-static void
+/*
+ * Sets the connection's deadline ms from now (ms <= 0: none). The timer
+ * event moves only when it would fire too late: every request on a busy
+ * keep-alive connection sets a header deadline and then the park delay,
+ * and re-adding the event each time cost more than parsing the request.
+ * A timer that fires early is set again for what is left (see
+ * tg_http_timer_handler); one with no deadline left does nothing.
+ */
+void
 tg_http_set_timer(tg_http_conn_t *c, int64_t ms)
 {
     if (ms <= 0) {
-        evtimer_del(c->timer);
+        c->deadline = 0;
         return;
     }
+    c->deadline = tg_time_ms() + (uint64_t) ms;
+    if (c->timer_at && c->timer_at <= c->deadline) {
+        return;
+    }
+    c->timer_at = c->deadline;
     evtimer_add(c->timer, tg_event_timeout(ms));
 }
 
@@ -402,7 +416,25 @@ tg_http_set_timer(tg_http_conn_t *c, int64_t ms)
 static void
 tg_http_timer_handler(evutil_socket_t fd, short what, void *ctx)
 {
+    uint64_t         now;
+    struct timeval   tv;
     tg_http_conn_t  *c = ctx;
+
+    c->timer_at = 0;
+    if (c->deadline == 0) {
+        return; /* set for a deadline that was lifted since */
+    }
+    now = tg_time_ms();
+    if (now < c->deadline) {
+        /* set for an earlier deadline: wait for the rest (off the
+           common-timeout queues, which hold one duration each) */
+        c->timer_at = c->deadline;
+        tv.tv_sec = (time_t) ((c->deadline - now) / 1000);
+        tv.tv_usec = (suseconds_t) ((c->deadline - now) % 1000) * 1000;
+        evtimer_add(c->timer, &tv);
+        return;
+    }
+    c->deadline = 0;
 
     if (c->r == NULL && !c->lingering && tg_http_park(c) == TG_OK) {
         return;
@@ -735,7 +767,7 @@ tg_http_process_input(tg_http_conn_t *c)
         /* reading headers */
         evbuffer_drain(in, consumed);
         if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-            evtimer_del(c->timer);
+            tg_http_set_timer(c, 0); /* the header arrived in time */
             if (err == HPE_PAUSED && !r->body_done) {
                 /* paused at the end of the headers: the body comes next */
                 llhttp_resume(&c->parser);

@@ -23,8 +23,7 @@ static void
 tg_http_tunnel_arm_timer(tg_http_request_t *r)
 {
     if (tg_cycle->main.tunnel_timeout > 0) {
-        evtimer_add(r->c->timer,
-                    tg_event_timeout(tg_cycle->main.tunnel_timeout));
+        tg_http_set_timer(r->c, tg_cycle->main.tunnel_timeout);
     }
 }
 
@@ -162,6 +161,6 @@ tg_http_tunnel_close(tg_http_request_t *r, const char *why)
     r->upstream_done = 1;
     r->body_done = 1;
     r->state = TG_HTTP_DONE;
-    evtimer_del(c->timer);
+    tg_http_set_timer(c, 0);
     tg_http_request_done(r);
 }
