@@ -26,6 +26,28 @@ main(void)
 
     tg_hex_encode(buf, (const u_char *) "\x0a\xf7\x00\xff", 4);
     is_mem(buf, 8, "0af700ff", "hex encode lowercase");
+    {
+        /* every byte value, at every offset of the 4-byte groups and of
+           the byte-wise tail, against the obvious encoding */
+        u_char  all[259], text[2 * 259 + 1], want[2 * 259 + 1];
+        size_t  i, len, bad;
+
+        for (i = 0; i < sizeof(all); i++) {
+            all[i] = (u_char) (i * 7 + 3);
+        }
+        bad = 0;
+        for (len = 0; len <= sizeof(all); len++) {
+            for (i = 0; i < len; i++) {
+                sprintf((char *) want + 2 * i, "%02x", all[i]);
+            }
+            if (tg_hex_encode(text, all, len) != text + 2 * len
+                || memcmp(text, want, 2 * len) != 0)
+            {
+                bad++;
+            }
+        }
+        ok(bad == 0, "hex encode: every length 0..259, all byte values");
+    }
     ok(tg_hex_decode_lc(bytes, (const u_char *) "0af700ff", 4) == TG_OK
            && memcmp(bytes, "\x0a\xf7\x00\xff", 4) == 0,
        "hex decode lowercase");
