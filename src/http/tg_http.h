@@ -239,6 +239,8 @@ void tg_http_request_done(tg_http_request_t *r);
 /* Whether the connection may serve another request after this one. */
 int tg_http_keepalive_allowed(tg_http_request_t *r);
 int tg_http_flush(struct bufferevent *bev, int ssl);
+int tg_http_throttle(struct bufferevent *src, struct bufferevent *dst,
+    int dst_ssl);
 void tg_http_read_on(struct bufferevent *bev);
 void tg_http_set_timer(tg_http_conn_t *c, int64_t ms);
 void tg_http_write_done(struct bufferevent *bev, int ssl);

@@ -686,22 +686,9 @@ tg_http_process_input(tg_http_conn_t *c)
                 break;
             }
             up = bufferevent_get_output(r->uc->bev);
-            if (evbuffer_get_length(up)
-                    >= (size_t) tg_cycle->main.proxy_buffer_size
-                && !tg_http_flush(r->uc->bev, r->server->ssl)
-                && evbuffer_get_length(up)
-                       >= (size_t) tg_cycle->main.proxy_buffer_size)
-            {
-                /*
-                 * The upstream is slow to take the body: stop reading.
-                 * The flush before left its write event on, so its
-                 * write handler reads the client again.
-                 */
+            if (tg_http_throttle(c->bev, r->uc->bev, r->server->ssl)) {
+                /* the upstream is slow to take the body */
                 r->client_throttled = 1;
-                bufferevent_disable(c->bev, EV_READ);
-                bufferevent_setwatermark(
-                    r->uc->bev, EV_WRITE,
-                    (size_t) tg_cycle->main.proxy_buffer_size / 2, 0);
                 break;
             }
         }
@@ -1057,6 +1044,34 @@ tg_http_flush(struct bufferevent *bev, int ssl)
     }
     bufferevent_enable(bev, EV_WRITE);
     return 0;
+}
+
+
+/*
+ * Back-pressure between two connections: when dst's output holds
+ * proxy_buffer_size bytes that a flush cannot hand to the kernel, src is
+ * no longer read. The flush left dst's write event on, and dst's write
+ * handler resumes src once the output drained to half. Returns 1 when
+ * src was stopped. Below the bound nothing is flushed here: the caller
+ * writes once for all it moved.
+ */
+int
+tg_http_throttle(struct bufferevent *src, struct bufferevent *dst,
+    int dst_ssl)
+{
+    size_t            limit;
+    struct evbuffer  *out;
+
+    limit = (size_t) tg_cycle->main.proxy_buffer_size;
+    out = bufferevent_get_output(dst);
+    if (evbuffer_get_length(out) < limit || tg_http_flush(dst, dst_ssl)
+        || evbuffer_get_length(out) < limit)
+    {
+        return 0;
+    }
+    bufferevent_disable(src, EV_READ);
+    bufferevent_setwatermark(dst, EV_WRITE, limit / 2, 0);
+    return 1;
 }
 
 

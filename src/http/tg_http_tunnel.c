@@ -63,6 +63,7 @@ tg_http_tunnel_start(tg_http_request_t *r)
 void
 tg_http_tunnel_relay(tg_http_request_t *r, int from_client)
 {
+    int                  ssl;
     size_t               n;
     struct bufferevent  *src, *dst;
 
@@ -83,14 +84,9 @@ tg_http_tunnel_relay(tg_http_request_t *r, int from_client)
         r->response_body_bytes += n;
     }
     tg_http_tunnel_arm_timer(r);
-    if (!tg_http_flush(dst, from_client ? r->server->ssl : r->c->listen->ssl)
-        && evbuffer_get_length(bufferevent_get_output(dst))
-               >= (size_t) tg_cycle->main.proxy_buffer_size)
-    {
-        bufferevent_disable(src, EV_READ);
-        bufferevent_setwatermark(dst, EV_WRITE,
-                                 (size_t) tg_cycle->main.proxy_buffer_size / 2,
-                                 0);
+    ssl = from_client ? r->server->ssl : r->c->listen->ssl;
+    if (!tg_http_throttle(src, dst, ssl)) {
+        tg_http_flush(dst, ssl);
     }
 }
 

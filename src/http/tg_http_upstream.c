@@ -746,17 +746,9 @@ tg_http_upstream_process(tg_http_request_t *r)
 
     while (!r->upstream_done) {
         if (r->response_started
-            && evbuffer_get_length(out)
-                   >= (size_t) tg_cycle->main.proxy_buffer_size
-            && !tg_http_flush(c->bev, c->listen->ssl)
-            && evbuffer_get_length(out)
-                   >= (size_t) tg_cycle->main.proxy_buffer_size)
+            && tg_http_throttle(r->uc->bev, c->bev, c->listen->ssl))
         {
             r->upstream_throttled = 1;
-            bufferevent_disable(r->uc->bev, EV_READ);
-            bufferevent_setwatermark(
-                c->bev, EV_WRITE,
-                (size_t) tg_cycle->main.proxy_buffer_size / 2, 0);
             return;
         }
         if (evbuffer_peek(in, -1, NULL, &vec, 1) < 1 || vec.iov_len == 0) {
