@@ -321,6 +321,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t               i, j, n, k;
     int64_t              rejected;
     tg_span_t           *spans;
+    const tg_span_t     *sp[TG_FUZZ_MAX_SPANS];
     tg_fuzz_in_t         in;
     tg_fuzz_req_t       *req;
     tg_otlp_kv_t         kv[4];
@@ -367,12 +368,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     n = 1 + tg_fuzz_byte(&in) % TG_FUZZ_MAX_SPANS;
     for (i = 0; i < n; i++) {
         tg_fuzz_span(&in, &spans[i], &x[i]);
+        sp[i] = &spans[i];
     }
 
     memset(&pb, 0, sizeof(pb));
     memset(&js, 0, sizeof(js));
     memset(&gz, 0, sizeof(gz));
-    if (tg_otlp_encode_protobuf(&res, spans, n, &pb) != TG_OK) {
+    if (tg_otlp_encode_protobuf(&res, sp, n, &pb) != TG_OK) {
         goto free_bufs;
     }
     req = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
@@ -408,7 +410,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(
         req, NULL);
 
-    if (tg_otlp_encode_json(&res, spans, n, &js) == TG_OK) {
+    if (tg_otlp_encode_json(&res, sp, n, &js) == TG_OK) {
         if (js.len == 0 || js.data[js.len - 1] != '\n'
             || memchr(js.data, '\n', js.len) != js.data + js.len - 1
             || !tg_otlp_utf8_valid(js.data, js.len))

@@ -258,8 +258,9 @@ static void
 tg_fuzz_handle(tg_http_request_t *r)
 {
     int               conn, method;
-    size_t            n;
+    size_t            n, i;
     tg_span_t        *spans;
+    const tg_span_t **sp;
     tg_http_conn_t   *c = r->c;
     struct evbuffer  *out;
     tg_otlp_buf_t     pb;
@@ -319,11 +320,19 @@ tg_fuzz_handle(tg_http_request_t *r)
 
     n = tg_http_request_spans(r, &spans);
     if (n) {
+        sp = malloc(n * sizeof(tg_span_t *));
+        if (sp == NULL) {
+            return;
+        }
+        for (i = 0; i < n; i++) {
+            sp[i] = &spans[i];
+        }
         memset(&pb, 0, sizeof(pb));
-        if (tg_otlp_encode_protobuf(&res, spans, n, &pb) != TG_OK) {
+        if (tg_otlp_encode_protobuf(&res, sp, n, &pb) != TG_OK) {
             abort();
         }
         tg_otlp_buf_free(&pb);
+        free(sp);
     }
 }
 

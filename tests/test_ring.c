@@ -12,6 +12,9 @@
 
 #define TEST_THREAD_SPANS  1000000
 
+/* bytes a span takes in the ring: 8-byte header, span padded to 8 */
+#define tg_otlp_rec(s)  (8 + ((tg_span_size(s) + 7) & ~(size_t) 7))
+
 
 /* A span whose every byte follows from seq: name, ids, attrs. */
 static void
@@ -56,6 +59,22 @@ test_span_check(const tg_span_t *s, uint64_t seq)
         return 0;
     }
     return 1;
+}
+
+
+/* Peeks, copies the spans out as a consumer would use them, releases. */
+static size_t
+test_pop(tg_otlp_ring_t *ring, tg_span_t *out, size_t max, size_t max_bytes)
+{
+    size_t            i, n;
+    const tg_span_t  *sp[64];
+
+    n = tg_otlp_ring_peek(ring, sp, tg_min(max, 64), max_bytes);
+    for (i = 0; i < n; i++) {
+        memcpy(&out[i], sp[i], tg_span_size(sp[i]));
+    }
+    tg_otlp_ring_release(ring);
+    return n;
 }
 
 
@@ -119,7 +138,7 @@ test_consume(test_thread_t *t, uint64_t *bad, int dense)
     last = 0;
     *bad = 0;
     for ( ;; ) {
-        n = tg_otlp_ring_pop(t->ring, out, 64, 32 * 1024);
+        n = test_pop(t->ring, out, 64, 32 * 1024);
         if (n == 0) {
             if (atomic_load(&t->done) && tg_otlp_ring_count(t->ring) == 0) {
                 break;
@@ -175,10 +194,11 @@ test_threads(int retry)
 int
 main(void)
 {
-    size_t           i, n, in, outn, k;
-    uint64_t         seq_in, seq_out, bad;
-    tg_span_t       *s, *out;
-    tg_otlp_ring_t  *ring;
+    size_t            i, n, in, outn, k;
+    uint64_t          seq_in, seq_out, bad;
+    tg_span_t        *s, *out;
+    tg_otlp_ring_t   *ring;
+    const tg_span_t  *held[64], *sp2[64];
 
     s = malloc(sizeof(tg_span_t));
     out = malloc(64 * sizeof(tg_span_t));
@@ -188,7 +208,7 @@ main(void)
     /* count bound */
     ring = tg_otlp_ring_create(4, 0);
     ok(ring != NULL, "ring of 4 created");
-    is_int(tg_otlp_ring_pop(ring, out, 64, 1 << 20), 0, "empty ring pops 0");
+    is_int(test_pop(ring, out, 64, 1 << 20), 0, "empty ring pops 0");
     for (i = 0; i < 4; i++) {
         test_span_make(s, i, 10);
         is_int(tg_otlp_ring_push(ring, s), TG_OK, "push %zu accepted", i);
@@ -198,13 +218,13 @@ main(void)
     is_int(ring->dropped, 1, "drop counted");
     is_int(tg_otlp_ring_count(ring), 4, "count is 4");
 
-    n = tg_otlp_ring_pop(ring, out, 2, 1 << 20);
+    n = test_pop(ring, out, 2, 1 << 20);
     is_int(n, 2, "pop respects max");
     ok(test_span_check(&out[0], 0) && test_span_check(&out[1], 1),
        "first two in order and intact");
     test_span_make(s, 5, 10);
     is_int(tg_otlp_ring_push(ring, s), TG_OK, "room again after pop");
-    n = tg_otlp_ring_pop(ring, out, 64, 1 << 20);
+    n = test_pop(ring, out, 64, 1 << 20);
     is_int(n, 3, "rest popped");
     ok(test_span_check(&out[0], 2) && test_span_check(&out[1], 3)
        && test_span_check(&out[2], 5), "FIFO order across the drop");
@@ -214,11 +234,11 @@ main(void)
         test_span_make(s, 10 + i, 400);
         tg_otlp_ring_push(ring, s);
     }
-    n = tg_otlp_ring_pop(ring, out, 64, 1);
+    n = test_pop(ring, out, 64, 1);
     is_int(n, 1, "a tiny byte budget still takes one span");
-    n = tg_otlp_ring_pop(ring, out, 64, 2 * tg_span_size(s) - 1);
+    n = test_pop(ring, out, 64, 2 * tg_span_size(s) - 1);
     is_int(n, 1, "byte budget stops before the second span");
-    n = tg_otlp_ring_pop(ring, out, 64, 1 << 20);
+    n = test_pop(ring, out, 64, 1 << 20);
     is_int(n, 1, "last one");
     ok(test_span_check(&out[0], 12), "content after byte-limited pops");
     tg_otlp_ring_destroy(ring);
@@ -251,7 +271,7 @@ main(void)
             }
             seq_in++;
         }
-        outn = tg_otlp_ring_pop(ring, out, (k * 17) % 4 + 1, 1 << 20);
+        outn = test_pop(ring, out, (k * 17) % 4 + 1, 1 << 20);
         for (i = 0; i < outn; i++) {
             if (!test_span_check(&out[i], seq_out)) {
                 bad++;
@@ -259,7 +279,7 @@ main(void)
             seq_out++;
         }
     }
-    while ((outn = tg_otlp_ring_pop(ring, out, 64, 1 << 20))) {
+    while ((outn = test_pop(ring, out, 64, 1 << 20))) {
         for (i = 0; i < outn; i++) {
             if (!test_span_check(&out[i], seq_out)) {
                 bad++;
@@ -285,7 +305,7 @@ main(void)
     for (i = 0; i < 5000; i++) {
         test_span_make(s, i, 500);
         if (tg_otlp_ring_push(ring, s) != TG_OK
-            || tg_otlp_ring_pop(ring, out, 64, 1 << 20) != 1
+            || test_pop(ring, out, 64, 1 << 20) != 1
             || !test_span_check(&out[0], i))
         {
             bad++;
@@ -306,7 +326,7 @@ main(void)
             k = tg_max(k, (size_t) (ring->head & (ring->size - 1)));
         }
         for (i = 0; i < 2000; i += outn) {
-            outn = tg_otlp_ring_pop(ring, out, 64, 1 << 20);
+            outn = test_pop(ring, out, 64, 1 << 20);
             if (outn == 0) {
                 bad++;
                 break;
@@ -338,7 +358,7 @@ main(void)
         for (i = 0; i < (n * 97) % 1500 + 1; i++) {
             test_span_make(s, seq_in++, 500);
             if (tg_otlp_ring_push(ring, s) != TG_OK
-                || tg_otlp_ring_pop(ring, out, 64, 1 << 20) != 1)
+                || test_pop(ring, out, 64, 1 << 20) != 1)
             {
                 bad++;
             }
@@ -348,7 +368,7 @@ main(void)
         while (n % 2 && (ring->head & (ring->size - 1)) < ring->rewind_at) {
             test_span_make(s, seq_in++, 500);
             if (tg_otlp_ring_push(ring, s) != TG_OK
-                || tg_otlp_ring_pop(ring, out, 64, 1 << 20) != 1)
+                || test_pop(ring, out, 64, 1 << 20) != 1)
             {
                 bad++;
             }
@@ -359,7 +379,7 @@ main(void)
                 bad++;
             }
         }
-        while (tg_otlp_ring_pop(ring, out, 64, 1 << 20)) {
+        while (test_pop(ring, out, 64, 1 << 20)) {
             /* empty it */
         }
     }
@@ -368,6 +388,72 @@ main(void)
            && ring->rewind_at < ring->size,
        "and a keeping-up consumer still rewinds (offsets < %zu of %zu)",
        ring->rewind_at + 2 * sizeof(tg_span_t), ring->size);
+    tg_otlp_ring_destroy(ring);
+
+    /*
+     * An exporter working through a steady backlog never finds the ring
+     * empty: the producer still rewinds once the consumer has freed
+     * rewind_at bytes at the start, so the pages in use stay about
+     * rewind_at plus the backlog instead of the whole buffer.
+     */
+    ring = tg_otlp_ring_create(2048, 0);
+    tg_otlp_ring_set_wake(ring, 512, NULL, NULL);
+    bad = 0;
+    k = 0;
+    seq_out = 0;
+    for (i = 0; i < 20000; i++) {
+        test_span_make(s, i, 500);
+        if (tg_otlp_ring_push(ring, s) != TG_OK) {
+            bad++;
+        }
+        k = tg_max(k, (size_t) (ring->head & (ring->size - 1)));
+        /* let 600 queue up, then take 500 in batches of 64 */
+        if (tg_otlp_ring_count(ring) < 600) {
+            continue;
+        }
+        while (tg_otlp_ring_count(ring) > 100) {
+            outn = test_pop(ring, out, 64, 1 << 20);
+            for (in = 0; in < outn; in++) {
+                if (!test_span_check(&out[in], seq_out++)) {
+                    bad++;
+                }
+            }
+        }
+    }
+    is_int(bad, 0, "20000 spans through a backlog of 100-600: intact, in "
+           "order, none dropped");
+    ok(k < ring->rewind_at + 601 * tg_otlp_rec(s) && ring->size > 2 * k,
+       "and offsets stay under rewind_at + the backlog (%zu < %zu + %zu, "
+       "buffer %zu)", k, ring->rewind_at, 601 * tg_otlp_rec(s), ring->size);
+    tg_otlp_ring_destroy(ring);
+
+    /* peek: spans read in place stay until released, even when full */
+    ring = tg_otlp_ring_create(100000, 8192);
+    for (i = 0;; i++) {
+        test_span_make(s, i, 100);
+        if (tg_otlp_ring_push(ring, s) != TG_OK) {
+            break; /* full by bytes */
+        }
+    }
+    n = tg_otlp_ring_peek(ring, held, 64, 1 << 20);
+    ok(n == i && n > 2, "peek sees all %zu spans of a full ring", n);
+    ok(tg_otlp_ring_peek(ring, sp2, 64, 1 << 20) == n && sp2[0] == held[0]
+           && sp2[n - 1] == held[n - 1],
+       "a second peek before release sees the same spans in place");
+    is_int(tg_otlp_ring_count(ring), n, "peeked spans still count as queued");
+    test_span_make(s, 999, 100);
+    is_int(tg_otlp_ring_push(ring, s), TG_DECLINED,
+           "a push while they are held is refused");
+    for (in = 0, bad = 0; in < n; in++) {
+        bad += !test_span_check(held[in], in);
+    }
+    is_int(bad, 0, "and the held spans are intact");
+    tg_otlp_ring_release(ring);
+    is_int(tg_otlp_ring_count(ring), 0, "release empties the ring");
+    is_int(tg_otlp_ring_push(ring, s), TG_OK, "and makes room");
+    tg_otlp_ring_release(ring);
+    is_int(tg_otlp_ring_count(ring), 1, "a release without a peek frees "
+           "nothing");
     tg_otlp_ring_destroy(ring);
 
     /* wake-ups: one per wake_at spans queued, none per span */
@@ -387,7 +473,7 @@ main(void)
         tg_otlp_ring_push(ring, s);
     }
     is_int(test_wakes, 2, "one more per further batch");
-    tg_otlp_ring_pop(ring, out, 64, 1 << 20);
+    test_pop(ring, out, 64, 1 << 20);
     for (i = 0; i < 2; i++) {
         test_span_make(s, i, 1);
         tg_otlp_ring_push(ring, s);

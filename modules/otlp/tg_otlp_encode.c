@@ -619,7 +619,7 @@ tg_otlp_pb_span(u_char *p, const tg_span_t *s, unsigned dirty)
  */
 int
 tg_otlp_encode_protobuf(const tg_otlp_resource_t *res,
-    const tg_span_t *spans, size_t n, tg_otlp_buf_t *out)
+    const tg_span_t *const *spans, size_t n, tg_otlp_buf_t *out)
 {
     size_t              i, total, rs_size, res_size, ss_size, scope_size;
     u_char             *p;
@@ -647,7 +647,7 @@ tg_otlp_encode_protobuf(const tg_otlp_resource_t *res,
     ss_size = tg_otlp_pb_field_size(scope_size);
     for (i = 0; i < n; i++) {
         sizes[i].dirty = 0;
-        sizes[i].size = tg_otlp_pb_span_size(&spans[i], &sizes[i].dirty);
+        sizes[i].size = tg_otlp_pb_span_size(spans[i], &sizes[i].dirty);
         ss_size += tg_otlp_pb_field_size(sizes[i].size);
     }
 
@@ -690,7 +690,7 @@ tg_otlp_encode_protobuf(const tg_otlp_resource_t *res,
     for (i = 0; i < n; i++) {
         p = tg_otlp_pb_varint(p, TG_OTLP_PB_SS_SPANS);
         p = tg_otlp_pb_varint(p, sizes[i].size);
-        p = tg_otlp_pb_span(p, &spans[i], sizes[i].dirty);
+        p = tg_otlp_pb_span(p, spans[i], sizes[i].dirty);
     }
 
     out->len = (size_t) (p - out->data);
@@ -818,8 +818,8 @@ tg_otlp_json_hex(tg_otlp_buf_t *b, const u_char *id, size_t n)
 
 
 int
-tg_otlp_encode_json(const tg_otlp_resource_t *res, const tg_span_t *spans,
-    size_t n, tg_otlp_buf_t *out)
+tg_otlp_encode_json(const tg_otlp_resource_t *res,
+    const tg_span_t *const *spans, size_t n, tg_otlp_buf_t *out)
 {
     size_t  i, start;
 
@@ -851,7 +851,7 @@ tg_otlp_encode_json(const tg_otlp_resource_t *res, const tg_span_t *spans,
     }
     for (i = 0; i < n; i++) {
         if ((i && tg_otlp_json_lit(out, ",") != TG_OK)
-            || tg_otlp_json_span(out, &spans[i]) != TG_OK)
+            || tg_otlp_json_span(out, spans[i]) != TG_OK)
         {
             goto failed;
         }

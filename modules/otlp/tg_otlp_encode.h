@@ -41,7 +41,7 @@ int tg_otlp_buf_reserve(tg_otlp_buf_t *b, size_t n);
 void tg_otlp_buf_free(tg_otlp_buf_t *b);
 
 /*
- * Packs spans[0..n) with the resource into out (its old contents are
+ * Packs *spans[0..n) with the resource into out (its old contents are
  * replaced). Fields go in field-number order, zero and empty ones left out
  * as proto3 says (AnyValue's oneof member is always there), so the bytes
  * are those protobuf-c packs for the same message. Valid UTF-8 strings are
@@ -50,14 +50,14 @@ void tg_otlp_buf_free(tg_otlp_buf_t *b);
  * of n span sizes. TG_OK or TG_ERROR (ENOMEM).
  */
 int tg_otlp_encode_protobuf(const tg_otlp_resource_t *res,
-    const tg_span_t *spans, size_t n, tg_otlp_buf_t *out);
+    const tg_span_t *const *spans, size_t n, tg_otlp_buf_t *out);
 
 /*
  * Appends the same request as one line of OTLP/JSON and a '\n' to out (the
  * Collector file exporter's format). TG_OK or TG_ERROR (ENOMEM).
  */
 int tg_otlp_encode_json(const tg_otlp_resource_t *res,
-    const tg_span_t *spans, size_t n, tg_otlp_buf_t *out);
+    const tg_span_t *const *spans, size_t n, tg_otlp_buf_t *out);
 
 /* gzip (RFC 1952) of in[0..len) into out (replaced). TG_OK or TG_ERROR. */
 int tg_otlp_gzip(const u_char *in, size_t len, tg_otlp_buf_t *out);

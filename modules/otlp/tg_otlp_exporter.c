@@ -40,7 +40,7 @@ struct tg_otlp_exporter_s {
     struct event             *curl_ev;   /* CURLMOPT_TIMERFUNCTION's timer */
     CURLM                    *multi;
     struct curl_slist        *headers;
-    tg_span_t                *scratch;   /* one batch of spans */
+    const tg_span_t         **batch;     /* spans of one export, in the ring */
     tg_otlp_buf_t             enc;
     tg_otlp_buf_t             gz;
     tg_otlp_batch_t          *batches;
@@ -140,9 +140,9 @@ tg_otlp_exporter_start(const tg_otlp_exporter_conf_t *conf,
         goto failed;
     }
 
-    ex->scratch = malloc(ex->conf.max_export_batch_size * sizeof(tg_span_t));
+    ex->batch = malloc(ex->conf.max_export_batch_size * sizeof(tg_span_t *));
     ex->base = event_base_new();
-    if (ex->scratch == NULL || ex->base == NULL) {
+    if (ex->batch == NULL || ex->base == NULL) {
         goto failed;
     }
     ex->wake_ev = event_new(ex->base, -1, EV_PERSIST,
@@ -286,7 +286,7 @@ tg_otlp_exporter_stop(tg_otlp_exporter_t *ex, int64_t flush_ms)
     curl_slist_free_all(ex->headers);
     tg_otlp_buf_free(&ex->enc);
     tg_otlp_buf_free(&ex->gz);
-    free(ex->scratch);
+    free(ex->batch);
     free(ex);
 }
 
@@ -376,15 +376,17 @@ tg_otlp_exporter_drain(tg_otlp_exporter_t *ex, int force)
         {
             break;
         }
-        n = tg_otlp_ring_pop(ex->ring, ex->scratch,
-                             ex->conf.max_export_batch_size,
-                             TG_OTLP_BATCH_BYTES_MAX);
+        n = tg_otlp_ring_peek(ex->ring, ex->batch,
+                              ex->conf.max_export_batch_size,
+                              TG_OTLP_BATCH_BYTES_MAX);
         if (n == 0) {
             break;
         }
+        /* encoded straight from the ring, which gets the bytes back after */
         if (tg_otlp_exporter_export(ex, n) != TG_OK) {
             tg_otlp_stat_add(&ex->stats->dropped_failed, n);
         }
+        tg_otlp_ring_release(ex->ring);
     }
 
     if (ex->stopping && ex->nbatches == 0
@@ -404,10 +406,11 @@ tg_otlp_exporter_abort(tg_otlp_exporter_t *ex)
     while (ex->batches) {
         tg_otlp_batch_drop(ex->batches, "exporter stopped");
     }
-    while ((n = tg_otlp_ring_pop(ex->ring, ex->scratch,
-                                 ex->conf.max_export_batch_size,
-                                 TG_OTLP_BATCH_BYTES_MAX)))
+    while ((n = tg_otlp_ring_peek(ex->ring, ex->batch,
+                                  ex->conf.max_export_batch_size,
+                                  TG_OTLP_BATCH_BYTES_MAX)))
     {
+        tg_otlp_ring_release(ex->ring);
         tg_otlp_stat_add(&ex->stats->dropped_failed, n);
     }
 }
@@ -444,7 +447,7 @@ tg_otlp_exporter_report(tg_otlp_exporter_t *ex)
 }
 
 
-/* Encodes scratch[0..n) and sends or writes it. */
+/* Encodes batch[0..n) and sends or writes it. */
 static int
 tg_otlp_exporter_export(tg_otlp_exporter_t *ex, size_t n)
 {
@@ -458,8 +461,8 @@ tg_otlp_exporter_export(tg_otlp_exporter_t *ex, size_t n)
 
     ex->enc.len = 0;
     rc = ex->conf.json
-         ? tg_otlp_encode_json(ex->conf.resource, ex->scratch, n, &ex->enc)
-         : tg_otlp_encode_protobuf(ex->conf.resource, ex->scratch, n,
+         ? tg_otlp_encode_json(ex->conf.resource, ex->batch, n, &ex->enc)
+         : tg_otlp_encode_protobuf(ex->conf.resource, ex->batch, n,
                                    &ex->enc);
     if (rc != TG_OK) {
         snprintf(ex->last_error, TG_OTLP_ERR_LEN, "encoding failed");
@@ -507,7 +510,7 @@ tg_otlp_exporter_write(tg_otlp_exporter_t *ex, size_t n)
     ssize_t  w;
 
     ex->enc.len = 0;
-    if (tg_otlp_encode_json(ex->conf.resource, ex->scratch, n, &ex->enc)
+    if (tg_otlp_encode_json(ex->conf.resource, ex->batch, n, &ex->enc)
         != TG_OK)
     {
         snprintf(ex->last_error, TG_OTLP_ERR_LEN, "encoding failed");

@@ -15,16 +15,19 @@
 #define TG_OTLP_RING_HDR  8
 #define TG_OTLP_RING_PAD  UINT64_MAX
 /*
- * A push into an empty ring at least rewind_at bytes into the buffer
- * starts again at offset 0: the pages in use stay those of the largest
- * backlog instead of the whole buffer (several MiB at the default queue
- * size), which the worker would otherwise touch and keep resident.
+ * A push at least rewind_at bytes into the buffer starts again at offset 0
+ * as soon as the consumer has freed rewind_at bytes there, whether the
+ * ring is empty or the exporter is working through a backlog: the pages in
+ * use stay about rewind_at plus the backlog, instead of the whole buffer
+ * (several MiB at the default queue size), which the worker would
+ * otherwise touch and keep resident.
  *
- * Until the consumer passes the pad marker, the producer's room is the
- * offset it rewound from. That room must hold a whole wake-up batch of
- * the largest spans: otherwise the ring could fill by bytes before the
- * batch that wakes the exporter, and the worker would drop everything
- * until the exporter's timer. Hence rewind_at >= wake_at largest records.
+ * Until the consumer passes the pad marker, the producer's room is what
+ * the consumer freed at the start. That room must hold a whole wake-up
+ * batch of the largest spans: otherwise the ring could fill by bytes
+ * before the batch that wakes the exporter, and the worker would drop
+ * everything until the exporter's timer. Hence rewind_at >= wake_at
+ * largest records.
  */
 #define TG_OTLP_RING_REWIND (64 * 1024)
 #define tg_otlp_ring_rewind_at(wake_at)                                        \
@@ -127,13 +130,24 @@ tg_otlp_ring_push(tg_otlp_ring_t *ring, const tg_span_t *span)
 
     /*
      * Bytes skipped to restart at offset 0: when the record does not fit
-     * before the end, or to rewind an empty ring (all pushed spans were
-     * popped, so the consumer's tail equals head and it reads the pad
-     * marker next).
+     * before the end, or to rewind (see TG_OTLP_RING_REWIND). After a
+     * skip, head + contig - tail bytes would be in use; when that is more
+     * than size, the tail is still in the previous lap.
      */
-    skip = (need > contig || (pushed == popped && off >= ring->rewind_at))
-               ? contig
-               : 0;
+    skip = 0;
+    if (need > contig) {
+        skip = contig;
+
+    } else if (off >= ring->rewind_at) {
+        tail = ring->tail_cache;
+        if (head + contig - tail + ring->rewind_at > ring->size) {
+            tail = atomic_load_explicit(&ring->tail, memory_order_acquire);
+            ring->tail_cache = tail;
+        }
+        if (head + contig - tail + ring->rewind_at <= ring->size) {
+            skip = contig;
+        }
+    }
 
     /* the cached tail saves a shared cache line read on most pushes */
     tail = ring->tail_cache;
@@ -177,7 +191,7 @@ failed:
 
 
 size_t
-tg_otlp_ring_pop(tg_otlp_ring_t *ring, tg_span_t *out, size_t max,
+tg_otlp_ring_peek(tg_otlp_ring_t *ring, const tg_span_t **out, size_t max,
     size_t max_bytes)
 {
     size_t    n, off, bytes;
@@ -198,17 +212,26 @@ tg_otlp_ring_pop(tg_otlp_ring_t *ring, tg_span_t *out, size_t max,
         if (n > 0 && bytes + hdr > max_bytes) {
             break;
         }
-        memcpy(&out[n], ring->buf + off + TG_OTLP_RING_HDR, (size_t) hdr);
+        out[n++] = (const tg_span_t *) (ring->buf + off + TG_OTLP_RING_HDR);
         tail += tg_otlp_ring_rec_size(hdr);
         bytes += (size_t) hdr;
-        n++;
     }
 
-    atomic_store_explicit(&ring->tail, tail, memory_order_release);
-    if (n) {
-        atomic_fetch_add_explicit(&ring->popped, n, memory_order_release);
-    }
+    ring->peek_tail = tail;
+    ring->peek_n = n;
     return n;
+}
+
+
+void
+tg_otlp_ring_release(tg_otlp_ring_t *ring)
+{
+    atomic_store_explicit(&ring->tail, ring->peek_tail, memory_order_release);
+    if (ring->peek_n) {
+        atomic_fetch_add_explicit(&ring->popped, ring->peek_n,
+                                  memory_order_release);
+    }
+    ring->peek_n = 0;
 }
 
 

@@ -14,6 +14,9 @@
  * creation: a count of spans (OTEL_BSP_MAX_QUEUE_SIZE) and the bytes of
  * the buffer. Either full means the span is dropped and counted.
  *
+ * The consumer reads spans in place: tg_otlp_ring_peek() points at a batch
+ * without copying it, tg_otlp_ring_release() hands its bytes back.
+ *
  * Wake-up: when a push makes the ring hold exactly wake_at spans (the
  * export batch size), wake(data) is called from the producer, so a busy
  * worker costs the exporter one wake-up per batch, not one per span. The
@@ -37,6 +40,8 @@ typedef struct {
     /* consumer-owned */
     _Alignas(TG_OTLP_RING_CACHELINE) _Atomic uint64_t  tail;     /* bytes */
     _Atomic uint64_t                                  popped;   /* spans */
+    uint64_t                                          peek_tail;
+    size_t                                            peek_n;
 
     /* read-only after creation */
     _Alignas(TG_OTLP_RING_CACHELINE) u_char           *buf;
@@ -75,13 +80,18 @@ void tg_otlp_ring_set_wake(tg_otlp_ring_t *ring, size_t wake_at,
 int tg_otlp_ring_push(tg_otlp_ring_t *ring, const tg_span_t *span);
 
 /*
- * Consumer: moves up to max spans into out[], copying at most max_bytes
- * span bytes in total (at least one span is taken when one is there, so a
- * batch always makes progress). Only the meaningful prefix of each out[i]
- * is written. Returns the number of spans taken.
+ * Consumer: points out[0..n) at up to max spans in the ring, in order, at
+ * most max_bytes span bytes in total (at least one span when one is there,
+ * so a batch always makes progress). Only the meaningful prefix of each
+ * span (tg_span_size()) may be read. The spans stay in the ring, unchanged,
+ * until tg_otlp_ring_release(); a second peek before it returns the same
+ * spans. Returns n.
  */
-size_t tg_otlp_ring_pop(tg_otlp_ring_t *ring, tg_span_t *out, size_t max,
-    size_t max_bytes);
+size_t tg_otlp_ring_peek(tg_otlp_ring_t *ring, const tg_span_t **out,
+    size_t max, size_t max_bytes);
+
+/* Consumer: removes the spans of the last peek; the producer reuses them. */
+void tg_otlp_ring_release(tg_otlp_ring_t *ring);
 
 /* Spans in the ring now (either side; a snapshot). */
 size_t tg_otlp_ring_count(tg_otlp_ring_t *ring);

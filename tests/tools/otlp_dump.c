@@ -77,6 +77,7 @@ main(int argc, char **argv)
     size_t              off;
     ssize_t             n;
     tg_span_t          *spans;
+    const tg_span_t    *sp[3];
     tg_otlp_kv_t        attrs[3];
     tg_otlp_buf_t       buf;
     tg_otlp_resource_t  res;
@@ -88,6 +89,9 @@ main(int argc, char **argv)
         return 1;
     }
     tg_otlp_dump_spans(spans);
+    sp[0] = &spans[0];
+    sp[1] = &spans[1];
+    sp[2] = &spans[2];
 
     attrs[0].key = "service.name";
     attrs[0].value = "otlp-dump";
@@ -99,8 +103,8 @@ main(int argc, char **argv)
     res.nattrs = 3;
 
     memset(&buf, 0, sizeof(buf));
-    if ((json ? tg_otlp_encode_json(&res, spans, 3, &buf)
-              : tg_otlp_encode_protobuf(&res, spans, 3, &buf)) != TG_OK)
+    if ((json ? tg_otlp_encode_json(&res, sp, 3, &buf)
+              : tg_otlp_encode_protobuf(&res, sp, 3, &buf)) != TG_OK)
     {
         fprintf(stderr, "otlp_dump: encoding failed\n");
         return 1;
