@@ -302,18 +302,20 @@ tg_http_trace_client_end(tg_http_request_t *r)
 static tg_span_t *
 tg_http_trace_span_new(tg_http_request_t *r, int client)
 {
+    size_t      i, need, cap;
     tg_span_t  *spans;
-    size_t      cap;
 
+    /* slot 0 and, for a CLIENT span, one more: one attempt fits in 2 */
+    need = tg_max(r->nspans, 1) + (size_t) client;
     cap = r->spans_cap;
-    if (r->nspans + (size_t) client + 1 > cap) {
+    if (need > cap) {
         cap = cap ? cap * 2 : 2;
         spans = tg_palloc(r->pool, cap * sizeof(tg_span_t));
         if (spans == NULL) {
             return NULL;
         }
-        if (r->nspans) {
-            memcpy(spans, r->spans, r->nspans * sizeof(tg_span_t));
+        for (i = 0; i < r->nspans; i++) {
+            memcpy(&spans[i], &r->spans[i], tg_span_size(&r->spans[i]));
         }
         r->spans = spans;
         r->spans_cap = cap;
