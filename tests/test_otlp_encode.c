@@ -471,6 +471,7 @@ test_bytes(void)
     char               *big;
     size_t              i, k, n;
     u_char              val[1500];
+    char                key[256];
     tg_span_t          *s;
     test_req_t         *req;
     tg_otlp_kv_t        rattrs[3], battrs[2];
@@ -623,6 +624,34 @@ test_bytes(void)
     if (req) {
         test_req(free_unpacked)(req, NULL);
     }
+    /* the most a span can grow to: repair triples, tiny attributes */
+    tg_span_init(&s[0]);
+    memcpy(s[0].trace_id, test_tid, 16);
+    memcpy(s[0].span_id, test_sid, 8);
+    memset(s[0].name, 0xff, TG_SPAN_NAME_MAX - 1);
+    memset(val, 0xff, sizeof(val));
+    memcpy(key, val, 255);
+    key[255] = '\0';
+    tg_span_add_str(&s[0], key, val, TG_SPAN_ATTR_BYTES - 4 - 255);
+    tg_span_init(&s[1]);
+    memcpy(s[1].trace_id, test_tid, 16);
+    memcpy(s[1].span_id, test_cid, 8);
+    s[1].attr_count_limit = 65535;
+    for (i = 0; tg_span_add_bool(&s[1], "", (int) (i & 1)) == TG_OK; i++) {
+        /* fill it */
+    }
+    ok(s[0].attr_len == TG_SPAN_ATTR_BYTES && s[1].nattrs == 512,
+       "a span of one all-bad 1536-byte attribute, one of 512 booleans");
+    test_same(&res, s, 2, &buf, "the largest repair and the most attributes");
+
+    /* a ScopeSpans over 2 MiB: a 4-byte length where 3 were left */
+    for (i = 0; i < TEST_BATCH; i++) {
+        test_random_span(&s[i]);
+        tg_span_add_str(&s[i], "bad", val, 1000);
+    }
+    test_same(&res, s, TEST_BATCH, &buf, "a batch of over 2 MiB");
+    ok(buf.len > 2 * 1024 * 1024, "which is %zu bytes", buf.len);
+
     for (k = 0; k < 5; k++) {
         n = 1 + test_rand() % 64;
         for (i = 0; i < n; i++) {

@@ -71,35 +71,18 @@ typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse
 #define TG_OTLP_PB_LINK_FLAGS           tg_otlp_pb_key(6, I32)
 #define TG_OTLP_PB_STATUS_CODE          tg_otlp_pb_key(3, VARINT)
 
-/* What the size pass learns about one span for the write pass. */
-typedef struct {
-    size_t    size;   /* the Span message, without its key and length */
-    unsigned  dirty;  /* some string is not valid UTF-8: repair on write */
-} tg_otlp_pb_size_t;
-
 static size_t tg_otlp_utf8_seq(const u_char *p, size_t left);
 static size_t tg_otlp_utf8_len(const u_char *src, size_t n);
 static uint32_t tg_otlp_span_flags(const tg_span_t *s);
 static int tg_otlp_id_zero(const u_char *id, size_t n);
 static inline size_t tg_otlp_pb_varint_size(uint64_t v);
-static inline size_t tg_otlp_pb_field_size(size_t n);
 static inline u_char *tg_otlp_pb_varint(u_char *p, uint64_t v);
-static inline u_char *tg_otlp_pb_fixed64(u_char *p, uint64_t v);
-static inline u_char *tg_otlp_pb_fixed32(u_char *p, uint32_t v);
-static inline u_char *tg_otlp_pb_bytes(u_char *p, uint32_t key,
-    const u_char *src, size_t n);
-static inline u_char *tg_otlp_pb_string(u_char *p, uint32_t key,
-    const u_char *src, size_t n, size_t len);
 static void tg_otlp_pb_resource_attr(const tg_otlp_kv_t *kv,
     tg_span_attr_t *a);
-static inline size_t tg_otlp_pb_any_size(const tg_span_attr_t *a, size_t vlen);
-static inline size_t tg_otlp_pb_kv_size(const tg_span_attr_t *a, size_t klen,
-    size_t vlen);
-static u_char *tg_otlp_pb_kv(u_char *p, uint32_t key, const tg_span_attr_t *a,
-    size_t klen, size_t vlen);
-static size_t tg_otlp_pb_span_size(const tg_span_t *s, unsigned *dirty);
-static u_char *tg_otlp_pb_span(u_char *p, const tg_span_t *s,
-    unsigned dirty);
+static u_char *tg_otlp_rv_kv(u_char *p, uint32_t key, const tg_span_attr_t *a,
+    int check);
+static u_char *tg_otlp_rv_span(u_char *p, const tg_span_t *s,
+    tg_span_attr_t *attrs);
 static int tg_otlp_json_raw(tg_otlp_buf_t *b, const char *s, size_t n);
 static int tg_otlp_json_str(tg_otlp_buf_t *b, const u_char *s, size_t n);
 static int tg_otlp_json_hex(tg_otlp_buf_t *b, const u_char *id, size_t n);
@@ -229,7 +212,8 @@ tg_otlp_utf8_sanitize(u_char *dst, const u_char *src, size_t n)
  * Text is mostly ASCII: eight bytes in 0x01-0x7f are checked at a time
  * (none has the high bit, and subtracting 1 from each borrows, setting a
  * high bit, only at a 0), the last eight of the string overlapping bytes
- * already checked; anything else is measured sequence by sequence.
+ * already checked, a shorter string in one word; anything else is
+ * measured sequence by sequence.
  */
 static size_t
 tg_otlp_utf8_len(const u_char *src, size_t n)
@@ -241,7 +225,15 @@ tg_otlp_utf8_len(const u_char *src, size_t n)
     static const uint64_t  high = 0x8080808080808080ULL;
 
     i = 0;
-    if (n >= 8) {
+    if (n < 8) {
+        /* the bytes past the string read as 0x01, which passes */
+        w = ones;
+        memcpy(&w, src, n);
+        if (((w | (w - ones)) & high) == 0) {
+            return n;
+        }
+
+    } else {
         for ( /* void */ ; i + 8 <= n; i += 8) {
             memcpy(&w, src + i, 8);
             if (((w | (w - ones)) & high) != 0) {
@@ -317,14 +309,6 @@ tg_otlp_pb_varint_size(uint64_t v)
 }
 
 
-/* A length-delimited field with a one-byte key: key, length, n bytes. */
-static inline size_t
-tg_otlp_pb_field_size(size_t n)
-{
-    return 1 + tg_otlp_pb_varint_size(n) + n;
-}
-
-
 static inline u_char *
 tg_otlp_pb_varint(u_char *p, uint64_t v)
 {
@@ -337,9 +321,31 @@ tg_otlp_pb_varint(u_char *p, uint64_t v)
 }
 
 
+/*
+ * The writer works back to front: each helper below writes its field so
+ * that it ends at p and returns where it starts. A message's fields go in
+ * reverse field-number order, so the bytes read front to back are in
+ * field-number order, as protobuf-c packs them, and every length prefix is
+ * written after its contents, when it is known: one pass, nothing measured
+ * beforehand.
+ */
 static inline u_char *
-tg_otlp_pb_fixed64(u_char *p, uint64_t v)
+tg_otlp_rv_varint(u_char *p, uint64_t v)
 {
+    if (v < 0x80) {
+        *--p = (u_char) v;
+        return p;
+    }
+    p -= tg_otlp_pb_varint_size(v);
+    tg_otlp_pb_varint(p, v);
+    return p;
+}
+
+
+static inline u_char *
+tg_otlp_rv_fixed64(u_char *p, uint64_t v)
+{
+    p -= 8;
     p[0] = (u_char) v;
     p[1] = (u_char) (v >> 8);
     p[2] = (u_char) (v >> 16);
@@ -348,46 +354,53 @@ tg_otlp_pb_fixed64(u_char *p, uint64_t v)
     p[5] = (u_char) (v >> 40);
     p[6] = (u_char) (v >> 48);
     p[7] = (u_char) (v >> 56);
-    return p + 8;
+    return p;
 }
 
 
 static inline u_char *
-tg_otlp_pb_fixed32(u_char *p, uint32_t v)
+tg_otlp_rv_fixed32(u_char *p, uint32_t v)
 {
+    p -= 4;
     p[0] = (u_char) v;
     p[1] = (u_char) (v >> 8);
     p[2] = (u_char) (v >> 16);
     p[3] = (u_char) (v >> 24);
-    return p + 4;
+    return p;
+}
+
+
+/* Key and length of a message already written at [p, end). */
+static inline u_char *
+tg_otlp_rv_len(u_char *p, const u_char *end, uint32_t key)
+{
+    p = tg_otlp_rv_varint(p, (uint64_t) (end - p));
+    return tg_otlp_rv_varint(p, key);
 }
 
 
 static inline u_char *
-tg_otlp_pb_bytes(u_char *p, uint32_t key, const u_char *src, size_t n)
+tg_otlp_rv_bytes(u_char *p, uint32_t key, const u_char *src, size_t n)
 {
-    p = tg_otlp_pb_varint(p, key);
-    p = tg_otlp_pb_varint(p, n);
+    p -= n;
     memcpy(p, src, n);
-    return p + n;
+    return tg_otlp_rv_len(p, p + n, key);
 }
 
 
-/*
- * A string field of len bytes on the wire (tg_otlp_utf8_len): src as it
- * is when len == n, else src repaired by tg_otlp_utf8_sanitize().
- */
+/* A string field: src as it is when valid UTF-8, else repaired. */
 static inline u_char *
-tg_otlp_pb_string(u_char *p, uint32_t key, const u_char *src, size_t n,
-    size_t len)
+tg_otlp_rv_string(u_char *p, uint32_t key, const u_char *src, size_t n)
 {
-    p = tg_otlp_pb_varint(p, key);
-    p = tg_otlp_pb_varint(p, len);
+    size_t  len;
+
+    len = tg_otlp_utf8_len(src, n);
     if (len == n) {
-        memcpy(p, src, n);
-        return p + n;
+        return tg_otlp_rv_bytes(p, key, src, n);
     }
-    return p + tg_otlp_utf8_sanitize(p, src, n);
+    p -= len;
+    tg_otlp_utf8_sanitize(p, src, n);
+    return tg_otlp_rv_len(p, p + len, key);
 }
 
 
@@ -405,297 +418,302 @@ tg_otlp_pb_resource_attr(const tg_otlp_kv_t *kv, tg_span_attr_t *a)
 
 
 /*
- * AnyValue is a oneof: the member that is set is written even when it is
- * "", 0 or false (proto3 leaves out only zero fields outside a oneof).
- * Types other than string and int are bools, as tg_span_attr_next reads
- * them.
- */
-static inline size_t
-tg_otlp_pb_any_size(const tg_span_attr_t *a, size_t vlen)
-{
-    switch (a->type) {
-    case TG_SPAN_ATTR_STRING:
-        return tg_otlp_pb_field_size(vlen);
-    case TG_SPAN_ATTR_INT:
-        return 1 + tg_otlp_pb_varint_size((uint64_t) a->num);
-    default:
-        return 2;
-    }
-}
-
-
-/* KeyValue: the key when not empty, the value always. */
-static inline size_t
-tg_otlp_pb_kv_size(const tg_span_attr_t *a, size_t klen, size_t vlen)
-{
-    return (klen ? tg_otlp_pb_field_size(klen) : 0)
-           + tg_otlp_pb_field_size(tg_otlp_pb_any_size(a, vlen));
-}
-
-
-/*
- * Writes a as a KeyValue field with the given key; klen and vlen are the
- * key's and the string value's lengths on the wire (tg_otlp_utf8_len).
+ * a as a KeyValue field: the key when not empty, the value always (AnyValue
+ * is a oneof: the member that is set is written even when it is "", 0 or
+ * false). Types other than string and int are bools, as tg_span_attr_next
+ * reads them. Strings are checked for UTF-8 when check is set (resource
+ * strings were made valid when the resource was built).
  */
 static u_char *
-tg_otlp_pb_kv(u_char *p, uint32_t key, const tg_span_attr_t *a, size_t klen,
-    size_t vlen)
+tg_otlp_rv_kv(u_char *p, uint32_t key, const tg_span_attr_t *a, int check)
 {
-    size_t  any;
+    u_char  *end;
 
-    any = tg_otlp_pb_any_size(a, vlen);
-    p = tg_otlp_pb_varint(p, key);
-    p = tg_otlp_pb_varint(p, (klen ? tg_otlp_pb_field_size(klen) : 0)
-                             + tg_otlp_pb_field_size(any));
-    if (klen) {
-        p = tg_otlp_pb_string(p, TG_OTLP_PB_KV_KEY, a->key.data, a->key.len,
-                              klen);
-    }
-    p = tg_otlp_pb_varint(p, TG_OTLP_PB_KV_VALUE);
-    p = tg_otlp_pb_varint(p, any);
+    end = p;
     switch (a->type) {
     case TG_SPAN_ATTR_STRING:
-        p = tg_otlp_pb_string(p, TG_OTLP_PB_ANY_STRING, a->str.data,
-                              a->str.len, vlen);
+        p = check ? tg_otlp_rv_string(p, TG_OTLP_PB_ANY_STRING, a->str.data,
+                                      a->str.len)
+                  : tg_otlp_rv_bytes(p, TG_OTLP_PB_ANY_STRING, a->str.data,
+                                     a->str.len);
         break;
     case TG_SPAN_ATTR_INT:
-        p = tg_otlp_pb_varint(p, TG_OTLP_PB_ANY_INT);
-        p = tg_otlp_pb_varint(p, (uint64_t) a->num);
+        p = tg_otlp_rv_varint(p, (uint64_t) a->num);
+        p = tg_otlp_rv_varint(p, TG_OTLP_PB_ANY_INT);
         break;
     default:
-        p = tg_otlp_pb_varint(p, TG_OTLP_PB_ANY_BOOL);
-        *p++ = a->num ? 1 : 0;
+        *--p = a->num ? 1 : 0;
+        p = tg_otlp_rv_varint(p, TG_OTLP_PB_ANY_BOOL);
         break;
     }
-    return p;
+    p = tg_otlp_rv_len(p, end, TG_OTLP_PB_KV_VALUE);
+    if (a->key.len) {
+        p = check ? tg_otlp_rv_string(p, TG_OTLP_PB_KV_KEY, a->key.data,
+                                      a->key.len)
+                  : tg_otlp_rv_bytes(p, TG_OTLP_PB_KV_KEY, a->key.data,
+                                     a->key.len);
+    }
+    /* the KeyValue ends where its value ended */
+    return tg_otlp_rv_len(p, end, key);
 }
 
 
 /*
- * The Span message's size, without its own key and length: the fields
- * tg_otlp_pb_span() writes, under the same conditions. Strings count at
- * their repaired length; *dirty is set when one of them needs repair.
+ * Room a span needs at most: its fields besides attributes take at most
+ * TG_OTLP_RV_SPAN bytes (a 64-byte name repaired to 192 included), an
+ * attribute's keys, lengths and number at most TG_OTLP_RV_ATTR, and a
+ * string at most three times its bytes (a bad byte becomes U+FFFD). The
+ * attribute bytes of the span bound the strings' bytes.
  */
-static size_t
-tg_otlp_pb_span_size(const tg_span_t *s, unsigned *dirty)
-{
-    size_t          size, off, i, n, len, klen, vlen;
-    tg_span_attr_t  a;
+#define TG_OTLP_RV_SPAN   512
+#define TG_OTLP_RV_ATTR   24
+#define TG_OTLP_RV_ATTRS  (TG_SPAN_ATTR_BYTES / 3 + 1)  /* 3 bytes each */
 
-    size = tg_otlp_pb_field_size(sizeof(s->trace_id))
-           + tg_otlp_pb_field_size(sizeof(s->span_id));
-    if (!tg_otlp_id_zero(s->parent_id, sizeof(s->parent_id))) {
-        size += tg_otlp_pb_field_size(sizeof(s->parent_id));
-    }
-
-    n = strnlen(s->name, TG_SPAN_NAME_MAX);
-    len = tg_otlp_utf8_len((const u_char *) s->name, n);
-    *dirty |= (len != n);
-    if (len) {
-        size += tg_otlp_pb_field_size(len);
-    }
-    if (s->kind) {
-        size += 1 + tg_otlp_pb_varint_size(s->kind);
-    }
-    if (s->start_ns) {
-        size += 1 + 8;
-    }
-    if (s->end_ns) {
-        size += 1 + 8;
-    }
-
-    off = 0;
-    for (i = 0; i < s->nattrs && tg_span_attr_next(s, &off, &a); i++) {
-        klen = tg_otlp_utf8_len(a.key.data, a.key.len);
-        vlen = tg_otlp_utf8_len(a.str.data, a.str.len);
-        *dirty |= (klen != a.key.len || vlen != a.str.len);
-        size += tg_otlp_pb_field_size(tg_otlp_pb_kv_size(&a, klen, vlen));
-    }
-
-    if (s->dropped_attrs) {
-        size += 1 + tg_otlp_pb_varint_size(s->dropped_attrs);
-    }
-    if (s->has_link) {
-        size += tg_otlp_pb_field_size(
-                    tg_otlp_pb_field_size(sizeof(s->link_trace_id))
-                    + tg_otlp_pb_field_size(sizeof(s->link_span_id))
-                    + 1 + 4);
-    }
-    if (s->status != TG_SPAN_STATUS_UNSET) {
-        size += tg_otlp_pb_field_size(1 + tg_otlp_pb_varint_size(s->status));
-    }
-    return size + tg_otlp_pb_varint_size(TG_OTLP_PB_SPAN_FLAGS) + 4;
-}
+#define tg_otlp_rv_span_room(s)                                                \
+    (TG_OTLP_RV_SPAN + 3 * (size_t) (s)->attr_len                              \
+     + TG_OTLP_RV_ATTR * (size_t) tg_min((s)->nattrs, TG_OTLP_RV_ATTRS))
 
 
 /*
- * Writes the Span message's fields in field-number order, as protobuf-c
- * packs them. Strings come straight from the span unless dirty says that
- * some of them need repair; those are then measured again and repaired.
+ * The Span message's fields, ending at p, in reverse field-number order.
+ * attrs has room for TG_OTLP_RV_ATTRS attributes: they are read front to
+ * back and written back to front, so they keep their order.
  */
 static u_char *
-tg_otlp_pb_span(u_char *p, const tg_span_t *s, unsigned dirty)
+tg_otlp_rv_span(u_char *p, const tg_span_t *s, tg_span_attr_t *attrs)
 {
-    size_t          off, i, n, len, klen, vlen;
-    tg_span_attr_t  a;
+    size_t   i, n, off;
+    u_char  *end;
 
-    p = tg_otlp_pb_bytes(p, TG_OTLP_PB_SPAN_TRACE_ID, s->trace_id,
-                         sizeof(s->trace_id));
-    p = tg_otlp_pb_bytes(p, TG_OTLP_PB_SPAN_SPAN_ID, s->span_id,
-                         sizeof(s->span_id));
-    /* a root span has no parent_span_id field (an empty bytes value) */
-    if (!tg_otlp_id_zero(s->parent_id, sizeof(s->parent_id))) {
-        p = tg_otlp_pb_bytes(p, TG_OTLP_PB_SPAN_PARENT_SPAN_ID, s->parent_id,
-                             sizeof(s->parent_id));
-    }
+    /* never zero: HAS_IS_REMOTE is always set */
+    p = tg_otlp_rv_fixed32(p, tg_otlp_span_flags(s));
+    p = tg_otlp_rv_varint(p, TG_OTLP_PB_SPAN_FLAGS);
 
-    n = strnlen(s->name, TG_SPAN_NAME_MAX);
-    len = dirty ? tg_otlp_utf8_len((const u_char *) s->name, n) : n;
-    if (len) {
-        p = tg_otlp_pb_string(p, TG_OTLP_PB_SPAN_NAME,
-                              (const u_char *) s->name, n, len);
-    }
-    if (s->kind) {
-        p = tg_otlp_pb_varint(p, TG_OTLP_PB_SPAN_KIND);
-        p = tg_otlp_pb_varint(p, s->kind);
-    }
-    if (s->start_ns) {
-        p = tg_otlp_pb_varint(p, TG_OTLP_PB_SPAN_START);
-        p = tg_otlp_pb_fixed64(p, s->start_ns);
-    }
-    if (s->end_ns) {
-        p = tg_otlp_pb_varint(p, TG_OTLP_PB_SPAN_END);
-        p = tg_otlp_pb_fixed64(p, s->end_ns);
-    }
-
-    off = 0;
-    for (i = 0; i < s->nattrs && tg_span_attr_next(s, &off, &a); i++) {
-        klen = a.key.len;
-        vlen = a.str.len;
-        if (dirty) {
-            klen = tg_otlp_utf8_len(a.key.data, a.key.len);
-            vlen = tg_otlp_utf8_len(a.str.data, a.str.len);
-        }
-        p = tg_otlp_pb_kv(p, TG_OTLP_PB_SPAN_ATTRIBUTES, &a, klen, vlen);
-    }
-
-    if (s->dropped_attrs) {
-        p = tg_otlp_pb_varint(p, TG_OTLP_PB_SPAN_DROPPED_ATTRS);
-        p = tg_otlp_pb_varint(p, s->dropped_attrs);
-    }
-    /* the incoming context, when a new trace was started instead: remote */
-    if (s->has_link) {
-        p = tg_otlp_pb_varint(p, TG_OTLP_PB_SPAN_LINKS);
-        p = tg_otlp_pb_varint(p,
-                              tg_otlp_pb_field_size(sizeof(s->link_trace_id))
-                              + tg_otlp_pb_field_size(sizeof(s->link_span_id))
-                              + 1 + 4);
-        p = tg_otlp_pb_bytes(p, TG_OTLP_PB_LINK_TRACE_ID, s->link_trace_id,
-                             sizeof(s->link_trace_id));
-        p = tg_otlp_pb_bytes(p, TG_OTLP_PB_LINK_SPAN_ID, s->link_span_id,
-                             sizeof(s->link_span_id));
-        p = tg_otlp_pb_varint(p, TG_OTLP_PB_LINK_FLAGS);
-        p = tg_otlp_pb_fixed32(p, TG_OTLP_FLAGS_HAS_IS_REMOTE
-                                  | TG_OTLP_FLAGS_IS_REMOTE);
-    }
     /* UNSET is the meaning of an absent status: save the bytes */
     if (s->status != TG_SPAN_STATUS_UNSET) {
-        p = tg_otlp_pb_varint(p, TG_OTLP_PB_SPAN_STATUS);
-        p = tg_otlp_pb_varint(p, 1 + tg_otlp_pb_varint_size(s->status));
-        p = tg_otlp_pb_varint(p, TG_OTLP_PB_STATUS_CODE);
-        p = tg_otlp_pb_varint(p, s->status);
+        end = p;
+        p = tg_otlp_rv_varint(p, s->status);
+        p = tg_otlp_rv_varint(p, TG_OTLP_PB_STATUS_CODE);
+        p = tg_otlp_rv_len(p, end, TG_OTLP_PB_SPAN_STATUS);
     }
-    /* never zero: HAS_IS_REMOTE is always set */
-    p = tg_otlp_pb_varint(p, TG_OTLP_PB_SPAN_FLAGS);
-    return tg_otlp_pb_fixed32(p, tg_otlp_span_flags(s));
+
+    /* the incoming context, when a new trace was started instead: remote */
+    if (s->has_link) {
+        end = p;
+        p = tg_otlp_rv_fixed32(p, TG_OTLP_FLAGS_HAS_IS_REMOTE
+                                  | TG_OTLP_FLAGS_IS_REMOTE);
+        p = tg_otlp_rv_varint(p, TG_OTLP_PB_LINK_FLAGS);
+        p = tg_otlp_rv_bytes(p, TG_OTLP_PB_LINK_SPAN_ID, s->link_span_id,
+                             sizeof(s->link_span_id));
+        p = tg_otlp_rv_bytes(p, TG_OTLP_PB_LINK_TRACE_ID, s->link_trace_id,
+                             sizeof(s->link_trace_id));
+        p = tg_otlp_rv_len(p, end, TG_OTLP_PB_SPAN_LINKS);
+    }
+
+    if (s->dropped_attrs) {
+        p = tg_otlp_rv_varint(p, s->dropped_attrs);
+        p = tg_otlp_rv_varint(p, TG_OTLP_PB_SPAN_DROPPED_ATTRS);
+    }
+
+    off = 0;
+    for (n = 0; n < s->nattrs && n < TG_OTLP_RV_ATTRS; n++) {
+        if (!tg_span_attr_next(s, &off, &attrs[n])) {
+            break;
+        }
+    }
+    for (i = n; i-- > 0; /* void */) {
+        p = tg_otlp_rv_kv(p, TG_OTLP_PB_SPAN_ATTRIBUTES, &attrs[i], 1);
+    }
+
+    if (s->end_ns) {
+        p = tg_otlp_rv_fixed64(p, s->end_ns);
+        p = tg_otlp_rv_varint(p, TG_OTLP_PB_SPAN_END);
+    }
+    if (s->start_ns) {
+        p = tg_otlp_rv_fixed64(p, s->start_ns);
+        p = tg_otlp_rv_varint(p, TG_OTLP_PB_SPAN_START);
+    }
+    if (s->kind) {
+        p = tg_otlp_rv_varint(p, s->kind);
+        p = tg_otlp_rv_varint(p, TG_OTLP_PB_SPAN_KIND);
+    }
+
+    n = strnlen(s->name, TG_SPAN_NAME_MAX);
+    if (n) {
+        p = tg_otlp_rv_string(p, TG_OTLP_PB_SPAN_NAME, (const u_char *) s->name,
+                              n);
+    }
+
+    /* a root span has no parent_span_id field (an empty bytes value) */
+    if (!tg_otlp_id_zero(s->parent_id, sizeof(s->parent_id))) {
+        p = tg_otlp_rv_bytes(p, TG_OTLP_PB_SPAN_PARENT_SPAN_ID, s->parent_id,
+                             sizeof(s->parent_id));
+    }
+    p = tg_otlp_rv_bytes(p, TG_OTLP_PB_SPAN_SPAN_ID, s->span_id,
+                         sizeof(s->span_id));
+    return tg_otlp_rv_bytes(p, TG_OTLP_PB_SPAN_TRACE_ID, s->trace_id,
+                            sizeof(s->trace_id));
 }
 
 
 /*
- * Two passes over the spans: the first adds up the size of every nested
- * message (spans' sizes are kept in sizes[]), so that the second writes
- * each length prefix before its message, into one buffer of exactly the
- * total size, with nothing moved afterwards.
+ * Room for one field of at most room bytes after out->len: the field is
+ * written back to front from the returned end, then moved down to
+ * out->len by tg_otlp_rv_commit(). NULL on ENOMEM.
+ */
+static u_char *
+tg_otlp_rv_room(tg_otlp_buf_t *out, size_t room)
+{
+    if (tg_otlp_buf_reserve(out, room) != TG_OK) {
+        return NULL;
+    }
+    return out->data + out->len + room;
+}
+
+
+static void
+tg_otlp_rv_commit(tg_otlp_buf_t *out, const u_char *p, const u_char *end)
+{
+    size_t  n;
+
+    n = (size_t) (end - p);
+    memmove(out->data + out->len, p, n);
+    out->len += n;
+}
+
+
+/*
+ * The outer messages' keys and lengths are known last: each gets a gap of
+ * TG_OTLP_RV_GAP bytes, a key and a 3-byte length (16 KiB - 2 MiB, the
+ * size of a full batch), filled by tg_otlp_rv_frame() once what follows
+ * is written. A length of another size moves what follows.
+ */
+#define TG_OTLP_RV_GAP  4
+
+static int
+tg_otlp_rv_gap(tg_otlp_buf_t *out, size_t *at)
+{
+    if (tg_otlp_buf_reserve(out, TG_OTLP_RV_GAP) != TG_OK) {
+        return TG_ERROR;
+    }
+    out->len += TG_OTLP_RV_GAP;
+    *at = out->len;
+    return TG_OK;
+}
+
+
+static int
+tg_otlp_rv_frame(tg_otlp_buf_t *out, size_t at, uint32_t key)
+{
+    u_char  *p;
+    size_t   size, hdr;
+
+    size = out->len - at;
+    hdr = 1 + tg_otlp_pb_varint_size(size);
+    if (hdr != TG_OTLP_RV_GAP) {
+        if (hdr > TG_OTLP_RV_GAP
+            && tg_otlp_buf_reserve(out, hdr - TG_OTLP_RV_GAP) != TG_OK)
+        {
+            return TG_ERROR;
+        }
+        memmove(out->data + at - TG_OTLP_RV_GAP + hdr, out->data + at, size);
+        at = at - TG_OTLP_RV_GAP + hdr;
+        out->len = at + size;
+    }
+    p = tg_otlp_pb_varint(out->data + at - hdr, key);
+    tg_otlp_pb_varint(p, size);
+    return TG_OK;
+}
+
+
+/*
+ * One ResourceSpans with the resource and one ScopeSpans. Each field is
+ * written back to front in room reserved for it (tg_otlp_rv_room) and
+ * moved into place, so out ends up the exact size, holding no more than
+ * one span's room beyond it.
  */
 int
 tg_otlp_encode_protobuf(const tg_otlp_resource_t *res,
     const tg_span_t *const *spans, size_t n, tg_otlp_buf_t *out)
 {
-    size_t              i, total, rs_size, res_size, ss_size, scope_size;
-    u_char             *p;
-    tg_span_attr_t      a;
-    tg_otlp_pb_size_t  *sizes;
+    int              rc;
+    size_t           i, room, rs_at, ss_at;
+    u_char          *p, *end;
+    tg_span_attr_t   a, *attrs;
 
-    sizes = malloc((n ? n : 1) * sizeof(tg_otlp_pb_size_t));
-    if (sizes == NULL) {
+    attrs = malloc(TG_OTLP_RV_ATTRS * sizeof(tg_span_attr_t));
+    if (attrs == NULL) {
         return TG_ERROR;
     }
-
-    /* resource strings were made valid UTF-8 when the resource was built */
-    res_size = 0;
-    for (i = 0; i < res->nattrs; i++) {
-        tg_otlp_pb_resource_attr(&res->attrs[i], &a);
-        res_size += tg_otlp_pb_field_size(
-                        tg_otlp_pb_kv_size(&a, a.key.len, a.str.len));
-    }
-
-    scope_size = tg_otlp_pb_field_size(sizeof(TG_OTLP_SCOPE_NAME) - 1);
-    if (sizeof(TG_VERSION) > 1) {
-        scope_size += tg_otlp_pb_field_size(sizeof(TG_VERSION) - 1);
-    }
-
-    ss_size = tg_otlp_pb_field_size(scope_size);
-    for (i = 0; i < n; i++) {
-        sizes[i].dirty = 0;
-        sizes[i].size = tg_otlp_pb_span_size(spans[i], &sizes[i].dirty);
-        ss_size += tg_otlp_pb_field_size(sizes[i].size);
-    }
-
-    rs_size = tg_otlp_pb_field_size(res_size)
-              + tg_otlp_pb_field_size(ss_size);
-    total = tg_otlp_pb_field_size(rs_size);
+    rc = TG_ERROR;
 
     out->len = 0;
-    if (tg_otlp_buf_reserve(out, total) != TG_OK) {
-        free(sizes);
-        return TG_ERROR;
+    if (tg_otlp_rv_gap(out, &rs_at) != TG_OK) {
+        goto done;
     }
 
-    p = out->data;
-    p = tg_otlp_pb_varint(p, TG_OTLP_PB_REQ_RESOURCE_SPANS);
-    p = tg_otlp_pb_varint(p, rs_size);
-
-    p = tg_otlp_pb_varint(p, TG_OTLP_PB_RS_RESOURCE);
-    p = tg_otlp_pb_varint(p, res_size);
+    /* ResourceSpans.resource */
+    room = 8;
     for (i = 0; i < res->nattrs; i++) {
+        room += strlen(res->attrs[i].key) + strlen(res->attrs[i].value)
+                + TG_OTLP_RV_ATTR;
+    }
+    end = tg_otlp_rv_room(out, room);
+    if (end == NULL) {
+        goto done;
+    }
+    p = end;
+    for (i = res->nattrs; i-- > 0; /* void */) {
         tg_otlp_pb_resource_attr(&res->attrs[i], &a);
-        p = tg_otlp_pb_kv(p, TG_OTLP_PB_RESOURCE_ATTRIBUTES, &a, a.key.len,
-                          a.str.len);
+        p = tg_otlp_rv_kv(p, TG_OTLP_PB_RESOURCE_ATTRIBUTES, &a, 0);
     }
+    p = tg_otlp_rv_len(p, end, TG_OTLP_PB_RS_RESOURCE);
+    tg_otlp_rv_commit(out, p, end);
 
-    p = tg_otlp_pb_varint(p, TG_OTLP_PB_RS_SCOPE_SPANS);
-    p = tg_otlp_pb_varint(p, ss_size);
-    p = tg_otlp_pb_varint(p, TG_OTLP_PB_SS_SCOPE);
-    p = tg_otlp_pb_varint(p, scope_size);
-    p = tg_otlp_pb_string(p, TG_OTLP_PB_SCOPE_NAME,
-                          (const u_char *) TG_OTLP_SCOPE_NAME,
-                          sizeof(TG_OTLP_SCOPE_NAME) - 1,
-                          sizeof(TG_OTLP_SCOPE_NAME) - 1);
-    if (sizeof(TG_VERSION) > 1) {
-        p = tg_otlp_pb_string(p, TG_OTLP_PB_SCOPE_VERSION,
-                              (const u_char *) TG_VERSION,
-                              sizeof(TG_VERSION) - 1, sizeof(TG_VERSION) - 1);
+    /* ResourceSpans.scope_spans: the scope, then the spans */
+    if (tg_otlp_rv_gap(out, &ss_at) != TG_OK) {
+        goto done;
     }
+    end = tg_otlp_rv_room(out, 16 + sizeof(TG_OTLP_SCOPE_NAME)
+                                   + sizeof(TG_VERSION));
+    if (end == NULL) {
+        goto done;
+    }
+    p = end;
+    if (sizeof(TG_VERSION) > 1) {
+        p = tg_otlp_rv_bytes(p, TG_OTLP_PB_SCOPE_VERSION,
+                             (const u_char *) TG_VERSION,
+                             sizeof(TG_VERSION) - 1);
+    }
+    p = tg_otlp_rv_bytes(p, TG_OTLP_PB_SCOPE_NAME,
+                         (const u_char *) TG_OTLP_SCOPE_NAME,
+                         sizeof(TG_OTLP_SCOPE_NAME) - 1);
+    p = tg_otlp_rv_len(p, end, TG_OTLP_PB_SS_SCOPE);
+    tg_otlp_rv_commit(out, p, end);
 
     for (i = 0; i < n; i++) {
-        p = tg_otlp_pb_varint(p, TG_OTLP_PB_SS_SPANS);
-        p = tg_otlp_pb_varint(p, sizes[i].size);
-        p = tg_otlp_pb_span(p, spans[i], sizes[i].dirty);
+        /* + the field's key and a length of up to 3 bytes */
+        end = tg_otlp_rv_room(out, tg_otlp_rv_span_room(spans[i]) + 4);
+        if (end == NULL) {
+            goto done;
+        }
+        p = tg_otlp_rv_span(end, spans[i], attrs);
+        p = tg_otlp_rv_len(p, end, TG_OTLP_PB_SS_SPANS);
+        tg_otlp_rv_commit(out, p, end);
     }
 
-    out->len = (size_t) (p - out->data);
-    free(sizes);
-    return TG_OK;
+    /* innermost first: moving the ScopeSpans keeps rs_at in place */
+    if (tg_otlp_rv_frame(out, ss_at, TG_OTLP_PB_RS_SCOPE_SPANS) != TG_OK
+        || tg_otlp_rv_frame(out, rs_at, TG_OTLP_PB_REQ_RESOURCE_SPANS)
+               != TG_OK)
+    {
+        goto done;
+    }
+    rc = TG_OK;
+
+done:
+    free(attrs);
+    return rc;
 }
 
 
