@@ -2,10 +2,18 @@
 # Timeouts: upstream read -> 504, upstream connect -> 504, upstream send ->
 # 504, client_header_timeout / client_body_timeout -> 408 (or close),
 # keepalive_timeout, an idle connection without any request.
+# read_timeout is the longest gap between two reads, not a limit on the
+# whole response: a response in pieces with short gaps gets through, a stall
+# is cut read_timeout after the last read, also on a reused upstream
+# connection and whatever keepalive_timeout the pool has, and a response the
+# client is slow to take is not cut. An idle pooled upstream connection is
+# closed after the upstream's keepalive_timeout.
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use IO::Socket::INET;
+use POSIX ();
 use Test::More;
 use Time::HiRes qw(time sleep);
 use TG;
@@ -13,7 +21,40 @@ use TG;
 my $hang  = TG::mock_upstream(name => 'hang', mode => 'hang');            # reads, never answers
 my $sink  = TG::mock_upstream(name => 'sink', mode => 'blackhole', rcvbuf => 4096); # never reads
 my $ok    = TG::mock_upstream(name => 'ok');
+my $drip  = TG::mock_upstream(name => 'drip');                            # query-driven pieces
 my ($bh_port, $bh_keep) = TG::blackhole_port();                           # SYNs dropped
+
+# A real upstream that answers one keep-alive request and then writes down
+# how long the connection stayed open before the proxy closed it.
+sub idle_upstream {
+    my ($name) = @_;
+    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp',
+                                  Listen => 16, ReuseAddr => 1) or die "listen: $!";
+    my $file = "$TG::TMP/55-idle.$$.$name." . $l->sockport;
+    unlink $file;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        $TG::IS_CHILD = 1;
+        alarm 30;
+        my $c = $l->accept or POSIX::_exit(1);
+        my $buf = '';
+        while (index($buf, "\r\n\r\n") < 0) {
+            sysread($c, $buf, 4096, length $buf) or POSIX::_exit(1);
+        }
+        syswrite $c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        my $t0 = time;
+        my $n = sysread($c, $buf, 4096);              # EOF when the proxy closes
+        TG::spew("$file.tmp", sprintf("%.3f %d\n", time - $t0, $n // -1));
+        rename "$file.tmp", $file;
+        POSIX::_exit(0);
+    }
+    my $port = $l->sockport;
+    close $l;
+    $TG::STARTED{$pid} = { kind => 'mock', sig => 'KILL' };
+    return { port => $port, file => $file };
+}
+my $idle_short = idle_upstream('short');   # read_timeout < keepalive_timeout
+my $idle_long  = idle_upstream('long');    # read_timeout > keepalive_timeout
 
 # the harness's own check that the blackhole really makes connect() hang
 my $probe = TG::Conn->new($bh_port, timeout => 0.5);
@@ -48,6 +89,30 @@ upstream = sink
 
 [route /ok]
 upstream = ok
+
+[upstream drip]
+server = 127.0.0.1:$drip->{port}
+read_timeout = 1s
+keepalive_timeout = 30s
+
+[route /drip]
+upstream = drip
+
+[upstream idle-short]
+server = 127.0.0.1:$idle_short->{port}
+read_timeout = 300ms
+keepalive_timeout = 1s
+
+[route /idle-short]
+upstream = idle-short
+
+[upstream idle-long]
+server = 127.0.0.1:$idle_long->{port}
+read_timeout = 5s
+keepalive_timeout = 1s
+
+[route /idle-long]
+upstream = idle-long
 CONF
 $t->start_ok;
 my $port = $t->{port};
@@ -151,6 +216,86 @@ ok($dt >= 0.8 && $dt < 3, sprintf('504 after %.2f s (connect_timeout = 1s)', $dt
     my $dt = time - $t0;
     ok($dt >= 0.8 && $dt < 3.5, sprintf('closed after %.2f s', $dt));
     is($c->{extra} // '', '', 'no bytes sent on the idle keep-alive close');
+}
+
+# read_timeout = 1s: six pieces 350 ms apart (2.1 s in all) get through
+($dt, $r) = timed(sub { TG::http_get($port, '/drip/gaps?len=600&chunk_size=100&chunk_delay=350',
+                                     timeout => 10) });
+is($r && $r->{status}, 200, 'response in pieces, gaps < read_timeout, total > read_timeout: 200')
+    or diag(TG::summary($r));
+is($r && $r->{body_len}, 600, 'the whole body got through');
+is($r && $r->{body_md5}, TG::gen_md5(600), 'the body is intact');
+ok($dt > 1.5, sprintf('the response took %.2f s, longer than read_timeout', $dt));
+
+# head and a first piece, then a stall: cut read_timeout after the last read
+sub stall_cut {
+    my ($path, $what) = @_;
+    my $c = TG::Conn->new($port);
+    $c->write("GET $path HTTP/1.1\r\nHost: tg.test\r\nConnection: close\r\n\r\n");
+    my ($end, $hend) = (time + 5, -1);
+    until ((($hend = index($c->{buf}, "\r\n\r\n")) >= 0 && length($c->{buf}) >= $hend + 4 + 100)
+           || $c->{eof} || time >= $end)
+    {
+        $c->fill($end - time);
+    }
+    my $t0 = time;                                # the last read: head and 100 bytes
+    my $closed = $c->wait_closed(5);
+    my $dt = time - $t0;
+    my $got = $c->{extra} // '';
+    ok($closed, "$what: the connection is closed");
+    like($got, qr{^HTTP/1\.1 200 }, "$what: the response had started");
+    ok($hend > 0 && length($got) == $hend + 4 + 100, "$what: the body is cut after the first piece");
+    ok($dt >= 0.9 && $dt < 1.6, sprintf('%s: cut %.2f s after the last bytes (read_timeout = 1s)',
+                                        $what, $dt));
+}
+stall_cut('/drip/stall?len=500&chunk_size=100&chunk_delay=5000', 'stall after the head');
+like($t->error_log, qr/upstream 127\.0\.0\.1:$drip->{port} timed out reading the response/,
+     'the stall is logged as a read timeout');
+
+# a reused upstream connection (keepalive_timeout = 30s in the pool): the
+# stall of its second request is cut read_timeout after that request, both
+# right after the first request and after a pause longer than read_timeout
+for my $pause (0, 1.5) {
+    $drip->reset_stats;
+    my $r1 = TG::http_get($port, "/drip/fast-$pause");
+    is($r1 && $r1->{status}, 200, "pause $pause s: first request on the upstream connection");
+    sleep $pause if $pause;
+    my ($dt, $r) = timed(sub { TG::http_get($port, "/drip/hang-$pause?hang=1", timeout => 10) });
+    is($r && $r->{status}, 504, "pause $pause s: second request stalls: 504") or diag(TG::summary($r));
+    ok($dt >= 0.9 && $dt < 1.6, sprintf('pause %s s: 504 after %.2f s (read_timeout = 1s)', $pause, $dt));
+    my $log = $drip->stats->{request_log};
+    my ($c1) = map { /^(\d+) 1 GET \/drip\/fast-/ ? $1 : () } @$log;
+    my ($c2) = map { /^(\d+) 2 GET \/drip\/hang-/ ? $1 : () } @$log;
+    ok(defined $c1 && defined $c2 && $c1 == $c2,
+       "pause $pause s: the second request reused the upstream connection")
+        or diag(join("\n", @$log));
+}
+
+# a client that takes nothing for 2.5 s: the upstream is not read meanwhile,
+# which is no read timeout; the whole response arrives once it reads
+{
+    my $n = 8_000_000;
+    my $c = TG::Conn->new($port, rcvbuf => 65536);
+    $c->write("GET /drip/big?len=$n HTTP/1.1\r\nHost: tg.test\r\nConnection: close\r\n\r\n");
+    sleep 2.5;
+    my $r = $c->read_response(timeout => 20, sink => 1);
+    is($r && $r->{status}, 200, 'slow client, read_timeout = 1s: 200') or diag($c->{error});
+    is($r && $r->{body_len}, $n, 'slow client: the whole body arrived');
+    is($r && $r->{body_md5}, TG::gen_md5($n), 'slow client: the body is intact');
+}
+
+# an idle pooled upstream connection is closed after keepalive_timeout = 1s,
+# whether read_timeout is shorter (300 ms) or longer (5 s)
+for my $u (['idle-short', $idle_short], ['idle-long', $idle_long]) {
+    my ($name, $up) = @$u;
+    my $r = TG::http_get($port, "/$name/x");
+    is($r && $r->{status}, 200, "$name: request answered");
+    ok(TG::wait_for(6, sub { -e $up->{file} }), "$name: the upstream saw its connection closed");
+    my ($dt, $n) = split ' ', TG::slurp($up->{file}) // '';
+    is($n, 0, "$name: closed by the proxy without sending anything");
+    ok(defined $dt && $dt >= 0.9 && $dt < 1.6,
+       sprintf('%s: idle upstream connection closed after %.2f s (keepalive_timeout = 1s)',
+               $name, $dt // -1));
 }
 
 # the worker survived all this

@@ -8,7 +8,9 @@
 # CA / the system store / a wrong name give 502 with error.type
 # tls_certificate_invalid on the CLIENT span, ssl_verify = off accepts,
 # TLS to a plain-HTTP server is a handshake failure; keep-alive and large
-# bodies through a TLS upstream; bad CA or client-certificate files fail -t.
+# bodies through a TLS upstream; read_timeout to a TLS upstream is the gap
+# between reads (pieces with short gaps pass, a stall is cut, also on a
+# reused connection); bad CA or client-certificate files fail -t.
 use strict;
 use warnings;
 use FindBin;
@@ -63,7 +65,7 @@ sub plain_server {
 my $iconf = $inner->main_conf("listen = 127.0.0.1:$isport ssl\nclient_max_body_size = 0\n")
           . "[ssl]\ncertificate = $lh->{crt} $lh->{key}\ncertificate = $b->{crt} $b->{key}\n\n"
           . "[upstream up]\nserver = 127.0.0.1:$up->{port}\n\n"
-          . join('', map { "[route /$_]\nupstream = up\n\n" } @names)
+          . join('', map { "[route /$_]\nupstream = up\n\n" } @names, 'slow')
           . "[trace]\n\n[otlp]\nexporter = file\nschedule_delay = 100ms\n";
 $inner->write_conf($iconf);
 $inner->start_ok;
@@ -94,6 +96,8 @@ sub outer_conf {
         $c .= "[upstream $n]\n$srv" . ($ups{$n} // '') . ($extra{$n} // '') . "\n";
         $c .= "[route /$n]\nupstream = $n\n\n";
     }
+    $c .= "[upstream slow]\nserver = https://127.0.0.1:$isport\nssl_trusted_certificate = $ca\n"
+        . "read_timeout = 1s\nkeepalive_timeout = 30s\n\n[route /slow]\nupstream = slow\n\n";
     return $c . "[trace]\n\n[otlp]\nexporter = file\nschedule_delay = 100ms\n";
 }
 
@@ -187,6 +191,53 @@ for my $i (1 .. 3) {
     my ($r2, $e2) = TGTrace::via($outer, '/ip/upload', method => 'POST', body => $body, timeout => 30);
     is($r2 && $r2->{status}, 200, '2.5 MB upload through a TLS upstream: 200');
     is($e2 && $e2->{body_md5}, md5_hex($body), '2.5 MB upload through a TLS upstream: intact');
+}
+
+# read_timeout = 1s to a TLS upstream (the inner relays the mock's pieces)
+{
+    my $t0 = time;
+    my $r = TG::http_get($port, '/slow/gaps?len=600&chunk_size=100&chunk_delay=350', timeout => 10);
+    my $dt = time - $t0;
+    is($r && $r->{status}, 200, 'TLS upstream, pieces 350 ms apart, read_timeout = 1s: 200')
+        or diag(TG::summary($r));
+    is($r && $r->{body_md5}, TG::gen_md5(600), 'TLS upstream, pieces: the whole body, intact');
+    ok($dt > 1.5, sprintf('TLS upstream, pieces: took %.2f s, longer than read_timeout', $dt));
+
+    my $c = TG::Conn->new($port);
+    $c->write("GET /slow/stall?len=500&chunk_size=100&chunk_delay=5000 HTTP/1.1\r\n"
+              . "Host: tg.test\r\nConnection: close\r\n\r\n");
+    my ($end, $hend) = (time + 5, -1);
+    until ((($hend = index($c->{buf}, "\r\n\r\n")) >= 0 && length($c->{buf}) >= $hend + 4 + 100)
+           || $c->{eof} || time >= $end)
+    {
+        $c->fill($end - time);
+    }
+    $t0 = time;
+    ok($c->wait_closed(5), 'TLS upstream stalls after the head: connection closed');
+    $dt = time - $t0;
+    like($c->{extra} // '', qr{^HTTP/1\.1 200 }, 'TLS upstream stalls: the response had started');
+    ok($dt >= 0.9 && $dt < 1.6,
+       sprintf('TLS upstream stalls: cut %.2f s after the last bytes (read_timeout = 1s)', $dt));
+
+    # a fast request, then a stall on the same pooled TLS connection
+    my $r1 = TG::http_get($port, '/slow/fast');
+    is($r1 && $r1->{status}, 200, 'TLS upstream: a fast request');
+    $t0 = time;
+    my $r2 = TG::http_get($port, '/slow/hang?hang=1', timeout => 10);
+    $dt = time - $t0;
+    is($r2 && $r2->{status}, 504, 'TLS upstream: the next request stalls: 504') or diag(TG::summary($r2));
+    ok($dt >= 0.9 && $dt < 1.6, sprintf('TLS upstream: 504 after %.2f s (read_timeout = 1s)', $dt));
+    my $ifile = "$inner->{dir}/logs/spans.jsonl";
+    my %ip;
+    TG::wait_for(5, sub {
+        %ip = map { (($_->{attributes}{'url.path'} // '') => $_->{attributes}) }
+              grep { $_->{kind} == 2 } TGTrace::file_spans($ifile);
+        $ip{'/slow/fast'} && $ip{'/slow/hang'};
+    });
+    my @pp = map { $ip{$_} && $ip{$_}{'network.peer.port'} } '/slow/fast', '/slow/hang';
+    ok(defined $pp[0] && defined $pp[1] && $pp[0] == $pp[1],
+       'TLS upstream: the stalled request reused the pooled connection')
+        or diag("inner peer ports: @{[ map { $_ // 'none' } @pp ]}");
 }
 
 # --- spans ----------------------------------------------------------------

@@ -39,6 +39,7 @@ tg_http_tunnel_start(tg_http_request_t *r)
     /* no read timeouts: idleness is measured over both directions */
     bufferevent_set_timeouts(c->bev, NULL, NULL);
     bufferevent_set_timeouts(r->uc->bev, NULL, NULL);
+    tg_upstream_set_timer(r->uc, 0);
     tg_http_read_on(c->bev);
     tg_http_read_on(r->uc->bev);
     tg_http_tunnel_arm_timer(r);

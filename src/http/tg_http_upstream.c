@@ -33,15 +33,75 @@ static void tg_upstream_idle_read_handler(struct bufferevent *bev,
     void *ctx);
 static void tg_upstream_idle_event_handler(struct bufferevent *bev,
     short what, void *ctx);
+static void tg_upstream_timer_handler(evutil_socket_t fd, short what,
+    void *ctx);
 
 
 void
 tg_upstream_conn_close(tg_upstream_conn_t *uc)
 {
+    if (uc->timer) {
+        event_free(uc->timer);
+    }
     if (uc->bev) {
         bufferevent_free(uc->bev);
     }
     free(uc);
+}
+
+
+/*
+ * Upstream read deadlines, set the way tg_http_set_timer() sets the
+ * client's: the bufferevent has no read timeout (libevent would re-add
+ * the read event for every request and re-schedule its timer on every
+ * read), the deadline moves with each read, and the timer event moves
+ * only when it would fire too late. A timer that fires early is set
+ * again for what is left.
+ */
+void
+tg_upstream_set_timer(tg_upstream_conn_t *uc, int64_t ms)
+{
+    if (ms <= 0) {
+        uc->deadline = 0;
+        return;
+    }
+    uc->deadline = tg_time_ms() + (uint64_t) ms;
+    if (uc->timer_at && uc->timer_at <= uc->deadline) {
+        return;
+    }
+    uc->timer_at = uc->deadline;
+    evtimer_add(uc->timer, tg_event_timeout(ms));
+}
+
+
+static void
+tg_upstream_timer_handler(evutil_socket_t fd, short what, void *ctx)
+{
+    void                  *arg;
+    uint64_t               now;
+    struct timeval         tv;
+    tg_upstream_conn_t    *uc = ctx;
+    bufferevent_event_cb   eventcb;
+
+    uc->timer_at = 0;
+    if (uc->deadline == 0) {
+        return; /* set for a deadline that was lifted since */
+    }
+    now = tg_time_ms();
+    if (now < uc->deadline) {
+        uc->timer_at = uc->deadline;
+        tv.tv_sec = (time_t) ((uc->deadline - now) / 1000);
+        tv.tv_usec = (suseconds_t) ((uc->deadline - now) % 1000) * 1000;
+        evtimer_add(uc->timer, &tv);
+        return;
+    }
+    uc->deadline = 0;
+    /* what a bufferevent read timeout does, for whoever owns uc now */
+    bufferevent_disable(uc->bev, EV_READ);
+    bufferevent_getcb(uc->bev, NULL, NULL, &eventcb, &arg);
+    if (eventcb) {
+        eventcb(uc->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, arg);
+    }
 }
 
 
@@ -100,7 +160,7 @@ tg_upstream_idle_put(tg_upstream_conn_t *uc)
     bufferevent_setcb(uc->bev, tg_upstream_idle_read_handler, NULL,
                       tg_upstream_idle_event_handler, uc);
     bufferevent_setwatermark(uc->bev, EV_WRITE, 0, 0);
-    bufferevent_set_timeouts(uc->bev, tg_http_tv(u->keepalive_timeout), NULL);
+    tg_upstream_set_timer(uc, u->keepalive_timeout);
     tg_http_read_on(uc->bev);
     uc->prev = NULL;
     uc->next = s->idle;
@@ -266,6 +326,11 @@ tg_http_upstream_connect(tg_http_request_t *r)
     }
     uc->server = s;
     uc->number = ++tg_upstream_conn_number;
+    uc->timer = evtimer_new(tg_http_worker.base, tg_upstream_timer_handler, uc);
+    if (uc->timer == NULL) {
+        free(uc);
+        goto failed;
+    }
     if (s->ssl) {
         uc->bev = tg_http_upstream_ssl_bev(r, s);
     } else {
@@ -273,7 +338,7 @@ tg_http_upstream_connect(tg_http_request_t *r)
                                          BEV_OPT_CLOSE_ON_FREE);
     }
     if (uc->bev == NULL) {
-        free(uc);
+        tg_upstream_conn_close(uc);
         goto failed;
     }
     r->uc = uc;
@@ -284,6 +349,7 @@ tg_http_upstream_connect(tg_http_request_t *r)
     /*
      * While connecting, the write timeout is the connect timeout; a TLS
      * handshake also waits for reads, so it gets the read timeout too.
+     * Once connected, reads are timed by uc->timer.
      */
     bufferevent_set_timeouts(uc->bev,
                              s->ssl ? tg_http_tv(s->upstream->connect_timeout)
@@ -454,10 +520,8 @@ static void
 tg_http_upstream_send_request(tg_http_request_t *r)
 {
     tg_upstream_conn_t *uc = r->uc;
-    tg_upstream_t      *u = r->upstream;
 
-    bufferevent_set_timeouts(uc->bev, tg_http_tv(u->read_timeout),
-                             tg_http_tv(u->send_timeout));
+    tg_upstream_set_timer(uc, r->upstream->read_timeout);
     if (uc->server->ssl) {
         bufferevent_enable(uc->bev, EV_READ | EV_WRITE);
     } else {
@@ -559,6 +623,9 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
         if (!r->server->ssl) {
             bufferevent_disable(bev, EV_WRITE); /* see tg_http_flush */
         }
+        /* for the connection's life: reads are timed by uc->timer */
+        bufferevent_set_timeouts(bev, NULL,
+                                 tg_http_tv(r->upstream->send_timeout));
         tg_http_upstream_send_request(r);
         return;
     }
@@ -741,6 +808,8 @@ tg_http_upstream_process(tg_http_request_t *r)
         tg_http_tunnel_relay(r, 0);
         return;
     }
+    /* read_timeout counts from the last read (or from reading resumed) */
+    tg_upstream_set_timer(r->uc, r->upstream->read_timeout);
     in = bufferevent_get_input(r->uc->bev);
     out = bufferevent_get_output(c->bev);
 
@@ -748,7 +817,9 @@ tg_http_upstream_process(tg_http_request_t *r)
         if (r->response_started
             && tg_http_throttle(r->uc->bev, c->bev, c->listen->ssl))
         {
+            /* not reading: no read timeout until the client drained */
             r->upstream_throttled = 1;
+            tg_upstream_set_timer(r->uc, 0);
             return;
         }
         if (evbuffer_peek(in, -1, NULL, &vec, 1) < 1 || vec.iov_len == 0) {

@@ -12,17 +12,21 @@
  */
 
 struct bufferevent;
+struct event;
 struct event_base;
 
 typedef struct tg_upstream_conn_s  tg_upstream_conn_t;
 
 struct tg_upstream_conn_s {
     struct bufferevent    *bev;
+    struct event          *timer;     /* read and keep-alive deadlines */
     tg_upstream_server_t  *server;
     tg_upstream_conn_t    *next;      /* idle list */
     tg_upstream_conn_t    *prev;
     uint64_t               requests;  /* served on this connection */
     uint64_t               number;    /* for logs */
+    uint64_t               timer_at;  /* ms the timer fires, 0: unset */
+    uint64_t               deadline;  /* ms it is due, 0: none */
 };
 
 struct tg_upstream_server_s {
@@ -104,6 +108,18 @@ tg_upstream_conn_t *tg_upstream_idle_get(tg_upstream_server_t *s);
  * closed. Never fails; the caller must not touch uc afterwards.
  */
 void tg_upstream_idle_put(tg_upstream_conn_t *uc);
+
+/*
+ * Sets the connection's read deadline ms from now (ms <= 0: none): the
+ * longest wait for the upstream's next bytes while a response is awaited
+ * (read_timeout, set again after every read), or the keep-alive timeout
+ * of an idle connection. When it passes, the bufferevent stops reading
+ * and its event callback gets BEV_EVENT_READING | BEV_EVENT_TIMEOUT, as
+ * from a bufferevent read timeout. The timer event moves only when it
+ * would fire too late, so a deadline costs no libevent call per request
+ * or per read. Worker thread.
+ */
+void tg_upstream_set_timer(tg_upstream_conn_t *uc, int64_t ms);
 
 /* Closes and frees a connection (not in the idle list). */
 void tg_upstream_conn_close(tg_upstream_conn_t *uc);
