@@ -335,7 +335,8 @@ $t->start_ok;
 my $port = $t->{port};
 my $spans = "$t->{dir}/logs/spans.jsonl";
 
-sub ends { my @e = glob("$wsdir/end-*"); return { map { /end-(\d+)$/; ($1 => TG::slurp($_)) } @e } }
+# end-N only: the mock writes end-N.tmpPID first and renames it
+sub ends { my @e = glob("$wsdir/end-*"); return { map { /end-(\d+)$/ ? ($1 => TG::slurp($_)) : () } @e } }
 sub latest_conn { my @r = map { /req-(\d+)$/ ? $1 : () } glob("$wsdir/req-*"); my @s = sort { $a <=> $b } @r; return $s[-1] }
 
 # --- a client that waits for the 101 before sending anything (as browsers do) ---
