@@ -781,6 +781,56 @@ test_escaping(void)
     }
     ok(fails == 0, "printable strings of every length up to %zu", n - 1);
 
+    /* random strings: mostly printable, some special bytes (ASCII for
+       json, where the reference knows no UTF-8) */
+    fails = 0;
+    {
+        uint32_t  seed = 12345;
+
+        for (k = 0; k < 20000 && !fails; k++) {
+            tg_http_header_t  *h = req.headers.elts;
+
+            seed = seed * 1103515245 + 12345;
+            n = 1 + (seed >> 16) % (sizeof(s) - 1);
+            for (i = 0; i < n; i++) {
+                seed = seed * 1103515245 + 12345;
+                v = (seed >> 16) & 0xff;
+                s[i] = (u_char) ((seed >> 24) % 8 ? 0x20 + v % 0x5f : v);
+            }
+            h[req.headers.nelts - 1].value.data = s;
+            h[req.headers.nelts - 1].value.len = n;
+            req.x_trace_id.data = s;
+            req.x_trace_id.len = n;
+
+            want[0] = '<';
+            j = 1 + ref_default(want + 1, s, n, 0);
+            want[j++] = '>';
+            got = render_fmt(&f_hdr_d, BUFSZ - 1);
+            fails += buflen != j || memcmp(got, want, j) != 0;
+            j = 1 + ref_default(want + 1, s, n, 1);
+            want[j++] = '>';
+            got = render_fmt(&f_tok_d, BUFSZ - 1);
+            fails += buflen != j || memcmp(got, want, j) != 0;
+
+            for (i = 0; i < n; i++) {
+                s[i] &= 0x7f;
+            }
+            want[0] = '<';
+            for (i = 0, j = 1; i < n; i++) {
+                j += ref_json_byte(want + j, s[i]);
+            }
+            want[j++] = '>';
+            got = render_fmt(&f_hdr_j, BUFSZ - 1);
+            fails += buflen != j || memcmp(got, want, j) != 0;
+            got = render_fmt(&f_tok_j, BUFSZ - 1);
+            fails += buflen != j || memcmp(got, want, j) != 0;
+        }
+    }
+    ok(fails == 0, "20000 random strings in both modes");
+    if (fails) {
+        printf("#   string %zu: got '%s'\n", k - 1, got);
+    }
+
     req.uri.data = (u_char *) "/service-a/x?q=1";
     req.uri.len = 16;
     tg_str_set(&srv.text, "127.0.0.1:9001");

@@ -18,6 +18,34 @@ main(void)
     is_mem(num, (size_t) (p - num), "404", "utoa 404");
     p = tg_utoa(num, UINT64_MAX);
     is_mem(num, (size_t) (p - num), "18446744073709551615", "utoa max");
+    {
+        int       bad;
+        char      want[24];
+        uint64_t  p10, d, x;
+
+        /* 0..10^5 in full, then either side of every power of ten */
+        bad = 0;
+        for (x = 0; x <= 100000 && !bad; x++) {
+            p = tg_utoa(num, x);
+            snprintf(want, sizeof(want), "%" PRIu64, x);
+            bad = (size_t) (p - num) != strlen(want)
+                  || memcmp(num, want, strlen(want)) != 0;
+        }
+        for (p10 = 10; p10 <= 10000000000000000000ULL && !bad; p10 *= 10) {
+            for (d = 0; d < 3 && !bad; d++) {
+                x = p10 - 1 + d;
+                p = tg_utoa(num, x);
+                snprintf(want, sizeof(want), "%" PRIu64, x);
+                bad = (size_t) (p - num) != strlen(want)
+                      || memcmp(num, want, strlen(want)) != 0;
+            }
+            if (p10 > UINT64_MAX / 10) {
+                break;
+            }
+        }
+        ok(!bad, "utoa 0..100000 and around every power of ten%s%s",
+           bad ? ", failed at " : "", bad ? want : "");
+    }
     p = tg_cpymem_max(buf, buf + 4, "abc", 3);
     p = tg_cpymem_max(p, buf + 4, "def", 3);
     is_mem(buf, (size_t) (p - buf), "abcd", "cpymem_max stops at last");

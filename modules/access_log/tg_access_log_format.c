@@ -4,9 +4,9 @@
 #include <tg_access_log_format.h>
 
 
-/* variables; 0 is a literal */
+/* variables; 0 is none: an op that is only literal text */
 enum {
-    TG_AL_LITERAL = 0,
+    TG_AL_NONE = 0,
     TG_AL_REMOTE_ADDR,
     TG_AL_REMOTE_PORT,
     TG_AL_REMOTE_USER,
@@ -62,6 +62,9 @@ enum {
 
 #define TG_AL_SCRATCH 64 /* longest computed value: a traceparent, 55 */
 
+#define TG_AL_ONES    0x0101010101010101ULL
+#define TG_AL_HIGH    0x8080808080808080ULL
+
 typedef struct {
     const char  *name;
     uint16_t     code;
@@ -78,15 +81,33 @@ typedef struct {
     const char  *var;
 } tg_access_log_json_field_t;
 
+/* a format being compiled: literal text goes to one block, in order */
+typedef struct {
+    tg_access_log_fmt_t  *fmt;
+    u_char               *lit;  /* the next free byte of the block */
+} tg_access_log_build_t;
+
 static const tg_access_log_var_t *tg_access_log_find_var(const u_char *name,
     size_t len);
+static tg_access_log_op_t *tg_access_log_add_op(tg_access_log_build_t *b,
+    uint16_t code, uint8_t json);
+static void tg_access_log_add_text(tg_access_log_build_t *b, const u_char *s,
+    size_t n);
 static int tg_access_log_value(const tg_access_log_op_t *op,
     tg_http_request_t *r, const tg_access_log_ctx_t *ctx, u_char *scratch,
     tg_str_t *v);
-static void tg_access_log_emit(tg_access_log_out_t *o,
+static u_char *tg_access_log_emit(u_char *p, u_char *last,
+    const tg_access_log_fmt_t *fmt, const tg_access_log_op_t *op, int kind,
+    const tg_str_t *v, unsigned *truncated);
+static u_char *tg_access_log_emit_request(u_char *p, u_char *last,
+    const tg_access_log_fmt_t *fmt, const tg_access_log_op_t *op,
+    tg_http_request_t *r, unsigned *truncated);
+static inline u_char *tg_access_log_escape_fast(u_char *p, u_char *last,
+    const u_char *src, size_t n, int mode, int space);
+static void tg_access_log_emit_cut(tg_access_log_out_t *o,
     const tg_access_log_fmt_t *fmt, const tg_access_log_op_t *op, int kind,
     const tg_str_t *v);
-static void tg_access_log_emit_request(tg_access_log_out_t *o,
+static void tg_access_log_emit_request_cut(tg_access_log_out_t *o,
     const tg_access_log_fmt_t *fmt, const tg_access_log_op_t *op,
     tg_http_request_t *r);
 static void tg_access_log_put(tg_access_log_out_t *o, const u_char *s,
@@ -97,7 +118,6 @@ static u_char *tg_access_log_escape_json(u_char *p, u_char *last,
     const u_char *src, size_t n, unsigned *truncated);
 static size_t tg_access_log_utf8_len(const u_char *p, size_t n);
 static u_char *tg_access_log_sec_ms(u_char *p, uint64_t ms);
-static int tg_access_log_zero(const u_char *p, size_t n);
 static int tg_access_log_secret_name(const tg_str_t *name);
 static int tg_access_log_header_op(tg_pool_t *pool, tg_access_log_op_t *op,
     const u_char *name, size_t len);
@@ -278,6 +298,66 @@ tg_access_log_header_op(tg_pool_t *pool, tg_access_log_op_t *op,
 }
 
 
+/* A new op for a variable (or none), with an empty tail. */
+static tg_access_log_op_t *
+tg_access_log_add_op(tg_access_log_build_t *b, uint16_t code, uint8_t json)
+{
+    tg_access_log_op_t  *op;
+
+    op = &b->fmt->ops[b->fmt->nops++];
+    op->code = code;
+    op->json = json;
+    if (json) {
+        tg_str_set(&op->absent, "null");
+    } else if (b->fmt->escape == TG_ACCESS_LOG_ESC_DEFAULT) {
+        tg_str_set(&op->absent, "-");
+    } else {
+        tg_str_set(&op->absent, "");
+    }
+    op->tail.data = b->lit;
+    op->tail.len = 0;
+    return op;
+}
+
+
+/* Appends literal text to the tail of the last op. */
+static void
+tg_access_log_add_text(tg_access_log_build_t *b, const u_char *s, size_t n)
+{
+    tg_access_log_op_t  *op;
+
+    if (n == 0) {
+        return;
+    }
+    if (b->fmt->nops == 0) {
+        op = tg_access_log_add_op(b, TG_AL_NONE, 0);
+    } else {
+        op = &b->fmt->ops[b->fmt->nops - 1];
+    }
+    b->lit = (u_char *) mempcpy(b->lit, s, n);
+    op->tail.len += n;
+}
+
+
+/*
+ * Adds variable code; one that is always absent ($remote_user) becomes
+ * literal text. Returns the op, or NULL when there is none.
+ */
+static tg_access_log_op_t *
+tg_access_log_add_var(tg_access_log_build_t *b, uint16_t code, uint8_t json)
+{
+    tg_access_log_op_t  *op;
+
+    op = tg_access_log_add_op(b, code, json);
+    if (code != TG_AL_REMOTE_USER) {
+        return op;
+    }
+    b->fmt->nops--;
+    tg_access_log_add_text(b, op->absent.data, op->absent.len);
+    return NULL;
+}
+
+
 int
 tg_access_log_compile(tg_pool_t *pool, tg_access_log_fmt_t *fmt,
     const tg_str_t *text, int escape, char *err, size_t errlen)
@@ -285,6 +365,7 @@ tg_access_log_compile(tg_pool_t *pool, tg_access_log_fmt_t *fmt,
     size_t                      i, n, start, nlen;
     u_char                     *s, *name;
     tg_access_log_op_t         *op;
+    tg_access_log_build_t       b;
     const tg_access_log_var_t  *var;
 
     s = text->data;
@@ -293,9 +374,12 @@ tg_access_log_compile(tg_pool_t *pool, tg_access_log_fmt_t *fmt,
     fmt->source = *text;
     fmt->nops = 0;
 
-    /* at most one literal before each '$' plus one after the last */
+    /* at most one op per '$' plus one for leading text */
     fmt->ops = tg_pcalloc(pool, (n + 1) * sizeof(tg_access_log_op_t));
-    if (fmt->ops == NULL) {
+    /* literal text, with "-" for each "$remote_user", is never longer */
+    b.fmt = fmt;
+    b.lit = tg_pnalloc(pool, n + 1);
+    if (fmt->ops == NULL || b.lit == NULL) {
         snprintf(err, errlen, "out of memory");
         return TG_ERROR;
     }
@@ -306,12 +390,7 @@ tg_access_log_compile(tg_pool_t *pool, tg_access_log_fmt_t *fmt,
         while (i < n && s[i] != '$') {
             i++;
         }
-        if (i > start) {
-            op = &fmt->ops[fmt->nops++];
-            op->code = TG_AL_LITERAL;
-            op->text.data = s + start;
-            op->text.len = i - start;
-        }
+        tg_access_log_add_text(&b, s + start, i - start);
         if (i == n) {
             break;
         }
@@ -343,8 +422,8 @@ tg_access_log_compile(tg_pool_t *pool, tg_access_log_fmt_t *fmt,
             return TG_ERROR;
         }
 
-        op = &fmt->ops[fmt->nops];
         if (nlen > 5 && memcmp(name, "http_", 5) == 0) {
+            op = tg_access_log_add_var(&b, TG_AL_HTTP, 0);
             if (tg_access_log_header_op(pool, op, name + 5, nlen - 5)
                 != TG_OK)
             {
@@ -358,9 +437,8 @@ tg_access_log_compile(tg_pool_t *pool, tg_access_log_fmt_t *fmt,
                          (int) nlen, (char *) name);
                 return TG_ERROR;
             }
-            op->code = var->code;
+            tg_access_log_add_var(&b, var->code, 0);
         }
-        fmt->nops++;
     }
     return TG_OK;
 }
@@ -378,13 +456,15 @@ int
 tg_access_log_builtin(tg_pool_t *pool, const tg_str_t *name,
     tg_access_log_fmt_t *fmt)
 {
-    size_t                             i, n, len;
+    size_t                             i, n, len, klen;
     u_char                            *p;
     tg_str_t                           src;
     tg_access_log_op_t                *op;
+    tg_access_log_build_t              b;
     const tg_access_log_var_t         *var;
     const tg_access_log_json_field_t  *f;
     char                               err[128];
+    u_char                             key[64];
 
     fmt->builtin = 1;
     if (tg_str_caseeq_c(name, "combined") || tg_str_caseeq_c(name, "trace")) {
@@ -432,29 +512,29 @@ tg_access_log_builtin(tg_pool_t *pool, const tg_str_t *name,
     }
     *p++ = '}';
     fmt->source.len = (size_t) (p - fmt->source.data);
-    fmt->ops = tg_pcalloc(pool, (2 * n + 1) * sizeof(tg_access_log_op_t));
-    if (fmt->ops == NULL) {
+    fmt->ops = tg_pcalloc(pool, (n + 1) * sizeof(tg_access_log_op_t));
+    /* the literal text is shorter than the source */
+    b.fmt = fmt;
+    b.lit = tg_pnalloc(pool, len);
+    if (fmt->ops == NULL || b.lit == NULL) {
         return TG_ERROR;
     }
     fmt->nops = 0;
     for (i = 0; i < n; i++) {
         f = &tg_access_log_json[i];
-        op = &fmt->ops[fmt->nops++];
-        op->text.len = strlen(f->key) + 4;
-        p = tg_pnalloc(pool, op->text.len);
-        if (p == NULL) {
+        klen = strlen(f->key);
+        if (klen + 4 > sizeof(key)) {
             return TG_ERROR;
         }
-        op->text.data = p;
-        *p++ = i == 0 ? '{' : ',';
-        *p++ = '"';
-        p = (u_char *) mempcpy(p, f->key, strlen(f->key));
-        *p++ = '"';
-        *p = ':';
+        key[0] = i == 0 ? '{' : ',';
+        key[1] = '"';
+        memcpy(key + 2, f->key, klen);
+        key[klen + 2] = '"';
+        key[klen + 3] = ':';
+        tg_access_log_add_text(&b, key, klen + 4);
 
-        op = &fmt->ops[fmt->nops++];
-        op->json = 1;
         if (strncmp(f->var, "http_", 5) == 0) {
+            op = tg_access_log_add_var(&b, TG_AL_HTTP, 1);
             if (tg_access_log_header_op(pool, op, (u_char *) f->var + 5,
                                         strlen(f->var + 5))
                 != TG_OK)
@@ -467,10 +547,9 @@ tg_access_log_builtin(tg_pool_t *pool, const tg_str_t *name,
         if (var == NULL) {
             return TG_ERROR;
         }
-        op->code = var->code;
+        tg_access_log_add_var(&b, var->code, 1);
     }
-    op = &fmt->ops[fmt->nops++];
-    tg_str_set(&op->text, "}");
+    tg_access_log_add_text(&b, (u_char *) "}", 1);
     return TG_OK;
 }
 
@@ -513,30 +592,172 @@ tg_access_log_clock_update(tg_access_log_clock_t *clk, time_t sec)
 }
 
 
+/* v (below 1000) as three digits */
+static inline u_char *
+tg_access_log_3digits(u_char *p, uint32_t v)
+{
+    p[0] = (u_char) ('0' + v / 100);
+    p[1] = (u_char) ('0' + v / 10 % 10);
+    p[2] = (u_char) ('0' + v % 10);
+    return p + 3;
+}
+
+
 /* "S.mmm" as nginx writes times */
 static u_char *
 tg_access_log_sec_ms(u_char *p, uint64_t ms)
 {
     p = tg_utoa(p, ms / 1000);
     *p++ = '.';
-    *p++ = (u_char) ('0' + ms % 1000 / 100);
-    *p++ = (u_char) ('0' + ms % 100 / 10);
-    *p++ = (u_char) ('0' + ms % 10);
-    return p;
+    return tg_access_log_3digits(p, (uint32_t) (ms % 1000));
 }
 
 
-static int
+/* Whether an 8- or 16-byte id is all zero. */
+static inline int
 tg_access_log_zero(const u_char *p, size_t n)
 {
-    size_t  i;
+    uint64_t  a, b;
 
-    for (i = 0; i < n; i++) {
-        if (p[i]) {
-            return 0;
+    memcpy(&a, p, 8);
+    b = 0;
+    if (n == 16) {
+        memcpy(&b, p + 8, 8);
+    }
+    return (a | b) == 0;
+}
+
+
+/*
+ * strlen() of the text in a char array of size bytes, a word at a time;
+ * nothing past the array is read.
+ */
+static inline size_t
+tg_access_log_cstrlen(const char *s, size_t size)
+{
+    size_t    i;
+    uint64_t  w;
+
+    for (i = 0; i + 8 <= size; i += 8) {
+        memcpy(&w, s + i, 8);
+        if ((w - TG_AL_ONES) & ~w & TG_AL_HIGH) {
+            break;
         }
     }
-    return 1;
+    while (i < size && s[i] != '\0') {
+        i++;
+    }
+    return i;
+}
+
+
+/*
+ * Copies exactly n bytes. The values and literals of a line are short:
+ * up to 32 bytes take two moves (that overlap) instead of a call.
+ */
+static inline u_char *
+tg_access_log_copy(u_char *p, const u_char *s, size_t n)
+{
+    u_char    x[16], y[16];
+    uint32_t  a, b;
+    uint64_t  c, d;
+
+    if (n > 16) {
+        if (n > 32) {
+            return (u_char *) mempcpy(p, s, n);
+        }
+        memcpy(x, s, 16);
+        memcpy(y, s + n - 16, 16);
+        memcpy(p, x, 16);
+        memcpy(p + n - 16, y, 16);
+        return p + n;
+    }
+    if (n >= 8) {
+        memcpy(&c, s, 8);
+        memcpy(&d, s + n - 8, 8);
+        memcpy(p, &c, 8);
+        memcpy(p + n - 8, &d, 8);
+        return p + n;
+    }
+    if (n >= 4) {
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(p, &a, 4);
+        memcpy(p + n - 4, &b, 4);
+        return p + n;
+    }
+    if (n) {
+        p[0] = s[0];
+        p[n / 2] = s[n / 2];
+        p[n - 1] = s[n - 1];
+    }
+    return p + n;
+}
+
+
+/*
+ * Eight bytes at a time: the high bit of a byte of the result is set when
+ * that byte needs escaping (tg_access_log_esc): below "below" (controls,
+ * and the space in a token), '"', '\\', DEL and above. A byte that has
+ * its own high bit set is flagged by w itself, and borrows or carries
+ * only leave a byte that is flagged, so the result is 0 exactly when no
+ * byte needs escaping.
+ */
+static inline uint64_t
+tg_access_log_dirty(uint64_t w, uint64_t below)
+{
+    uint64_t  q, b;
+
+    q = w ^ (TG_AL_ONES * '"');
+    b = w ^ (TG_AL_ONES * '\\');
+    return ((w - below) | (q - TG_AL_ONES) | (b - TG_AL_ONES) | w
+            | (w + TG_AL_ONES))
+           & TG_AL_HIGH;
+}
+
+
+/*
+ * Copies n client bytes that need no escaping (a space too when space is
+ * set) and returns the end; returns NULL, with junk written in the n
+ * bytes at p, when some byte needs escaping. Eight bytes are checked and
+ * moved at a time (the last word overlaps), a shorter string is checked
+ * as one word of its bytes (overlapping, or padded with a letter); nothing
+ * outside the n bytes is read or written.
+ */
+static inline u_char *
+tg_access_log_copy_clean(u_char *p, const u_char *s, size_t n, int space)
+{
+    size_t    i;
+    uint32_t  a, b;
+    uint64_t  w, below, dirty;
+
+    below = TG_AL_ONES * (space ? 0x21 : 0x20);
+    if (n >= 8) {
+        dirty = 0;
+        for (i = 0; i + 8 < n; i += 8) {
+            memcpy(&w, s + i, 8);
+            dirty |= tg_access_log_dirty(w, below);
+            memcpy(p + i, &w, 8);
+        }
+        memcpy(&w, s + n - 8, 8);
+        dirty |= tg_access_log_dirty(w, below);
+        memcpy(p + n - 8, &w, 8);
+        return dirty ? NULL : p + n;
+    }
+    if (n >= 4) {
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        w = (uint64_t) a << 32 | b;
+    } else if (n) {
+        w = (TG_AL_ONES * 'a') << 24 | (uint64_t) s[0] << 16
+            | (uint64_t) s[n / 2] << 8 | s[n - 1];
+    } else {
+        return p;
+    }
+    if (tg_access_log_dirty(w, below)) {
+        return NULL;
+    }
+    return tg_access_log_copy(p, s, n);
 }
 
 
@@ -564,7 +785,7 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
             return TG_AL_ABSENT;
         }
         v->data = (u_char *) c->peer_text;
-        v->len = strlen(c->peer_text);
+        v->len = tg_access_log_cstrlen(c->peer_text, sizeof(c->peer_text));
         return TG_AL_SAFE;
 
     case TG_AL_REMOTE_PORT:
@@ -589,12 +810,11 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
         return TG_AL_SAFE;
 
     case TG_AL_TIME_RFC3339:
-        end = ctx->now_ns / 1000000 % 1000;
-        p = (u_char *) mempcpy(p, ctx->clock->utc, sizeof(ctx->clock->utc));
+        memcpy(p, ctx->clock->utc, sizeof(ctx->clock->utc));
+        p += sizeof(ctx->clock->utc);
         *p++ = '.';
-        *p++ = (u_char) ('0' + end / 100);
-        *p++ = (u_char) ('0' + end / 10 % 10);
-        *p++ = (u_char) ('0' + end % 10);
+        p = tg_access_log_3digits(p, (uint32_t) (ctx->now_ns / 1000000
+                                                 % 1000));
         *p++ = 'Z';
         v->len = (size_t) (p - scratch);
         return TG_AL_SAFE;
@@ -780,7 +1000,7 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
             return TG_AL_ABSENT;
         }
         v->data = (u_char *) c->local_text;
-        v->len = strlen(c->local_text);
+        v->len = tg_access_log_cstrlen(c->local_text, sizeof(c->local_text));
         return TG_AL_SAFE;
 
     case TG_AL_SERVER_PORT:
@@ -813,7 +1033,12 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
         if (tg_access_log_zero(r->trace_id, 16)) {
             return TG_AL_ABSENT;
         }
-        p = tg_hex_encode(p, r->trace_id, 16);
+        if (r->trace_hex[0] != '\0') {
+            /* encoded once with the id, for the error log */
+            v->data = r->trace_hex;
+        } else {
+            tg_hex_encode(p, r->trace_id, 16);
+        }
         v->len = 32;
         return TG_AL_SAFE;
 
@@ -866,8 +1091,13 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
         if (tg_access_log_zero(r->trace_id, 16)) {
             return TG_AL_ABSENT;
         }
-        p = (u_char *) mempcpy(p, "00-", 3);
-        p = tg_hex_encode(p, r->trace_id, 16);
+        memcpy(p, "00-", 3);
+        if (r->trace_hex[0] != '\0') {
+            memcpy(p + 3, r->trace_hex, 32);
+            p += 35;
+        } else {
+            p = tg_hex_encode(p + 3, r->trace_id, 16);
+        }
         *p++ = '-';
         p = tg_hex_encode(p, r->span_id, 8);
         *p++ = '-';
@@ -1041,9 +1271,14 @@ tg_access_log_escape(u_char *p, u_char *last, const u_char *src, size_t n,
 }
 
 
+/*
+ * Writes a value that may not fit, as far as it does: what is cut (and
+ * where) is the renderer's contract for lines longer than the room.
+ */
 static void
-tg_access_log_emit(tg_access_log_out_t *o, const tg_access_log_fmt_t *fmt,
-    const tg_access_log_op_t *op, int kind, const tg_str_t *v)
+tg_access_log_emit_cut(tg_access_log_out_t *o,
+    const tg_access_log_fmt_t *fmt, const tg_access_log_op_t *op, int kind,
+    const tg_str_t *v)
 {
     unsigned  t;
 
@@ -1082,7 +1317,7 @@ tg_access_log_emit(tg_access_log_out_t *o, const tg_access_log_fmt_t *fmt,
 
 /* $request: "METHOD URI HTTP/x.y", each client part escaped */
 static void
-tg_access_log_emit_request(tg_access_log_out_t *o,
+tg_access_log_emit_request_cut(tg_access_log_out_t *o,
     const tg_access_log_fmt_t *fmt, const tg_access_log_op_t *op,
     tg_http_request_t *r)
 {
@@ -1090,7 +1325,7 @@ tg_access_log_emit_request(tg_access_log_out_t *o,
     u_char    proto[9];
 
     if (r->method.len == 0) {
-        tg_access_log_emit(o, fmt, op, TG_AL_ABSENT, NULL);
+        tg_access_log_emit_cut(o, fmt, op, TG_AL_ABSENT, NULL);
         return;
     }
     t = 0;
@@ -1116,35 +1351,185 @@ tg_access_log_emit_request(tg_access_log_out_t *o,
 }
 
 
+/*
+ * Escapes client bytes when there is room for the worst case: a clean
+ * string (the usual) is copied at once, others go through the escaper.
+ */
+static inline u_char *
+tg_access_log_escape_fast(u_char *p, u_char *last, const u_char *src,
+    size_t n, int mode, int space)
+{
+    u_char    *e;
+    unsigned   t;
+
+    /* JSON strings keep the space */
+    space = space && mode == TG_ACCESS_LOG_ESC_DEFAULT;
+    e = tg_access_log_copy_clean(p, src, n, space);
+    if (e != NULL) {
+        return e;
+    }
+    t = 0;
+    if (mode == TG_ACCESS_LOG_ESC_JSON) {
+        return tg_access_log_escape_json(p, last, src, n, &t);
+    }
+    return tg_access_log_escape_default(p, last, src, n, space, &t);
+}
+
+
+/*
+ * Writes a value at p. When even its worst case (every client byte
+ * escaped, quotes) fits before last, nothing needs checking on the way;
+ * otherwise tg_access_log_emit_cut() writes what fits and sets *truncated.
+ */
+static u_char *
+tg_access_log_emit(u_char *p, u_char *last, const tg_access_log_fmt_t *fmt,
+    const tg_access_log_op_t *op, int kind, const tg_str_t *v,
+    unsigned *truncated)
+{
+    size_t               room, worst;
+    tg_access_log_out_t  o;
+
+    room = (size_t) (last - p);
+
+    switch (kind) {
+
+    case TG_AL_ABSENT:
+        if (room >= op->absent.len) {
+            return tg_access_log_copy(p, op->absent.data, op->absent.len);
+        }
+        break;
+
+    case TG_AL_SAFE:
+    case TG_AL_NUMBER:
+        if (room < v->len + 2) {
+            break;
+        }
+        if (!op->json || kind == TG_AL_NUMBER) {
+            return tg_access_log_copy(p, v->data, v->len);
+        }
+        *p++ = '"';
+        p = tg_access_log_copy(p, v->data, v->len);
+        *p++ = '"';
+        return p;
+
+    default: /* TG_AL_UNSAFE, TG_AL_TOKEN */
+        /* "\xHH" or "\u00XX" for a byte */
+        worst = fmt->escape == TG_ACCESS_LOG_ESC_JSON ? 6 : 4;
+        if (room < 2 || v->len > (room - 2) / worst) {
+            break;
+        }
+        if (op->json) {
+            *p++ = '"';
+        }
+        p = tg_access_log_escape_fast(p, last, v->data, v->len, fmt->escape,
+                                      kind == TG_AL_TOKEN);
+        if (op->json) {
+            *p++ = '"';
+        }
+        return p;
+    }
+
+    o.p = p;
+    o.last = last;
+    o.truncated = 0;
+    tg_access_log_emit_cut(&o, fmt, op, kind, v);
+    *truncated = o.truncated;
+    return o.p;
+}
+
+
+/* $request, as tg_access_log_emit() does a value */
+static u_char *
+tg_access_log_emit_request(u_char *p, u_char *last,
+    const tg_access_log_fmt_t *fmt, const tg_access_log_op_t *op,
+    tg_http_request_t *r, unsigned *truncated)
+{
+    size_t               room, worst;
+    tg_access_log_out_t  o;
+
+    room = (size_t) (last - p);
+    worst = fmt->escape == TG_ACCESS_LOG_ESC_JSON ? 6 : 4;
+
+    /* quotes, the space and " HTTP/x.y": 12 */
+    if (r->method.len && room >= 12
+        && r->method.len + r->uri.len <= (room - 12) / worst)
+    {
+        if (op->json) {
+            *p++ = '"';
+        }
+        p = tg_access_log_escape_fast(p, last, r->method.data, r->method.len,
+                                      fmt->escape, 0);
+        *p++ = ' ';
+        p = tg_access_log_escape_fast(p, last, r->uri.data, r->uri.len,
+                                      fmt->escape, 0);
+        memcpy(p, " HTTP/", 6);
+        p[6] = (u_char) ('0' + r->http_major);
+        p[7] = '.';
+        p[8] = (u_char) ('0' + r->http_minor);
+        p += 9;
+        if (op->json) {
+            *p++ = '"';
+        }
+        return p;
+    }
+
+    o.p = p;
+    o.last = last;
+    o.truncated = 0;
+    tg_access_log_emit_request_cut(&o, fmt, op, r);
+    *truncated = o.truncated;
+    return o.p;
+}
+
+
 u_char *
 tg_access_log_render(const tg_access_log_fmt_t *fmt, tg_http_request_t *r,
     const tg_access_log_ctx_t *ctx, u_char *p, u_char *last,
     unsigned *truncated)
 {
     int                        kind;
-    size_t                     i;
+    size_t                     room;
+    u_char                    *buf;
+    unsigned                   t;
     tg_str_t                   v;
-    tg_access_log_out_t        o;
-    const tg_access_log_op_t  *op;
+    const tg_access_log_op_t  *op, *end;
     u_char                     scratch[TG_AL_SCRATCH];
 
-    o.p = p;
-    o.last = last;
-    o.truncated = 0;
+    t = 0;
+    end = fmt->ops + fmt->nops;
 
-    for (i = 0; i < fmt->nops && !o.truncated; i++) {
-        op = &fmt->ops[i];
-        if (op->code == TG_AL_LITERAL) {
-            tg_access_log_put(&o, op->text.data, op->text.len);
-            continue;
-        }
+    for (op = fmt->ops; op < end; op++) {
         if (op->code == TG_AL_REQUEST) {
-            tg_access_log_emit_request(&o, fmt, op, r);
-            continue;
+            p = tg_access_log_emit_request(p, last, fmt, op, r, &t);
+
+        } else if (op->code != TG_AL_NONE) {
+            /* a value that is computed goes straight to the line when any
+               would fit and it needs no quotes */
+            buf = !op->json && (size_t) (last - p) >= TG_AL_SCRATCH
+                      ? p
+                      : scratch;
+            kind = tg_access_log_value(op, r, ctx, buf, &v);
+            if (v.data == p
+                && (kind == TG_AL_SAFE || kind == TG_AL_NUMBER))
+            {
+                p += v.len;
+            } else {
+                p = tg_access_log_emit(p, last, fmt, op, kind, &v, &t);
+            }
         }
-        kind = tg_access_log_value(op, r, ctx, scratch, &v);
-        tg_access_log_emit(&o, fmt, op, kind, &v);
+        if (t) {
+            break;
+        }
+
+        room = (size_t) (last - p);
+        if (room < op->tail.len) {
+            p = tg_access_log_copy(p, op->tail.data, room);
+            t = 1;
+            break;
+        }
+        p = tg_access_log_copy(p, op->tail.data, op->tail.len);
     }
-    *truncated = o.truncated;
-    return o.p;
+
+    *truncated = t;
+    return p;
 }

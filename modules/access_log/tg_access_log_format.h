@@ -3,8 +3,9 @@
 
 /*
  * Access log formats, compiled once at configuration time into a list of
- * ops (a literal or a variable) and rendered per request straight into the
- * caller's buffer: no allocation, no parsing, no system call.
+ * ops (a variable and the literal text after it) and rendered per request
+ * straight into the caller's buffer: no allocation, no parsing, no system
+ * call, and no bound check on the way for a value whose worst case fits.
  *
  * Variables (nginx's names where nginx has one; "-" when absent):
  *   $remote_addr $remote_port $remote_user (always "-") $time_local
@@ -52,11 +53,19 @@
 #define TG_ACCESS_LOG_ESC_DEFAULT 0
 #define TG_ACCESS_LOG_ESC_JSON    1
 
+/*
+ * One variable and the literal text that follows it (a format that starts
+ * with text has a first op without a variable). Adjacent literal text, and
+ * variables that are always absent, are merged into one tail at compile
+ * time.
+ */
 typedef struct {
-    uint16_t  code;   /* variable (private codes), 0: literal */
+    uint16_t  code;   /* variable (private codes), 0: none, only the tail */
     uint8_t   json;   /* render as a JSON value: quoted string, number, null */
     uint8_t   secret; /* $http_ of a header that is never logged */
-    tg_str_t  text;   /* literal bytes, or the lowercase header name */
+    tg_str_t  text;   /* the lowercase header name of $http_NAME */
+    tg_str_t  absent; /* written for an absent value: "-", "null" or "" */
+    tg_str_t  tail;   /* literal bytes written after the value */
 } tg_access_log_op_t;
 
 typedef struct {

@@ -492,7 +492,9 @@ tg_access_log_handler(tg_http_request_t *r)
 
     /* vDSO clock reads, not system calls */
     clock_gettime(CLOCK_REALTIME, &ts);
-    tg_access_log_clock_update(&w->clock, ts.tv_sec);
+    if (w->clock.sec != ts.tv_sec) {
+        tg_access_log_clock_update(&w->clock, ts.tv_sec);
+    }
     ctx.now_ns = (uint64_t) ts.tv_sec * 1000000000ULL
                  + (uint64_t) ts.tv_nsec;
     ctx.now_ms = tg_time_ms();

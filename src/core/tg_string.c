@@ -57,21 +57,47 @@ static const char  tg_hex_pairs[] =
     "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
 
+/* the two decimal digits of 0..99 */
+static const char  tg_dec_pairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+
+
+/*
+ * The number of digits comes from the bit length (log10(2) ~ 1233/4096)
+ * and one comparison; then two digits per division, from the end.
+ */
 u_char *
 tg_utoa(u_char *p, uint64_t v)
 {
-    u_char  tmp[20];
-    size_t  n;
+    size_t   n;
+    u_char  *e;
 
-    n = 0;
-    do {
-        tmp[n++] = (u_char) ('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n) {
-        *p++ = tmp[--n];
+    static const uint64_t  pow10[20] = {
+        1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL,
+        10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL,
+        100000000000ULL, 1000000000000ULL, 10000000000000ULL,
+        100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+        100000000000000000ULL, 1000000000000000000ULL,
+        10000000000000000000ULL
+    };
+
+    n = (size_t) ((64 - __builtin_clzll(v | 1)) * 1233) >> 12;
+    n += (v | 1) >= pow10[n];
+
+    e = p + n;
+    while (v >= 100) {
+        e -= 2;
+        memcpy(e, &tg_dec_pairs[2 * (v % 100)], 2);
+        v /= 100;
     }
-    return p;
+    if (v >= 10) {
+        memcpy(e - 2, &tg_dec_pairs[2 * v], 2);
+    } else {
+        e[-1] = (u_char) ('0' + v);
+    }
+    return p + n;
 }
 
 
