@@ -121,6 +121,7 @@ is($r && $r->{status}, 200, 'and serves its next request');
 $c->close;
 
 # the client closes a parked connection: the worker closes its end
+sleep 0.3;  # the worker has seen the close of $c above before counting
 my $fds0 = open_fds();
 my @cs = map { TG::Conn->new($port) } 1 .. 20;
 TG::request_on($_, '/service-a/fd', keepalive => 1) for @cs;
