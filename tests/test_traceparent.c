@@ -236,6 +236,14 @@ test_format(void)
                                       0x00);
     is_mem(buf, end - buf, "00-" TP_TRACE "-" TP_SPAN "-00",
            "flags 00 sent as 00");
+    memset(buf, 'X', sizeof(buf));
+    end = tg_trace_format_traceparent_hex(buf, (const u_char *) TP_TRACE,
+                                          tp_span_bytes, 0x03);
+    ok(end == buf + TG_TRACE_TRACEPARENT_LEN
+           && buf[TG_TRACE_TRACEPARENT_LEN] == 'X',
+       "from a hex trace id: 55 bytes, none past");
+    is_mem(buf, end - buf, "00-" TP_TRACE "-" TP_SPAN "-01",
+           "from a hex trace id: the same value");
 
     /* a future version is downgraded: parse cc, format 00 */
     ok(parse("cc-" TP_TRACE "-" TP_SPAN "-03-future", &tc) == TG_OK,

@@ -209,17 +209,27 @@ u_char *
 tg_trace_format_traceparent(u_char *dst, const u_char trace_id[16],
     const u_char span_id[8], uint8_t flags)
 {
-    u_char  f;
+    u_char  hex[32];
 
-    f = flags & TG_TRACE_FLAG_SAMPLED;
+    tg_hex_encode(hex, trace_id, 16);
+    return tg_trace_format_traceparent_hex(dst, hex, span_id, flags);
+}
+
+
+u_char *
+tg_trace_format_traceparent_hex(u_char *dst, const u_char trace_hex[32],
+    const u_char span_id[8], uint8_t flags)
+{
     *dst++ = '0';
     *dst++ = '0';
     *dst++ = '-';
-    dst = tg_hex_encode(dst, trace_id, 16);
+    dst = (u_char *) mempcpy(dst, trace_hex, 32);
     *dst++ = '-';
     dst = tg_hex_encode(dst, span_id, 8);
     *dst++ = '-';
-    return tg_hex_encode(dst, &f, 1);
+    *dst++ = '0';
+    *dst++ = (flags & TG_TRACE_FLAG_SAMPLED) ? '1' : '0';
+    return dst;
 }
 
 

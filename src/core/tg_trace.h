@@ -79,6 +79,10 @@ int tg_trace_extract_traceparent(const tg_str_t *lines, size_t nlines,
 u_char *tg_trace_format_traceparent(u_char *dst, const u_char trace_id[16],
     const u_char span_id[8], uint8_t flags);
 
+/* The same from a trace id already in hex: 32 lowercase digits. */
+u_char *tg_trace_format_traceparent_hex(u_char *dst,
+    const u_char trace_hex[32], const u_char span_id[8], uint8_t flags);
+
 /*
  * Combines the tracestate header lines in order (as if joined with ','),
  * and validates every list member against the Level 1 grammar:

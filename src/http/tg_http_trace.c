@@ -629,8 +629,8 @@ tg_http_trace_add_request_headers(tg_http_request_t *r, u_char *p)
 
     if (tg_trace_propagators_inject(&tc->props, TG_TRACE_PROP_TRACECONTEXT)) {
         p = (u_char *) mempcpy(p, "traceparent: ", 13);
-        p = tg_trace_format_traceparent(p, r->trace_id, r->client_span_id,
-                                        r->trace_flags);
+        p = tg_trace_format_traceparent_hex(p, r->trace_hex,
+                                            r->client_span_id, r->trace_flags);
         *p++ = CR;
         *p++ = LF;
         if (r->tracestate.len) {
@@ -714,8 +714,8 @@ tg_http_trace_response_headers(tg_http_request_t *r, struct evbuffer *out)
     if (tc->traceresponse) {
         /* W3C Level 2: the callee's span, our SERVER span */
         p = (u_char *) mempcpy(p, "traceresponse: ", 15);
-        p = tg_trace_format_traceparent(p, r->trace_id, r->span_id,
-                                        r->trace_flags);
+        p = tg_trace_format_traceparent_hex(p, r->trace_hex, r->span_id,
+                                            r->trace_flags);
         *p++ = CR;
         *p++ = LF;
     }
