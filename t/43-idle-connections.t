@@ -133,6 +133,40 @@ my $fds2;
 for (1 .. 50) { $fds2 = open_fds(); last if $fds2 <= $fds0; sleep 0.1 }
 ok($fds2 <= $fds0, "closed by their clients: the worker closed them too ($fds2 fds)");
 
+# "Connection: close" on a request read whole: the worker closes its end at
+# once, while the clients still hold theirs (nothing to linger for)
+sleep 0.3;
+my $fdsa = open_fds();
+my @cc = map { TG::Conn->new($port) } 1 .. 10;
+my ($closed_ok, $eofs) = (0, 0);
+for my $k (@cc) {
+    $k->write("GET /service-a/close HTTP/1.1\r\nHost: tg.test\r\nConnection: close\r\n\r\n");
+    my $x = $k->read_response(timeout => 5);
+    $closed_ok++ if $x && $x->{status} == 200;
+    $eofs += $k->wait_closed(2);
+}
+is($closed_ok, 10, '10 "Connection: close" requests: 200');
+is($eofs, 10, 'each client sees the end of the connection');
+my $fdsb;
+for (1 .. 20) { $fdsb = open_fds(); last if $fdsb <= $fdsa; sleep 0.05 }
+ok($fdsb <= $fdsa, "the worker closed its ends while the clients hold theirs ($fdsa -> $fdsb fds)");
+$_->close for @cc;
+
+# a request answered before its body was read still lingers: the worker
+# shuts its side and reads what the client sends until the client closes
+my $lc = TG::Conn->new($port);
+$lc->write("POST /nowhere HTTP/1.1\r\nHost: tg.test\r\nContent-Length: 100000\r\n\r\n" . ('x' x 1000));
+my $lr = $lc->read_response(timeout => 5);
+is($lr && $lr->{status}, 404, 'request with an unread body: 404');
+ok($lc->wait_closed(2), 'the client sees the end of the response stream');
+$lc->write('y' x 1000);   # the rest of the body keeps coming
+sleep 0.3;
+my $fdsl = open_fds();
+ok($fdsl > $fdsa, "the worker still holds the lingering socket ($fdsa -> $fdsl fds)");
+$lc->close;
+for (1 .. 20) { $fdsl = open_fds(); last if $fdsl <= $fdsa; sleep 0.05 }
+ok($fdsl <= $fdsa, "and closes it when the client does ($fdsl fds)");
+
 # memory: many idle keep-alive connections cost under 1.3 KiB each
 # (about 1.0 here; 1.5 when each kept its ~1 KiB bufferevent)
 my $limit = `sh -c 'ulimit -n'` + 0;

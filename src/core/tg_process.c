@@ -1,5 +1,8 @@
 #include <tg_config.h>
 #include <tg_core.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <tg_cycle.h>
 #include <tg_process.h>
 
@@ -132,6 +135,8 @@ tg_lsock_open(tg_listen_t *ls)
     if (ls->addr.ss_family == AF_INET6) {
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
     }
+    /* accepted sockets inherit it on Linux: no setsockopt per connection */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
     if (bind(fd, (struct sockaddr *) &ls->addr, ls->addrlen) < 0
         || listen(fd, ls->backlog) < 0)
     {

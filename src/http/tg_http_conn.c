@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/ioctl.h>
 
 
 #define TG_HTTP_LINGER_MS 2000
@@ -40,7 +41,7 @@ static void tg_http_handle_request(tg_http_request_t *r);
 static void tg_http_parse_error(tg_http_conn_t *c, llhttp_errno_t err);
 static void tg_http_finalize_now(tg_http_request_t *r);
 static int tg_http_parse_target(tg_http_request_t *r);
-static void tg_http_linger_close(tg_http_conn_t *c);
+static void tg_http_linger_close(tg_http_conn_t *c, int complete);
 static int tg_http_setup_bev(tg_http_conn_t *c);
 static void tg_http_idle(tg_http_conn_t *c, int64_t timeout);
 static int64_t tg_http_idle_left(tg_http_conn_t *c);
@@ -66,11 +67,35 @@ tg_http_sockaddr_text(struct sockaddr *sa, char *text, size_t len, int *port)
 }
 
 
+/*
+ * Whether a listening address leaves the local address of its connections
+ * open (0.0.0.0, ::, port 0): only then does a connection need
+ * getsockname().
+ */
+static int
+tg_http_addr_wildcard(const struct sockaddr_storage *ss)
+{
+    const struct sockaddr_in   *sin;
+    const struct sockaddr_in6  *sin6;
+
+    if (ss->ss_family == AF_INET) {
+        sin = (const struct sockaddr_in *) ss;
+        return sin->sin_addr.s_addr == htonl(INADDR_ANY)
+               || sin->sin_port == 0;
+    }
+    if (ss->ss_family == AF_INET6) {
+        sin6 = (const struct sockaddr_in6 *) ss;
+        return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr)
+               || sin6->sin6_port == 0;
+    }
+    return 1;
+}
+
+
 void
 tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
     tg_listen_t *ls)
 {
-    int                      on;
     tg_http_conn_t          *c;
     struct sockaddr_storage  local;
     socklen_t                llen;
@@ -102,13 +127,17 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
     c->peerlen = len;
     tg_http_sockaddr_text(sa, c->peer_text, sizeof(c->peer_text),
                           &c->peer_port);
-    llen = sizeof(local);
-    if (getsockname(fd, (struct sockaddr *) &local, &llen) == 0) {
-        tg_http_sockaddr_text((struct sockaddr *) &local, c->local_text,
+    /* TCP_NODELAY comes from the listening socket */
+    if (tg_http_addr_wildcard(&ls->addr)) {
+        llen = sizeof(local);
+        if (getsockname(fd, (struct sockaddr *) &local, &llen) == 0) {
+            tg_http_sockaddr_text((struct sockaddr *) &local, c->local_text,
+                                  sizeof(c->local_text), &c->local_port);
+        }
+    } else {
+        tg_http_sockaddr_text((struct sockaddr *) &ls->addr, c->local_text,
                               sizeof(c->local_text), &c->local_port);
     }
-    on = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 
     if (ls->ssl) {
         SSL  *ssl = SSL_new(ls->ssl_ctx);
@@ -1114,7 +1143,7 @@ tg_http_request_done(tg_http_request_t *r)
 static void
 tg_http_finalize_now(tg_http_request_t *r)
 {
-    int              keepalive;
+    int              keepalive, complete;
     tg_http_conn_t  *c = r->c;
 
     if (r->uc) {
@@ -1131,9 +1160,9 @@ tg_http_finalize_now(tg_http_request_t *r)
      * client's next request. Stopping workers answer that one with
      * "Connection: close", or close the connection once it stayed idle.
      */
-    keepalive = !r->response_close && r->keepalive && r->body_done
-                && tg_cycle->main.keepalive_timeout > 0
-                && llhttp_get_errno(&c->parser) == HPE_PAUSED;
+    complete = r->body_done && llhttp_get_errno(&c->parser) == HPE_PAUSED;
+    keepalive = !r->response_close && r->keepalive && complete
+                && tg_cycle->main.keepalive_timeout > 0;
     c->requests++;
 
     c->r = NULL;
@@ -1143,7 +1172,7 @@ tg_http_finalize_now(tg_http_request_t *r)
     c->rpool = NULL;
 
     if (!keepalive) {
-        tg_http_linger_close(c);
+        tg_http_linger_close(c, complete);
         return;
     }
     llhttp_resume(&c->parser);
@@ -1160,13 +1189,23 @@ tg_http_finalize_now(tg_http_request_t *r)
 /*
  * Closing right after the response could turn unread request bytes into
  * an RST that destroys the response in flight: shut the write side and
- * discard input until the client closes, for at most a short while.
+ * discard input until the client closes, for at most a short while. A
+ * request that was read whole, with nothing after it in our buffer or in
+ * the socket's, has no such bytes: that connection closes at once (the
+ * usual "Connection: close" exchange).
  */
 static void
-tg_http_linger_close(tg_http_conn_t *c)
+tg_http_linger_close(tg_http_conn_t *c, int complete)
 {
+    int  pending;
+
     c->lingering = 1;
-    if (c->input_eof || c->listen->ssl || shutdown(c->fd, SHUT_WR) < 0) {
+    if (c->input_eof || c->listen->ssl
+        || (complete
+            && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0
+            && ioctl(c->fd, FIONREAD, &pending) == 0 && pending == 0)
+        || shutdown(c->fd, SHUT_WR) < 0)
+    {
         tg_http_close_connection(c);
         return;
     }
