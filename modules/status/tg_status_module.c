@@ -1394,7 +1394,7 @@ tg_status_content_handler(tg_http_request_t *r)
     r->route = NULL;
     r->upstream = NULL;
 
-    if (!tg_cidr_match(sc->allow, (struct sockaddr *) &r->c->peer)) {
+    if (!tg_cidr_match(sc->allow, &r->c->peer.sa)) {
         tg_log_error(TG_LOG_INFO, &r->c->log, 0,
                      "status: client %s is not allowed", r->c->peer_text);
         return tg_status_send_text(r, 403, NULL);

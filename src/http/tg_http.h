@@ -161,7 +161,11 @@ struct tg_http_conn_s {
     tg_log_t                 log;
     uint64_t                 number;
     tg_listen_t             *listen;
-    struct sockaddr_storage  peer;
+    union {                          /* listeners are TCP over IPv4/6 */
+        struct sockaddr      sa;
+        struct sockaddr_in   sin;
+        struct sockaddr_in6  sin6;
+    }                        peer;
     socklen_t                peerlen;
     char                     peer_text[48];
     int                      peer_port;

@@ -123,8 +123,8 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
     c->number = ++tg_http_worker.next_number;
     c->log = tg_log_global;
     c->log.connection = c->number;
-    memcpy(&c->peer, sa, len);
-    c->peerlen = len;
+    c->peerlen = (socklen_t) tg_min((size_t) len, sizeof(c->peer));
+    memcpy(&c->peer, sa, c->peerlen);
     tg_http_sockaddr_text(sa, c->peer_text, sizeof(c->peer_text),
                           &c->peer_port);
     /* TCP_NODELAY comes from the listening socket */

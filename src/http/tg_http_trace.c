@@ -552,7 +552,7 @@ tg_http_trace_server_end(tg_http_request_t *r)
     client.data = (u_char *) c->peer_text;
     client.len = strlen(c->peer_text);
     if (tg_cidr_match(tg_cycle->main.trusted_cidrs,
-                      (struct sockaddr *) &c->peer))
+                      &c->peer.sa))
     {
         h = r->headers.elts;
         for (i = 0; i < r->headers.nelts; i++) {
