@@ -224,7 +224,7 @@ size_t tg_http_shutdown_connections(void);
 size_t tg_http_request_spans(tg_http_request_t *r, tg_span_t **spans);
 
 /* internal, between the http files */
-void tg_http_process_input(tg_http_conn_t *c);
+int tg_http_process_input(tg_http_conn_t *c); /* TG_DONE: c may be gone */
 void tg_http_finalize(tg_http_request_t *r, int status);
 int tg_http_send_special(tg_http_request_t *r, int status);
 /*

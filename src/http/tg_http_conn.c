@@ -491,7 +491,9 @@ tg_http_client_read_handler(struct bufferevent *bev, void *ctx)
 {
     tg_http_conn_t  *c = ctx;
 
-    tg_http_process_input(c);
+    if (tg_http_process_input(c) != TG_OK) {
+        return;
+    }
     /*
      * Bytes that wait (pipelined requests behind one in flight) stop the
      * reading at a bound; finalizing the request reads again.
@@ -663,8 +665,10 @@ tg_http_request_new(tg_http_conn_t *c)
  * header bytes are consumed here, body bytes move raw to the upstream's
  * output (chunked framing passes unchanged), and a pause at the end of a
  * message leaves pipelined requests queued in the input buffer.
+ * Returns TG_OK while c lives, TG_DONE when c may be gone (closed here, or
+ * handed to a tunnel that may have closed it): the caller must not touch c.
  */
-void
+int
 tg_http_process_input(tg_http_conn_t *c)
 {
     size_t              n, consumed;
@@ -675,11 +679,11 @@ tg_http_process_input(tg_http_conn_t *c)
     tg_http_request_t  *r;
 
     if (c->processing || c->lingering) {
-        return;
+        return TG_OK;
     }
     if (c->r && c->r->tunnel) {
         tg_http_tunnel_relay(c->r, 1);
-        return;
+        return TG_DONE;
     }
     c->processing = 1;
     in = bufferevent_get_input(c->bev);
@@ -701,7 +705,7 @@ tg_http_process_input(tg_http_conn_t *c)
                 tg_log_error(TG_LOG_ALERT, &c->log, 0, "out of memory");
                 c->processing = 0;
                 tg_http_close_connection(c);
-                return;
+                return TG_DONE;
             }
             tg_http_set_timer(c, tg_cycle->main.client_header_timeout);
         }
@@ -760,7 +764,7 @@ tg_http_process_input(tg_http_conn_t *c)
                 }
                 c->processing = 0;
                 tg_http_close_connection(c);
-                return;
+                return TG_DONE;
             }
             tg_http_parse_error(c, err);
             break;
@@ -808,7 +812,9 @@ tg_http_process_input(tg_http_conn_t *c)
     c->processing = 0;
     if (c->close_pending) {
         tg_http_close_connection(c);
+        return TG_DONE;
     }
+    return TG_OK;
 }
 
 
