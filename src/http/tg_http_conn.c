@@ -1197,8 +1197,9 @@ tg_http_finalize_now(tg_http_request_t *r)
  * an RST that destroys the response in flight: shut the write side and
  * discard input until the client closes, for at most a short while. A
  * request that was read whole, with nothing after it in our buffer or in
- * the socket's, has no such bytes: that connection closes at once (the
- * usual "Connection: close" exchange).
+ * the socket's, has no such bytes: that connection closes without waiting
+ * (the usual "Connection: close" exchange), from its timer in this loop
+ * round, so that callers up the stack still hold a live connection.
  */
 static void
 tg_http_linger_close(tg_http_conn_t *c, int complete)
@@ -1206,12 +1207,16 @@ tg_http_linger_close(tg_http_conn_t *c, int complete)
     int  pending;
 
     c->lingering = 1;
-    if (c->input_eof || c->listen->ssl
-        || (complete
-            && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0
-            && ioctl(c->fd, FIONREAD, &pending) == 0 && pending == 0)
-        || shutdown(c->fd, SHUT_WR) < 0)
+    if (!c->input_eof && !c->listen->ssl && complete
+        && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0
+        && ioctl(c->fd, FIONREAD, &pending) == 0 && pending == 0)
     {
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+        c->deadline = 1; /* passed: tg_http_timer_handler closes */
+        event_active(c->timer, EV_TIMEOUT, 1);
+        return;
+    }
+    if (c->input_eof || c->listen->ssl || shutdown(c->fd, SHUT_WR) < 0) {
         tg_http_close_connection(c);
         return;
     }
