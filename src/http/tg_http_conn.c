@@ -379,7 +379,7 @@ tg_http_close_connection(tg_http_conn_t *c)
     if (c->bev) {
         bufferevent_free(c->bev);
     }
-    if (!c->listen->ssl) {
+    if (!c->listen->ssl && c->fd != -1) {
         close(c->fd); /* a TLS bev closes its socket itself */
     }
     tg_http_pool_put(c->rpool);
@@ -1197,9 +1197,9 @@ tg_http_finalize_now(tg_http_request_t *r)
  * an RST that destroys the response in flight: shut the write side and
  * discard input until the client closes, for at most a short while. A
  * request that was read whole, with nothing after it in our buffer or in
- * the socket's, has no such bytes: that connection closes without waiting
- * (the usual "Connection: close" exchange), from its timer in this loop
- * round, so that callers up the stack still hold a live connection.
+ * the socket's, has no such bytes: its socket closes now (the usual
+ * "Connection: close" exchange) and the connection is freed from its
+ * timer in this loop round, so that callers up the stack still hold it.
  */
 static void
 tg_http_linger_close(tg_http_conn_t *c, int complete)
@@ -1211,8 +1211,11 @@ tg_http_linger_close(tg_http_conn_t *c, int complete)
         && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0
         && ioctl(c->fd, FIONREAD, &pending) == 0 && pending == 0)
     {
+        /* no event is left on the descriptor before it is closed */
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-        c->deadline = 1; /* passed: tg_http_timer_handler closes */
+        close(c->fd);
+        c->fd = -1;
+        c->deadline = 1; /* passed: tg_http_timer_handler frees c */
         event_active(c->timer, EV_TIMEOUT, 1);
         return;
     }
