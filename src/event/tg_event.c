@@ -71,6 +71,47 @@ tg_event_timeout(int64_t ms)
 }
 
 
+void
+tg_event_deadline_set(tg_event_deadline_t *d, struct event *ev, int64_t ms)
+{
+    if (ms <= 0) {
+        d->at = 0;
+        return;
+    }
+    d->at = tg_time_ms() + (uint64_t) ms;
+    if (d->timer_at && d->timer_at <= d->at) {
+        return;
+    }
+    d->timer_at = d->at;
+    evtimer_add(ev, tg_event_timeout(ms));
+}
+
+
+int
+tg_event_deadline_passed(tg_event_deadline_t *d, struct event *ev)
+{
+    uint64_t        now;
+    struct timeval  tv;
+
+    d->timer_at = 0;
+    if (d->at == 0) {
+        return 0; /* set for a deadline that was lifted since */
+    }
+    now = tg_time_ms();
+    if (now < d->at) {
+        /* set for an earlier deadline: wait for the rest (off the
+           common-timeout queues, which hold one duration each) */
+        d->timer_at = d->at;
+        tv.tv_sec = (time_t) ((d->at - now) / 1000);
+        tv.tv_usec = (suseconds_t) ((d->at - now) % 1000) * 1000;
+        evtimer_add(ev, &tv);
+        return 0;
+    }
+    d->at = 0;
+    return 1;
+}
+
+
 /*
  * Reads of plain-socket bufferevents.
  *

@@ -175,8 +175,7 @@ struct tg_http_conn_s {
     tg_http_request_t       *r;
     struct event            *timer;      /* keep-alive and header deadlines */
     uint64_t                 requests;
-    uint64_t                 timer_at;    /* ms the timer fires, 0: idle */
-    uint64_t                 deadline;    /* ms it is due, 0: none */
+    tg_event_deadline_t      deadline;    /* on timer */
     uint64_t                 idle_since_ms; /* last request finished */
     int64_t                  idle_timeout;  /* ms allowed from idle_since */
     tg_http_conn_t          *next;       /* worker's list of connections */

@@ -276,8 +276,8 @@ tg_http_park(tg_http_conn_t *c)
     bufferevent_free(c->bev);
     c->bev = NULL;
     event_del(c->timer);
-    c->timer_at = 0;
-    c->deadline = 0;
+    c->deadline.timer_at = 0;
+    c->deadline.at = 0;
     event_assign(c->timer, tg_http_worker.base, c->fd, EV_READ,
                  tg_http_parked_handler, c);
     event_add(c->timer, tg_event_timeout(left));
@@ -429,41 +429,18 @@ tg_http_shutdown_connections(void)
 void
 tg_http_set_timer(tg_http_conn_t *c, int64_t ms)
 {
-    if (ms <= 0) {
-        c->deadline = 0;
-        return;
-    }
-    c->deadline = tg_time_ms() + (uint64_t) ms;
-    if (c->timer_at && c->timer_at <= c->deadline) {
-        return;
-    }
-    c->timer_at = c->deadline;
-    evtimer_add(c->timer, tg_event_timeout(ms));
+    tg_event_deadline_set(&c->deadline, c->timer, ms);
 }
 
 
 static void
 tg_http_timer_handler(evutil_socket_t fd, short what, void *ctx)
 {
-    uint64_t         now;
-    struct timeval   tv;
     tg_http_conn_t  *c = ctx;
 
-    c->timer_at = 0;
-    if (c->deadline == 0) {
-        return; /* set for a deadline that was lifted since */
-    }
-    now = tg_time_ms();
-    if (now < c->deadline) {
-        /* set for an earlier deadline: wait for the rest (off the
-           common-timeout queues, which hold one duration each) */
-        c->timer_at = c->deadline;
-        tv.tv_sec = (time_t) ((c->deadline - now) / 1000);
-        tv.tv_usec = (suseconds_t) ((c->deadline - now) % 1000) * 1000;
-        evtimer_add(c->timer, &tv);
+    if (!tg_event_deadline_passed(&c->deadline, c->timer)) {
         return;
     }
-    c->deadline = 0;
 
     if (c->r == NULL && !c->lingering && tg_http_park(c) == TG_OK) {
         return;
@@ -1215,7 +1192,7 @@ tg_http_linger_close(tg_http_conn_t *c, int complete)
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
         close(c->fd);
         c->fd = -1;
-        c->deadline = 1; /* passed: tg_http_timer_handler frees c */
+        c->deadline.at = 1; /* passed: tg_http_timer_handler frees c */
         event_active(c->timer, EV_TIMEOUT, 1);
         return;
     }

@@ -61,16 +61,7 @@ tg_upstream_conn_close(tg_upstream_conn_t *uc)
 void
 tg_upstream_set_timer(tg_upstream_conn_t *uc, int64_t ms)
 {
-    if (ms <= 0) {
-        uc->deadline = 0;
-        return;
-    }
-    uc->deadline = tg_time_ms() + (uint64_t) ms;
-    if (uc->timer_at && uc->timer_at <= uc->deadline) {
-        return;
-    }
-    uc->timer_at = uc->deadline;
-    evtimer_add(uc->timer, tg_event_timeout(ms));
+    tg_event_deadline_set(&uc->deadline, uc->timer, ms);
 }
 
 
@@ -78,24 +69,12 @@ static void
 tg_upstream_timer_handler(evutil_socket_t fd, short what, void *ctx)
 {
     void                  *arg;
-    uint64_t               now;
-    struct timeval         tv;
     tg_upstream_conn_t    *uc = ctx;
     bufferevent_event_cb   eventcb;
 
-    uc->timer_at = 0;
-    if (uc->deadline == 0) {
-        return; /* set for a deadline that was lifted since */
-    }
-    now = tg_time_ms();
-    if (now < uc->deadline) {
-        uc->timer_at = uc->deadline;
-        tv.tv_sec = (time_t) ((uc->deadline - now) / 1000);
-        tv.tv_usec = (suseconds_t) ((uc->deadline - now) % 1000) * 1000;
-        evtimer_add(uc->timer, &tv);
+    if (!tg_event_deadline_passed(&uc->deadline, uc->timer)) {
         return;
     }
-    uc->deadline = 0;
     /* what a bufferevent read timeout does, for whoever owns uc now */
     bufferevent_disable(uc->bev, EV_READ);
     bufferevent_getcb(uc->bev, NULL, NULL, &eventcb, &arg);

@@ -11,6 +11,8 @@
  * they need no locking and reset when a reload starts new workers.
  */
 
+#include <tg_event.h>
+
 struct bufferevent;
 struct event;
 struct event_base;
@@ -25,8 +27,7 @@ struct tg_upstream_conn_s {
     tg_upstream_conn_t    *prev;
     uint64_t               requests;  /* served on this connection */
     uint64_t               number;    /* for logs */
-    uint64_t               timer_at;  /* ms the timer fires, 0: unset */
-    uint64_t               deadline;  /* ms it is due, 0: none */
+    tg_event_deadline_t    deadline;  /* on timer */
 };
 
 struct tg_upstream_server_s {
