@@ -136,11 +136,11 @@ test_oracle_str(tg_pool_t *pool, const u_char *s, size_t n)
     if (p == NULL) {
         return NULL;
     }
-    if (tg_otlp_utf8_valid(s, n)) {
+    if (tg_utf8_valid(s, n)) {
         memcpy(p, s, n);
         len = n;
     } else {
-        len = tg_otlp_utf8_sanitize(p, s, n);
+        len = tg_utf8_sanitize(p, s, n);
     }
     p[len] = '\0';
     return (char *) p;
@@ -469,8 +469,9 @@ static void
 test_bytes(void)
 {
     char               *big;
-    size_t              i, k, n;
+    size_t              i, k, n, off;
     u_char              val[1500];
+    tg_span_attr_t      a;
     char                key[256];
     tg_span_t          *s;
     test_req_t         *req;
@@ -478,7 +479,7 @@ test_bytes(void)
     tg_otlp_buf_t       buf;
     tg_otlp_resource_t  res, none, bres;
 
-    s = calloc(TEST_BATCH, sizeof(tg_span_t));
+    s = calloc(2 * TEST_BATCH, sizeof(tg_span_t));
     big = malloc(20001);
     if (s == NULL || big == NULL) {
         ok(0, "memory for the byte comparisons");
@@ -624,7 +625,13 @@ test_bytes(void)
     if (req) {
         test_req(free_unpacked)(req, NULL);
     }
-    /* the most a span can grow to: repair triples, tiny attributes */
+    /*
+     * The largest span: a name of bad bytes (each becomes 3 bytes of
+     * U+FFFD when written), attributes repaired when added that fill all
+     * TG_SPAN_ATTR_BYTES: a 255-byte bad key (765 repaired) with a 253-byte
+     * bad value (759) take 1 + 2 + (1 + 2 + 765) + (1 + 2) + (1 + 2 + 759)
+     * = 1536 bytes; one more value byte does not fit.
+     */
     tg_span_init(&s[0]);
     memcpy(s[0].trace_id, test_tid, 16);
     memcpy(s[0].span_id, test_sid, 8);
@@ -632,7 +639,21 @@ test_bytes(void)
     memset(val, 0xff, sizeof(val));
     memcpy(key, val, 255);
     key[255] = '\0';
-    tg_span_add_str(&s[0], key, val, TG_SPAN_ATTR_BYTES - 4 - 255);
+    ok(tg_span_add_str(&s[0], key, val, 254) == TG_DECLINED
+       && s[0].attr_len == 0 && s[0].dropped_attrs == 1,
+       "a 254-byte bad value with a 255-byte bad key does not fit repaired");
+    s[0].dropped_attrs = 0;
+    ok(tg_span_add_str(&s[0], key, val, 253) == TG_OK
+       && s[0].attr_len == TG_SPAN_ATTR_BYTES,
+       "a 253-byte one fills the span's attribute bytes");
+    off = 0;
+    ok(tg_span_attr_next(&s[0], &off, &a) && a.key.len == 765
+       && a.str.len == 759 && tg_utf8_valid(a.key.data, a.key.len)
+       && tg_utf8_valid(a.str.data, a.str.len)
+       && memcmp(a.str.data, "\xef\xbf\xbd", 3) == 0,
+       "both read back repaired: U+FFFD for each bad byte");
+    ok(tg_span_add_str(&s[0], "k", (u_char *) "", 0) == TG_DECLINED,
+       "nothing more fits");
     tg_span_init(&s[1]);
     memcpy(s[1].trace_id, test_tid, 16);
     memcpy(s[1].span_id, test_cid, 8);
@@ -640,16 +661,19 @@ test_bytes(void)
     for (i = 0; tg_span_add_bool(&s[1], "", (int) (i & 1)) == TG_OK; i++) {
         /* fill it */
     }
-    ok(s[0].attr_len == TG_SPAN_ATTR_BYTES && s[1].nattrs == 512,
-       "a span of one all-bad 1536-byte attribute, one of 512 booleans");
+    /* 0x4a 4 (0x12 2 (0x10 v)): 6 bytes each, no key */
+    ok(s[1].nattrs == TG_SPAN_ATTR_BYTES / 6,
+       "a span holds %u booleans with empty keys", (unsigned) s[1].nattrs);
     test_same(&res, s, 2, &buf, "the largest repair and the most attributes");
 
     /* a ScopeSpans over 2 MiB: a 4-byte length where 3 were left */
-    for (i = 0; i < TEST_BATCH; i++) {
-        test_random_span(&s[i]);
-        tg_span_add_str(&s[i], "bad", val, 1000);
+    for (i = 0; i < 2 * TEST_BATCH; i++) {
+        tg_span_init(&s[i]);
+        memcpy(s[i].trace_id, test_tid, 16);
+        memcpy(s[i].span_id, test_sid, 8);
+        tg_span_add_str(&s[i], "bad", val, 400);
     }
-    test_same(&res, s, TEST_BATCH, &buf, "a batch of over 2 MiB");
+    test_same(&res, s, 2 * TEST_BATCH, &buf, "a batch of over 2 MiB");
     ok(buf.len > 2 * 1024 * 1024, "which is %zu bytes", buf.len);
 
     for (k = 0; k < 5; k++) {
@@ -875,14 +899,14 @@ main(void)
     is_int(rejected, 12, "json rejectedSpans as a number");
 
     /* UTF-8 validation vectors */
-    ok(tg_otlp_utf8_valid((u_char *) "\xf0\x9f\x98\x80", 4), "4-byte valid");
-    ok(!tg_otlp_utf8_valid((u_char *) "\xc0\x80", 2), "overlong rejected");
-    ok(!tg_otlp_utf8_valid((u_char *) "\xed\xa0\x80", 3),
+    ok(tg_utf8_valid((u_char *) "\xf0\x9f\x98\x80", 4), "4-byte valid");
+    ok(!tg_utf8_valid((u_char *) "\xc0\x80", 2), "overlong rejected");
+    ok(!tg_utf8_valid((u_char *) "\xed\xa0\x80", 3),
        "surrogate rejected");
-    ok(!tg_otlp_utf8_valid((u_char *) "\xf4\x90\x80\x80", 4),
+    ok(!tg_utf8_valid((u_char *) "\xf4\x90\x80\x80", 4),
        "above U+10FFFF rejected");
-    ok(!tg_otlp_utf8_valid((u_char *) "a\0b", 3), "NUL rejected");
-    n = tg_otlp_utf8_sanitize(dst, (u_char *) "\xe2\x82", 2);
+    ok(!tg_utf8_valid((u_char *) "a\0b", 3), "NUL rejected");
+    n = tg_utf8_sanitize(dst, (u_char *) "\xe2\x82", 2);
     is_mem(dst, n, "\xef\xbf\xbd\xef\xbf\xbd", "truncated sequence replaced");
 
     test_bytes();

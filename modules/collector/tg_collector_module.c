@@ -453,7 +453,7 @@ tg_collector_span(tg_collector_ctx_t *x, tg_span_t *s)
     }
     if (x->cc->forward) {
         /* the exporter has one resource (ours): keep who sent the span */
-        tg_span_add_str(s, "tracegate.source.service.name", service.data,
+        tg_span_str_lit(s, "tracegate.source.service.name", service.data,
                         service.len);
         tg_otlp_export_span(s);
     }
@@ -574,7 +574,7 @@ tg_collector_decode_pb(tg_collector_ctx_t *x, const u_char *body, size_t len,
                     s.status = (uint8_t) (p->status->code <= 2
                                           ? p->status->code : 0);
                     if (p->status->message && p->status->message[0]) {
-                        tg_span_add_str(&s, "otel.status_description",
+                        tg_span_str_lit(&s, "otel.status_description",
                                         (u_char *) p->status->message,
                                         strlen(p->status->message));
                     }
@@ -724,7 +724,7 @@ tg_collector_json_span(tg_collector_ctx_t *x, tg_json_t *js, char *err,
     }
     v = tg_json_get(st, "message", NULL);
     if (v && v->type == TG_JSON_STRING && v->str.len) {
-        tg_span_add_str(&s, "otel.status_description", v->str.data,
+        tg_span_str_lit(&s, "otel.status_description", v->str.data,
                         v->str.len);
     }
     v = tg_json_get(js, "attributes", NULL);

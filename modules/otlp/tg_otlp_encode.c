@@ -71,18 +71,12 @@ typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse
 #define TG_OTLP_PB_LINK_FLAGS           tg_otlp_pb_key(6, I32)
 #define TG_OTLP_PB_STATUS_CODE          tg_otlp_pb_key(3, VARINT)
 
-static size_t tg_otlp_utf8_seq(const u_char *p, size_t left);
-static size_t tg_otlp_utf8_len(const u_char *src, size_t n);
 static uint32_t tg_otlp_span_flags(const tg_span_t *s);
 static int tg_otlp_id_zero(const u_char *id, size_t n);
 static inline size_t tg_otlp_pb_varint_size(uint64_t v);
 static inline u_char *tg_otlp_pb_varint(u_char *p, uint64_t v);
-static void tg_otlp_pb_resource_attr(const tg_otlp_kv_t *kv,
-    tg_span_attr_t *a);
-static u_char *tg_otlp_rv_kv(u_char *p, uint32_t key, const tg_span_attr_t *a,
-    int check);
-static u_char *tg_otlp_rv_span(u_char *p, const tg_span_t *s,
-    tg_span_attr_t *attrs);
+static u_char *tg_otlp_rv_resource_kv(u_char *p, const tg_otlp_kv_t *kv);
+static u_char *tg_otlp_rv_span(u_char *p, const tg_span_t *s);
 static int tg_otlp_json_raw(tg_otlp_buf_t *b, const char *s, size_t n);
 static int tg_otlp_json_str(tg_otlp_buf_t *b, const u_char *s, size_t n);
 static int tg_otlp_json_hex(tg_otlp_buf_t *b, const u_char *id, size_t n);
@@ -123,143 +117,6 @@ tg_otlp_buf_free(tg_otlp_buf_t *b)
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
-}
-
-
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629 table), or 0. */
-static size_t
-tg_otlp_utf8_seq(const u_char *p, size_t left)
-{
-    u_char  c, lo, hi;
-    size_t  n, i;
-
-    c = p[0];
-    if (c >= 0x01 && c < 0x80) {
-        return 1;
-    }
-    lo = 0x80;
-    hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        lo = (c == 0xe0) ? 0xa0 : 0x80;
-        hi = (c == 0xed) ? 0x9f : 0xbf;   /* no surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        lo = (c == 0xf0) ? 0x90 : 0x80;
-        hi = (c == 0xf4) ? 0x8f : 0xbf;   /* <= U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (left < n || p[1] < lo || p[1] > hi) {
-        return 0;
-    }
-    for (i = 2; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-    }
-    return n;
-}
-
-
-int
-tg_otlp_utf8_valid(const u_char *src, size_t n)
-{
-    size_t  i, k;
-
-    for (i = 0; i < n; i += k) {
-        if (src[i] >= 0x01 && src[i] < 0x80) {
-            k = 1;
-            continue;
-        }
-        k = tg_otlp_utf8_seq(src + i, n - i);
-        if (k == 0) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-
-size_t
-tg_otlp_utf8_sanitize(u_char *dst, const u_char *src, size_t n)
-{
-    size_t   i, k;
-    u_char  *p;
-
-    p = dst;
-    for (i = 0; i < n; i += k) {
-        k = tg_otlp_utf8_seq(src + i, n - i);
-        if (k == 0) {
-            *p++ = 0xef;
-            *p++ = 0xbf;
-            *p++ = 0xbd;
-            k = 1;
-            continue;
-        }
-        memcpy(p, src + i, k);
-        p += k;
-    }
-    return (size_t) (p - dst);
-}
-
-
-/*
- * Length of src[0..n) once tg_otlp_utf8_sanitize() has repaired it: n for
- * valid UTF-8 without NUL, more otherwise (a bad byte becomes 3 bytes).
- * Text is mostly ASCII: eight bytes in 0x01-0x7f are checked at a time
- * (none has the high bit, and subtracting 1 from each borrows, setting a
- * high bit, only at a 0), the last eight of the string overlapping bytes
- * already checked, a shorter string in one word; anything else is
- * measured sequence by sequence.
- */
-static size_t
-tg_otlp_utf8_len(const u_char *src, size_t n)
-{
-    size_t    i, k, len;
-    uint64_t  w;
-
-    static const uint64_t  ones = 0x0101010101010101ULL;
-    static const uint64_t  high = 0x8080808080808080ULL;
-
-    i = 0;
-    if (n < 8) {
-        /* the bytes past the string read as 0x01, which passes */
-        w = ones;
-        memcpy(&w, src, n);
-        if (((w | (w - ones)) & high) == 0) {
-            return n;
-        }
-
-    } else {
-        for ( /* void */ ; i + 8 <= n; i += 8) {
-            memcpy(&w, src + i, 8);
-            if (((w | (w - ones)) & high) != 0) {
-                break;
-            }
-        }
-        memcpy(&w, src + n - 8, 8);
-        if (((w | (w - ones)) & high) == 0 && i + 8 > n) {
-            return n;
-        }
-    }
-
-    len = n;
-    while (i < n) {
-        if (src[i] >= 0x01 && src[i] < 0x80) {
-            i++;
-            continue;
-        }
-        k = tg_otlp_utf8_seq(src + i, n - i);
-        if (k == 0) {
-            len += 2;
-            k = 1;
-        }
-        i += k;
-    }
-    return len;
 }
 
 
@@ -394,95 +251,54 @@ tg_otlp_rv_string(u_char *p, uint32_t key, const u_char *src, size_t n)
 {
     size_t  len;
 
-    len = tg_otlp_utf8_len(src, n);
+    len = tg_utf8_fixed_len(src, n);
     if (len == n) {
         return tg_otlp_rv_bytes(p, key, src, n);
     }
     p -= len;
-    tg_otlp_utf8_sanitize(p, src, n);
+    tg_utf8_sanitize(p, src, n);
     return tg_otlp_rv_len(p, p + len, key);
 }
 
 
-/* A resource attribute seen as a span string attribute. */
-static void
-tg_otlp_pb_resource_attr(const tg_otlp_kv_t *kv, tg_span_attr_t *a)
-{
-    a->type = TG_SPAN_ATTR_STRING;
-    a->key.data = (u_char *) kv->key;
-    a->key.len = strlen(kv->key);
-    a->str.data = (u_char *) kv->value;
-    a->str.len = strlen(kv->value);
-    a->num = 0;
-}
-
-
 /*
- * a as a KeyValue field: the key when not empty, the value always (AnyValue
- * is a oneof: the member that is set is written even when it is "", 0 or
- * false). Types other than string and int are bools, as tg_span_attr_next
- * reads them. Strings are checked for UTF-8 when check is set (resource
- * strings were made valid when the resource was built).
+ * A resource attribute as a KeyValue field: both strings were made valid
+ * UTF-8 when the resource was built. An empty key is left out (proto3);
+ * the value is written even when "" (AnyValue is a oneof).
  */
 static u_char *
-tg_otlp_rv_kv(u_char *p, uint32_t key, const tg_span_attr_t *a, int check)
+tg_otlp_rv_resource_kv(u_char *p, const tg_otlp_kv_t *kv)
 {
     u_char  *end;
 
     end = p;
-    switch (a->type) {
-    case TG_SPAN_ATTR_STRING:
-        p = check ? tg_otlp_rv_string(p, TG_OTLP_PB_ANY_STRING, a->str.data,
-                                      a->str.len)
-                  : tg_otlp_rv_bytes(p, TG_OTLP_PB_ANY_STRING, a->str.data,
-                                     a->str.len);
-        break;
-    case TG_SPAN_ATTR_INT:
-        p = tg_otlp_rv_varint(p, (uint64_t) a->num);
-        p = tg_otlp_rv_varint(p, TG_OTLP_PB_ANY_INT);
-        break;
-    default:
-        *--p = a->num ? 1 : 0;
-        p = tg_otlp_rv_varint(p, TG_OTLP_PB_ANY_BOOL);
-        break;
-    }
+    p = tg_otlp_rv_bytes(p, TG_OTLP_PB_ANY_STRING, (const u_char *) kv->value,
+                         strlen(kv->value));
     p = tg_otlp_rv_len(p, end, TG_OTLP_PB_KV_VALUE);
-    if (a->key.len) {
-        p = check ? tg_otlp_rv_string(p, TG_OTLP_PB_KV_KEY, a->key.data,
-                                      a->key.len)
-                  : tg_otlp_rv_bytes(p, TG_OTLP_PB_KV_KEY, a->key.data,
-                                     a->key.len);
+    if (kv->key[0] != '\0') {
+        p = tg_otlp_rv_bytes(p, TG_OTLP_PB_KV_KEY, (const u_char *) kv->key,
+                             strlen(kv->key));
     }
     /* the KeyValue ends where its value ended */
-    return tg_otlp_rv_len(p, end, key);
+    return tg_otlp_rv_len(p, end, TG_OTLP_PB_RESOURCE_ATTRIBUTES);
 }
 
 
 /*
  * Room a span needs at most: its fields besides attributes take at most
- * TG_OTLP_RV_SPAN bytes (a 64-byte name repaired to 192 included), an
- * attribute's keys, lengths and number at most TG_OTLP_RV_ATTR, and a
- * string at most three times its bytes (a bad byte becomes U+FFFD). The
- * attribute bytes of the span bound the strings' bytes.
+ * TG_OTLP_RV_SPAN bytes (a 64-byte name repaired to 192 included); the
+ * attributes are already encoded, attr_len bytes.
  */
 #define TG_OTLP_RV_SPAN   512
-#define TG_OTLP_RV_ATTR   24
-#define TG_OTLP_RV_ATTRS  (TG_SPAN_ATTR_BYTES / 3 + 1)  /* 3 bytes each */
 
-#define tg_otlp_rv_span_room(s)                                                \
-    (TG_OTLP_RV_SPAN + 3 * (size_t) (s)->attr_len                              \
-     + TG_OTLP_RV_ATTR * (size_t) tg_min((s)->nattrs, TG_OTLP_RV_ATTRS))
+#define tg_otlp_rv_span_room(s)  (TG_OTLP_RV_SPAN + (size_t) (s)->attr_len)
 
 
-/*
- * The Span message's fields, ending at p, in reverse field-number order.
- * attrs has room for TG_OTLP_RV_ATTRS attributes: they are read front to
- * back and written back to front, so they keep their order.
- */
+/* The Span message's fields, ending at p, in reverse field-number order. */
 static u_char *
-tg_otlp_rv_span(u_char *p, const tg_span_t *s, tg_span_attr_t *attrs)
+tg_otlp_rv_span(u_char *p, const tg_span_t *s)
 {
-    size_t   i, n, off;
+    size_t   n;
     u_char  *end;
 
     /* never zero: HAS_IS_REMOTE is always set */
@@ -515,15 +331,9 @@ tg_otlp_rv_span(u_char *p, const tg_span_t *s, tg_span_attr_t *attrs)
         p = tg_otlp_rv_varint(p, TG_OTLP_PB_SPAN_DROPPED_ATTRS);
     }
 
-    off = 0;
-    for (n = 0; n < s->nattrs && n < TG_OTLP_RV_ATTRS; n++) {
-        if (!tg_span_attr_next(s, &off, &attrs[n])) {
-            break;
-        }
-    }
-    for (i = n; i-- > 0; /* void */) {
-        p = tg_otlp_rv_kv(p, TG_OTLP_PB_SPAN_ATTRIBUTES, &attrs[i], 1);
-    }
+    /* the attributes are kept as their Span.attributes fields */
+    p -= s->attr_len;
+    memcpy(p, s->attrs, s->attr_len);
 
     if (s->end_ns) {
         p = tg_otlp_rv_fixed64(p, s->end_ns);
@@ -636,48 +446,39 @@ int
 tg_otlp_encode_protobuf(const tg_otlp_resource_t *res,
     const tg_span_t *const *spans, size_t n, tg_otlp_buf_t *out)
 {
-    int              rc;
-    size_t           i, room, rs_at, ss_at;
-    u_char          *p, *end;
-    tg_span_attr_t   a, *attrs;
-
-    attrs = malloc(TG_OTLP_RV_ATTRS * sizeof(tg_span_attr_t));
-    if (attrs == NULL) {
-        return TG_ERROR;
-    }
-    rc = TG_ERROR;
+    size_t   i, room, rs_at, ss_at;
+    u_char  *p, *end;
 
     out->len = 0;
     if (tg_otlp_rv_gap(out, &rs_at) != TG_OK) {
-        goto done;
+        return TG_ERROR;
     }
 
     /* ResourceSpans.resource */
     room = 8;
     for (i = 0; i < res->nattrs; i++) {
         room += strlen(res->attrs[i].key) + strlen(res->attrs[i].value)
-                + TG_OTLP_RV_ATTR;
+                + 24;  /* keys and lengths */
     }
     end = tg_otlp_rv_room(out, room);
     if (end == NULL) {
-        goto done;
+        return TG_ERROR;
     }
     p = end;
     for (i = res->nattrs; i-- > 0; /* void */) {
-        tg_otlp_pb_resource_attr(&res->attrs[i], &a);
-        p = tg_otlp_rv_kv(p, TG_OTLP_PB_RESOURCE_ATTRIBUTES, &a, 0);
+        p = tg_otlp_rv_resource_kv(p, &res->attrs[i]);
     }
     p = tg_otlp_rv_len(p, end, TG_OTLP_PB_RS_RESOURCE);
     tg_otlp_rv_commit(out, p, end);
 
     /* ResourceSpans.scope_spans: the scope, then the spans */
     if (tg_otlp_rv_gap(out, &ss_at) != TG_OK) {
-        goto done;
+        return TG_ERROR;
     }
     end = tg_otlp_rv_room(out, 16 + sizeof(TG_OTLP_SCOPE_NAME)
                                    + sizeof(TG_VERSION));
     if (end == NULL) {
-        goto done;
+        return TG_ERROR;
     }
     p = end;
     if (sizeof(TG_VERSION) > 1) {
@@ -695,9 +496,9 @@ tg_otlp_encode_protobuf(const tg_otlp_resource_t *res,
         /* + the field's key and a length of up to 3 bytes */
         end = tg_otlp_rv_room(out, tg_otlp_rv_span_room(spans[i]) + 4);
         if (end == NULL) {
-            goto done;
+            return TG_ERROR;
         }
-        p = tg_otlp_rv_span(end, spans[i], attrs);
+        p = tg_otlp_rv_span(end, spans[i]);
         p = tg_otlp_rv_len(p, end, TG_OTLP_PB_SS_SPANS);
         tg_otlp_rv_commit(out, p, end);
     }
@@ -707,13 +508,9 @@ tg_otlp_encode_protobuf(const tg_otlp_resource_t *res,
         || tg_otlp_rv_frame(out, rs_at, TG_OTLP_PB_REQ_RESOURCE_SPANS)
                != TG_OK)
     {
-        goto done;
+        return TG_ERROR;
     }
-    rc = TG_OK;
-
-done:
-    free(attrs);
-    return rc;
+    return TG_OK;
 }
 
 
@@ -768,7 +565,7 @@ tg_otlp_json_str(tg_otlp_buf_t *b, const u_char *s, size_t n)
         c = s[i];
         k = 1;
         if (c >= 0x80 || c == 0) {
-            k = tg_otlp_utf8_seq(s + i, n - i);
+            k = tg_utf8_seq(s + i, n - i);
             if (k == 0) {
                 *p++ = 0xef;
                 *p++ = 0xbf;

@@ -71,13 +71,4 @@ int tg_otlp_gzip(const u_char *in, size_t len, tg_otlp_buf_t *out);
 int tg_otlp_decode_response(const u_char *body, size_t len, int json,
     int64_t *rejected, char *msg, size_t msglen);
 
-/*
- * Copies n bytes of src to dst as valid UTF-8, replacing every byte that
- * is not part of a well-formed sequence (and NUL) by U+FFFD. dst needs
- * 3 * n bytes. Returns the bytes written. tg_otlp_utf8_valid() says
- * whether src needs no replacement at all.
- */
-size_t tg_otlp_utf8_sanitize(u_char *dst, const u_char *src, size_t n);
-int tg_otlp_utf8_valid(const u_char *src, size_t n);
-
 #endif /* _TG_OTLP_ENCODE_H_INCLUDED_ */

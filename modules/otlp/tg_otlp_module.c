@@ -1098,8 +1098,8 @@ tg_otlp_resource_add(tg_otlp_resource_t *res, size_t max, const u_char *key,
         free(v);
         return TG_ERROR;
     }
-    k[tg_otlp_utf8_sanitize((u_char *) k, key, klen)] = '\0';
-    v[tg_otlp_utf8_sanitize((u_char *) v, val, vlen)] = '\0';
+    k[tg_utf8_sanitize((u_char *) k, key, klen)] = '\0';
+    v[tg_utf8_sanitize((u_char *) v, val, vlen)] = '\0';
     a = &res->attrs[res->nattrs++];
     a->key = k;
     a->value = v;

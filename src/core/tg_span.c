@@ -5,8 +5,20 @@
 
 #define TG_SPAN_DEFAULT_COUNT_LIMIT 128
 
-static u_char *tg_span_attr_reserve(tg_span_t *s, uint8_t type,
-    const char *key, size_t vlen);
+/* protobuf keys (field number << 3 | wire type) of the attribute bytes */
+#define TG_SPAN_PB_ATTRIBUTE  0x4a  /* Span.attributes, length-delimited */
+#define TG_SPAN_PB_KEY        0x0a  /* KeyValue.key */
+#define TG_SPAN_PB_VALUE      0x12  /* KeyValue.value */
+#define TG_SPAN_PB_STRING     0x0a  /* AnyValue.string_value */
+#define TG_SPAN_PB_BOOL       0x10  /* AnyValue.bool_value, varint */
+#define TG_SPAN_PB_INT        0x18  /* AnyValue.int_value, varint */
+
+static int tg_span_add_string(tg_span_t *s, const char *key, size_t klen,
+    int check, const u_char *v, size_t n);
+static int tg_span_add_varint(tg_span_t *s, const char *key, size_t klen,
+    int check, u_char type, uint64_t v);
+static int tg_span_get_varint(const u_char **p, const u_char *end,
+    uint64_t *v);
 
 
 void
@@ -25,120 +37,272 @@ tg_span_set_name(tg_span_t *s, const u_char *name, size_t len)
 }
 
 
-static u_char *
-tg_span_attr_reserve(tg_span_t *s, uint8_t type, const char *key, size_t vlen)
+static inline size_t
+tg_span_varint_size(uint64_t v)
+{
+    size_t  n;
+
+    for (n = 1; v >= 0x80; n++) {
+        v >>= 7;
+    }
+    return n;
+}
+
+
+static inline u_char *
+tg_span_varint(u_char *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (u_char) (v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (u_char) v;
+    return p;
+}
+
+
+/*
+ * A length inside the attribute bytes: below 2^14 (3 * TG_SPAN_ATTR_BYTES,
+ * the most a value repaired can take), so one or two varint bytes.
+ */
+#define tg_span_len_size(n)  ((n) < 0x80 ? 1 : 2)
+
+static inline u_char *
+tg_span_len(u_char *p, size_t n)
+{
+    if (n < 0x80) {
+        *p++ = (u_char) n;
+    } else {
+        *p++ = (u_char) (n | 0x80);
+        *p++ = (u_char) (n >> 7);
+    }
+    return p;
+}
+
+
+/*
+ * Reserves an attribute whose AnyValue holds any bytes (any is below
+ * 2^14) and writes what comes before them: the field's key and length, the
+ * KeyValue's key, the AnyValue's key and length. The key is repaired to
+ * valid UTF-8 when check is set. Returns where the AnyValue's bytes go,
+ * NULL when dropped.
+ */
+static inline u_char *
+tg_span_attr_open(tg_span_t *s, const char *key, size_t klen, int check,
+    size_t any)
 {
     u_char  *p;
-    size_t   klen, limit;
+    size_t   kfix, kv, total;
 
-    klen = strlen(key);
-    limit = s->attr_count_limit ? s->attr_count_limit
-                                : TG_SPAN_DEFAULT_COUNT_LIMIT;
-    if (klen > 255 || s->nattrs >= limit
-        || (size_t) s->attr_len + 2 + klen + vlen > TG_SPAN_ATTR_BYTES)
+    if (klen > 255
+        || s->nattrs >= (s->attr_count_limit ? s->attr_count_limit
+                                             : TG_SPAN_DEFAULT_COUNT_LIMIT))
     {
-        s->dropped_attrs++;
-        return NULL;
+        goto dropped;
     }
+    kfix = check ? tg_utf8_fixed_len((const u_char *) key, klen) : klen;
+    kv = (kfix ? 1 + tg_span_len_size(kfix) + kfix : 0) + 1
+         + tg_span_len_size(any) + any;
+    total = 1 + tg_span_len_size(kv) + kv;
+    if (total > (size_t) (TG_SPAN_ATTR_BYTES - s->attr_len)) {
+        goto dropped;
+    }
+
     p = s->attrs + s->attr_len;
-    *p++ = type;
-    *p++ = (u_char) klen;
-    memcpy(p, key, klen);
-    p += klen;
-    s->attr_len += (uint16_t) (2 + klen + vlen);
+    s->attr_len += (uint16_t) total;
     s->nattrs++;
-    return p;
+    *p++ = TG_SPAN_PB_ATTRIBUTE;
+    p = tg_span_len(p, kv);
+    if (kfix) {
+        *p++ = TG_SPAN_PB_KEY;
+        p = tg_span_len(p, kfix);
+        if (kfix == klen) {
+            memcpy(p, key, klen);
+        } else {
+            tg_utf8_sanitize(p, (const u_char *) key, klen);
+        }
+        p += kfix;
+    }
+    *p++ = TG_SPAN_PB_VALUE;
+    return tg_span_len(p, any);
+
+dropped:
+    s->dropped_attrs++;
+    return NULL;
+}
+
+
+static int
+tg_span_add_string(tg_span_t *s, const char *key, size_t klen, int check,
+    const u_char *v, size_t n)
+{
+    u_char  *p;
+    size_t   fix;
+
+    if (s->attr_value_limit && n > s->attr_value_limit) {
+        n = s->attr_value_limit;
+    }
+    if (n > (size_t) (TG_SPAN_ATTR_BYTES - s->attr_len)) {
+        /* cannot fit: not measured */
+        s->dropped_attrs++;
+        return TG_DECLINED;
+    }
+    fix = tg_utf8_fixed_len(v, n);
+    p = tg_span_attr_open(s, key, klen, check,
+                          1 + tg_span_len_size(fix) + fix);
+    if (p == NULL) {
+        return TG_DECLINED;
+    }
+    *p++ = TG_SPAN_PB_STRING;
+    p = tg_span_len(p, fix);
+    if (fix == n) {
+        memcpy(p, v, n);
+    } else {
+        tg_utf8_sanitize(p, v, n);
+    }
+    return TG_OK;
+}
+
+
+static int
+tg_span_add_varint(tg_span_t *s, const char *key, size_t klen, int check,
+    u_char type, uint64_t v)
+{
+    u_char  *p;
+
+    p = tg_span_attr_open(s, key, klen, check, 1 + tg_span_varint_size(v));
+    if (p == NULL) {
+        return TG_DECLINED;
+    }
+    *p++ = type;
+    tg_span_varint(p, v);
+    return TG_OK;
 }
 
 
 int
 tg_span_add_str(tg_span_t *s, const char *key, const u_char *v, size_t n)
 {
-    u_char  *p;
-
-    if (s->attr_value_limit && n > s->attr_value_limit) {
-        n = s->attr_value_limit;
-    }
-    n = tg_min(n, 0xffff);
-    p = tg_span_attr_reserve(s, TG_SPAN_ATTR_STRING, key, 2 + n);
-    if (p == NULL) {
-        return TG_DECLINED;
-    }
-    p[0] = (u_char) (n & 0xff);
-    p[1] = (u_char) (n >> 8);
-    if (n) {
-        memcpy(p + 2, v, n);
-    }
-    return TG_OK;
+    return tg_span_add_string(s, key, strlen(key), 1, v, n);
 }
 
 
 int
 tg_span_add_int(tg_span_t *s, const char *key, int64_t v)
 {
-    u_char  *p;
-
-    p = tg_span_attr_reserve(s, TG_SPAN_ATTR_INT, key, 8);
-    if (p == NULL) {
-        return TG_DECLINED;
-    }
-    memcpy(p, &v, 8);
-    return TG_OK;
+    return tg_span_add_varint(s, key, strlen(key), 1, TG_SPAN_PB_INT,
+                              (uint64_t) v);
 }
 
 
 int
 tg_span_add_bool(tg_span_t *s, const char *key, int v)
 {
-    u_char  *p;
+    return tg_span_add_varint(s, key, strlen(key), 1, TG_SPAN_PB_BOOL,
+                              v ? 1 : 0);
+}
 
-    p = tg_span_attr_reserve(s, TG_SPAN_ATTR_BOOL, key, 1);
-    if (p == NULL) {
-        return TG_DECLINED;
+
+int
+tg_span_add_strk(tg_span_t *s, const char *key, size_t klen, const u_char *v,
+    size_t n)
+{
+    return tg_span_add_string(s, key, klen, 0, v, n);
+}
+
+
+int
+tg_span_add_intk(tg_span_t *s, const char *key, size_t klen, int64_t v)
+{
+    return tg_span_add_varint(s, key, klen, 0, TG_SPAN_PB_INT, (uint64_t) v);
+}
+
+
+int
+tg_span_add_boolk(tg_span_t *s, const char *key, size_t klen, int v)
+{
+    return tg_span_add_varint(s, key, klen, 0, TG_SPAN_PB_BOOL, v ? 1 : 0);
+}
+
+
+static int
+tg_span_get_varint(const u_char **p, const u_char *end, uint64_t *v)
+{
+    const u_char  *q;
+    unsigned       shift;
+
+    *v = 0;
+    for (q = *p, shift = 0; q < end && shift < 64; q++, shift += 7) {
+        *v |= (uint64_t) (*q & 0x7f) << shift;
+        if (*q < 0x80) {
+            *p = q + 1;
+            return 1;
+        }
     }
-    *p = v ? 1 : 0;
-    return TG_OK;
+    return 0;
 }
 
 
 int
 tg_span_attr_next(const tg_span_t *s, size_t *off, tg_span_attr_t *a)
 {
-    const u_char  *p, *end;
-    size_t         n;
+    u_char         type;
+    uint64_t       n;
+    const u_char  *p, *end, *kv_end;
 
-    if (*off >= s->attr_len) {
-        return 0;
-    }
     p = s->attrs + *off;
     end = s->attrs + s->attr_len;
-    a->type = p[0];
-    a->key.len = p[1];
-    a->key.data = (u_char *) p + 2;
-    p += 2 + a->key.len;
+    if (p >= end || *p++ != TG_SPAN_PB_ATTRIBUTE
+        || !tg_span_get_varint(&p, end, &n) || n > (size_t) (end - p))
+    {
+        return 0;
+    }
+    kv_end = p + n;
+
+    a->key.len = 0;
+    a->key.data = (u_char *) "";
+    if (p < kv_end && *p == TG_SPAN_PB_KEY) {
+        p++;
+        if (!tg_span_get_varint(&p, kv_end, &n) || n > (size_t) (kv_end - p)) {
+            return 0;
+        }
+        a->key.len = (size_t) n;
+        a->key.data = (u_char *) p;
+        p += n;
+    }
+    if (p >= kv_end || *p++ != TG_SPAN_PB_VALUE
+        || !tg_span_get_varint(&p, kv_end, &n) || n != (size_t) (kv_end - p)
+        || p >= kv_end)
+    {
+        return 0;
+    }
+
     a->str.len = 0;
     a->str.data = NULL;
     a->num = 0;
-    switch (a->type) {
-    case TG_SPAN_ATTR_STRING:
-        n = (size_t) p[0] | (size_t) p[1] << 8;
-        a->str.len = n;
-        a->str.data = (u_char *) p + 2;
-        p += 2 + n;
+    type = *p++;
+    switch (type) {
+    case TG_SPAN_PB_STRING:
+        if (!tg_span_get_varint(&p, kv_end, &n) || n != (size_t) (kv_end - p)) {
+            return 0;
+        }
+        a->type = TG_SPAN_ATTR_STRING;
+        a->str.len = (size_t) n;
+        a->str.data = (u_char *) p;
         break;
-    case TG_SPAN_ATTR_INT:
-        memcpy(&a->num, p, 8);
-        p += 8;
+    case TG_SPAN_PB_INT:
+    case TG_SPAN_PB_BOOL:
+        if (!tg_span_get_varint(&p, kv_end, &n) || p != kv_end) {
+            return 0;
+        }
+        a->type = type == TG_SPAN_PB_INT ? TG_SPAN_ATTR_INT
+                                         : TG_SPAN_ATTR_BOOL;
+        a->num = (int64_t) n;
         break;
     default:
-        a->num = p[0];
-        p += 1;
-        break;
-    }
-    if (p > end) {
         return 0;
     }
-    *off = (size_t) (p - s->attrs);
+    *off = (size_t) (kv_end - s->attrs);
     return 1;
 }
 
@@ -146,13 +310,12 @@ tg_span_attr_next(const tg_span_t *s, size_t *off, tg_span_attr_t *a)
 int
 tg_span_attr_find(const tg_span_t *s, const char *key, tg_span_attr_t *a)
 {
-    size_t  off;
+    size_t  off, klen;
 
     off = 0;
+    klen = strlen(key);
     while (tg_span_attr_next(s, &off, a)) {
-        if (a->key.len == strlen(key)
-            && memcmp(a->key.data, key, a->key.len) == 0)
-        {
+        if (a->key.len == klen && memcmp(a->key.data, key, klen) == 0) {
             return 1;
         }
     }

@@ -6,11 +6,13 @@
  * per CLIENT attempt, then hand a copy to the LOG phase; nothing in it
  * points anywhere, so it can cross to the exporter thread by memcpy.
  *
- * Attributes are packed into attrs[]: per attribute one type byte
- * (TG_SPAN_ATTR_*), one key length byte, the key, then for strings a 2-byte
- * little-endian length and the bytes, for ints 8 bytes (int64, native
- * order), for bools 1 byte. Only attr_len bytes are meaningful, so copies
- * may stop at offsetof(tg_span_t, attrs) + attr_len.
+ * attrs[] holds the attributes as the bytes they take in an OTLP Span
+ * message, so that the exporter copies them as one block: per attribute a
+ * Span.attributes field (key 9, length) holding a KeyValue, its key (field
+ * 1, left out when empty) and its AnyValue (field 2) with one of
+ * string_value (1), bool_value (2) or int_value (3). Strings are repaired
+ * to valid UTF-8 when added (tg_utf8_sanitize). Only attr_len bytes are
+ * meaningful, so copies may stop at offsetof(tg_span_t, attrs) + attr_len.
  */
 
 #define TG_SPAN_KIND_INTERNAL 1
@@ -66,8 +68,9 @@ void tg_span_init(tg_span_t *s);
 void tg_span_set_name(tg_span_t *s, const u_char *name, size_t len);
 
 /*
- * Appends an attribute. A string value is cut to attr_value_limit when set.
- * Over the count limit or out of room: not added, dropped_attrs counted.
+ * Appends an attribute. A string value is cut to attr_value_limit when set,
+ * then repaired to valid UTF-8, the key too. Over the count limit, a key
+ * over 255 bytes, or out of room: not added, dropped_attrs counted.
  * Returns TG_OK or TG_DECLINED (dropped).
  */
 int tg_span_add_str(tg_span_t *s, const char *key, const u_char *v, size_t n);
@@ -75,8 +78,26 @@ int tg_span_add_int(tg_span_t *s, const char *key, int64_t v);
 int tg_span_add_bool(tg_span_t *s, const char *key, int v);
 
 /*
+ * The same with a key of klen bytes that is valid UTF-8 already (a
+ * literal, a header name), which is neither measured nor checked; the
+ * tg_span_*_lit() forms take a string literal.
+ */
+int tg_span_add_strk(tg_span_t *s, const char *key, size_t klen,
+    const u_char *v, size_t n);
+int tg_span_add_intk(tg_span_t *s, const char *key, size_t klen, int64_t v);
+int tg_span_add_boolk(tg_span_t *s, const char *key, size_t klen, int v);
+
+#define tg_span_str_lit(s, key, v, n)                                          \
+    tg_span_add_strk(s, key, sizeof(key) - 1, v, n)
+#define tg_span_int_lit(s, key, v)                                             \
+    tg_span_add_intk(s, key, sizeof(key) - 1, v)
+#define tg_span_bool_lit(s, key, v)                                            \
+    tg_span_add_boolk(s, key, sizeof(key) - 1, v)
+
+/*
  * Iterates attributes: start with *off = 0; returns 1 and fills a while
- * one is left, 0 at the end. Pointers in a point into s.
+ * one is left, 0 at the end (or at bytes it cannot read). Pointers in a
+ * point into s.
  */
 int tg_span_attr_next(const tg_span_t *s, size_t *off, tg_span_attr_t *a);
 

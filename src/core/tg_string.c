@@ -312,3 +312,140 @@ tg_str_next_token(tg_str_t *rest, u_char sep, tg_str_t *token)
     }
     return 1;
 }
+
+
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629 table), or 0. */
+size_t
+tg_utf8_seq(const u_char *p, size_t left)
+{
+    u_char  c, lo, hi;
+    size_t  n, i;
+
+    c = p[0];
+    if (c >= 0x01 && c < 0x80) {
+        return 1;
+    }
+    lo = 0x80;
+    hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        lo = (c == 0xe0) ? 0xa0 : 0x80;
+        hi = (c == 0xed) ? 0x9f : 0xbf;   /* no surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        lo = (c == 0xf0) ? 0x90 : 0x80;
+        hi = (c == 0xf4) ? 0x8f : 0xbf;   /* <= U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (left < n || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (i = 2; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+    }
+    return n;
+}
+
+
+int
+tg_utf8_valid(const u_char *src, size_t n)
+{
+    size_t  i, k;
+
+    for (i = 0; i < n; i += k) {
+        if (src[i] >= 0x01 && src[i] < 0x80) {
+            k = 1;
+            continue;
+        }
+        k = tg_utf8_seq(src + i, n - i);
+        if (k == 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+size_t
+tg_utf8_sanitize(u_char *dst, const u_char *src, size_t n)
+{
+    size_t   i, k;
+    u_char  *p;
+
+    p = dst;
+    for (i = 0; i < n; i += k) {
+        k = tg_utf8_seq(src + i, n - i);
+        if (k == 0) {
+            *p++ = 0xef;
+            *p++ = 0xbf;
+            *p++ = 0xbd;
+            k = 1;
+            continue;
+        }
+        memcpy(p, src + i, k);
+        p += k;
+    }
+    return (size_t) (p - dst);
+}
+
+
+/*
+ * Length of src[0..n) once tg_utf8_sanitize() has repaired it: n for
+ * valid UTF-8 without NUL, more otherwise (a bad byte becomes 3 bytes).
+ * Text is mostly ASCII: eight bytes in 0x01-0x7f are checked at a time
+ * (none has the high bit, and subtracting 1 from each borrows, setting a
+ * high bit, only at a 0), the last eight of the string overlapping bytes
+ * already checked, a shorter string in one word; anything else is
+ * measured sequence by sequence.
+ */
+size_t
+tg_utf8_fixed_len(const u_char *src, size_t n)
+{
+    size_t    i, k, len;
+    uint64_t  w;
+
+    static const uint64_t  ones = 0x0101010101010101ULL;
+    static const uint64_t  high = 0x8080808080808080ULL;
+
+    i = 0;
+    if (n < 8) {
+        /* the bytes past the string read as 0x01, which passes */
+        w = ones;
+        memcpy(&w, src, n);
+        if (((w | (w - ones)) & high) == 0) {
+            return n;
+        }
+
+    } else {
+        for ( /* void */ ; i + 8 <= n; i += 8) {
+            memcpy(&w, src + i, 8);
+            if (((w | (w - ones)) & high) != 0) {
+                break;
+            }
+        }
+        memcpy(&w, src + n - 8, 8);
+        if (((w | (w - ones)) & high) == 0 && i + 8 > n) {
+            return n;
+        }
+    }
+
+    len = n;
+    while (i < n) {
+        if (src[i] >= 0x01 && src[i] < 0x80) {
+            i++;
+            continue;
+        }
+        k = tg_utf8_seq(src + i, n - i);
+        if (k == 0) {
+            len += 2;
+            k = 1;
+        }
+        i += k;
+    }
+    return len;
+}

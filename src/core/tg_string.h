@@ -71,4 +71,18 @@ int tg_parse_size(const tg_str_t *s, int64_t *bytes);
  */
 int tg_str_next_token(tg_str_t *rest, u_char sep, tg_str_t *token);
 
+/*
+ * UTF-8 (RFC 3629). tg_utf8_seq() is the length of the well-formed
+ * sequence at p (left bytes there), 0 when there is none; NUL counts as
+ * ill-formed. tg_utf8_sanitize() copies n bytes of src to dst as valid
+ * UTF-8, each byte not part of a well-formed sequence becoming U+FFFD (dst
+ * needs 3 * n bytes), and returns the bytes written; tg_utf8_fixed_len()
+ * is that length without writing (n when src needs no repair), and
+ * tg_utf8_valid() says whether src needs none.
+ */
+size_t tg_utf8_seq(const u_char *p, size_t left);
+size_t tg_utf8_sanitize(u_char *dst, const u_char *src, size_t n);
+size_t tg_utf8_fixed_len(const u_char *src, size_t n);
+int tg_utf8_valid(const u_char *src, size_t n);
+
 #endif /* _TG_STRING_H_INCLUDED_ */

@@ -214,7 +214,7 @@ tg_http_trace_error_status(tg_span_t *s, int status)
     u_char  code[20], *p;
 
     p = tg_utoa(code, (uint64_t) status);
-    tg_span_add_str(s, "error.type", code, (size_t) (p - code));
+    tg_span_str_lit(s, "error.type", code, (size_t) (p - code));
 }
 
 
@@ -238,18 +238,18 @@ tg_http_trace_client_end(tg_http_request_t *r)
     s->end_ns = tg_time_now_ns();
     if (tg_http_trace_known_method(&r->method)) {
         tg_span_set_name(s, r->method.data, r->method.len);
-        tg_span_add_str(s, "http.request.method", r->method.data,
+        tg_span_str_lit(s, "http.request.method", r->method.data,
                         r->method.len);
     } else {
         tg_span_set_name(s, (u_char *) "HTTP", 4);
-        tg_span_add_str(s, "http.request.method", (u_char *) "_OTHER", 6);
-        tg_span_add_str(s, "http.request.method_original", r->method.data,
+        tg_span_str_lit(s, "http.request.method", (u_char *) "_OTHER", 6);
+        tg_span_str_lit(s, "http.request.method_original", r->method.data,
                         r->method.len);
     }
     if (srv) {
-        tg_span_add_str(s, "server.address", srv->host.data, srv->host.len);
-        tg_span_add_int(s, "server.port", srv->port);
-        tg_span_add_str(s, "network.peer.address", srv->host.data,
+        tg_span_str_lit(s, "server.address", srv->host.data, srv->host.len);
+        tg_span_int_lit(s, "server.port", srv->port);
+        tg_span_str_lit(s, "network.peer.address", srv->host.data,
                         srv->host.len);
         last = url + sizeof(url);
         p = tg_cpymem_max(url, last, srv->ssl ? "https://" : "http://",
@@ -262,22 +262,22 @@ tg_http_trace_client_end(tg_http_request_t *r)
             p += tg_http_trace_redact_query(&r->query, p, (size_t) (last - p));
         }
         if (p < last) { /* a URL cut short is not given */
-            tg_span_add_str(s, "url.full", url, (size_t) (p - url));
+            tg_span_str_lit(s, "url.full", url, (size_t) (p - url));
         }
     }
     if (r->attempts > 1) {
-        tg_span_add_int(s, "http.request.resend_count", r->attempts - 1);
+        tg_span_int_lit(s, "http.request.resend_count", r->attempts - 1);
     }
     if (r->tunnel) {
-        tg_span_add_int(s, "http.response.status_code", 101);
-        tg_span_add_int(s, "http.request.body.size",
+        tg_span_int_lit(s, "http.response.status_code", 101);
+        tg_span_int_lit(s, "http.request.body.size",
                         (int64_t) r->request_body_bytes);
-        tg_span_add_int(s, "http.response.body.size",
+        tg_span_int_lit(s, "http.response.body.size",
                         (int64_t) r->response_body_bytes);
     }
     etype = NULL;
     if (!r->tunnel && r->resp_headers_done && r->resp_status >= 200) {
-        tg_span_add_int(s, "http.response.status_code", r->resp_status);
+        tg_span_int_lit(s, "http.response.status_code", r->resp_status);
         if (r->resp_status >= 400) {
             tg_http_trace_error_status(s, r->resp_status);
             s->status = TG_SPAN_STATUS_ERROR;
@@ -288,7 +288,7 @@ tg_http_trace_client_end(tg_http_request_t *r)
     }
     if (!r->upstream_done) {
         etype = r->error_type ? r->error_type : "_OTHER";
-        tg_span_add_str(s, "error.type", (u_char *) etype, strlen(etype));
+        tg_span_str_lit(s, "error.type", (u_char *) etype, strlen(etype));
         s->status = TG_SPAN_STATUS_ERROR;
     }
 }
@@ -436,17 +436,17 @@ tg_http_trace_tls_attrs(tg_span_t *s, struct bufferevent *bev)
     if (ssl == NULL) {
         return;
     }
-    tg_span_add_str(s, "tls.protocol.name", (u_char *) "tls", 3);
+    tg_span_str_lit(s, "tls.protocol.name", (u_char *) "tls", 3);
     v = SSL_get_version(ssl); /* "TLSv1.3" */
     if (v && strncmp(v, "TLSv", 4) == 0) {
-        tg_span_add_str(s, "tls.protocol.version", (u_char *) v + 4,
+        tg_span_str_lit(s, "tls.protocol.version", (u_char *) v + 4,
                         strlen(v + 4));
     }
     cipher = SSL_get_cipher_name(ssl);
     if (cipher) {
-        tg_span_add_str(s, "tls.cipher", (u_char *) cipher, strlen(cipher));
+        tg_span_str_lit(s, "tls.cipher", (u_char *) cipher, strlen(cipher));
     }
-    tg_span_add_bool(s, "tls.resumed", SSL_session_reused(ssl));
+    tg_span_bool_lit(s, "tls.resumed", SSL_session_reused(ssl));
 }
 
 
@@ -488,12 +488,12 @@ tg_http_trace_server_end(tg_http_request_t *r)
     last = name + sizeof(name);
     if (tg_http_trace_known_method(&r->method)) {
         p = tg_cpymem_max(name, last, r->method.data, r->method.len);
-        tg_span_add_str(s, "http.request.method", r->method.data,
+        tg_span_str_lit(s, "http.request.method", r->method.data,
                         r->method.len);
     } else {
         p = tg_cpymem_max(name, last, "HTTP", 4);
-        tg_span_add_str(s, "http.request.method", (u_char *) "_OTHER", 6);
-        tg_span_add_str(s, "http.request.method_original", r->method.data,
+        tg_span_str_lit(s, "http.request.method", (u_char *) "_OTHER", 6);
+        tg_span_str_lit(s, "http.request.method_original", r->method.data,
                         r->method.len);
     }
     if (r->route) {
@@ -503,27 +503,27 @@ tg_http_trace_server_end(tg_http_request_t *r)
     tg_span_set_name(s, name, (size_t) (p - name));
 
     if (r->raw_path.len) {
-        tg_span_add_str(s, "url.path", r->raw_path.data, r->raw_path.len);
+        tg_span_str_lit(s, "url.path", r->raw_path.data, r->raw_path.len);
     } else if (r->path.len) {
-        tg_span_add_str(s, "url.path", r->path.data, r->path.len);
+        tg_span_str_lit(s, "url.path", r->path.data, r->path.len);
     }
     if (r->query.data) {
-        tg_span_add_str(s, "url.query", buf,
+        tg_span_str_lit(s, "url.query", buf,
                         tg_http_trace_redact_query(&r->query, buf,
                                                    sizeof(buf)));
     }
-    tg_span_add_str(s, "url.scheme",
+    tg_span_str_lit(s, "url.scheme",
                     (u_char *) (c->listen->ssl ? "https" : "http"),
                     c->listen->ssl ? 5 : 4);
     if (c->listen->ssl) {
         tg_http_trace_tls_attrs(s, c->bev);
     }
     if (r->route) {
-        tg_span_add_str(s, "http.route", r->route->prefix.data,
+        tg_span_str_lit(s, "http.route", r->route->prefix.data,
                         r->route->prefix.len);
     }
     if (r->status) {
-        tg_span_add_int(s, "http.response.status_code", r->status);
+        tg_span_int_lit(s, "http.response.status_code", r->status);
     }
 
     host = r->host;
@@ -535,17 +535,17 @@ tg_http_trace_server_end(tg_http_request_t *r)
         hlen = (size_t) (colon - host.data);
     }
     if (hlen) {
-        tg_span_add_str(s, "server.address", host.data, hlen);
+        tg_span_str_lit(s, "server.address", host.data, hlen);
         if (hlen < host.len) {
             int64_t  port;
 
             if (tg_atoi(host.data + hlen + 1, host.len - hlen - 1, &port)
                 == TG_OK)
             {
-                tg_span_add_int(s, "server.port", port);
+                tg_span_int_lit(s, "server.port", port);
             }
         } else {
-            tg_span_add_int(s, "server.port", c->local_port);
+            tg_span_int_lit(s, "server.port", c->local_port);
         }
     }
 
@@ -565,37 +565,37 @@ tg_http_trace_server_end(tg_http_request_t *r)
             }
         }
     }
-    tg_span_add_str(s, "client.address", client.data, client.len);
-    tg_span_add_str(s, "network.peer.address", (u_char *) c->peer_text,
+    tg_span_str_lit(s, "client.address", client.data, client.len);
+    tg_span_str_lit(s, "network.peer.address", (u_char *) c->peer_text,
                     strlen(c->peer_text));
-    tg_span_add_int(s, "network.peer.port", c->peer_port);
-    tg_span_add_str(s, "network.protocol.version",
+    tg_span_int_lit(s, "network.peer.port", c->peer_port);
+    tg_span_str_lit(s, "network.protocol.version",
                     (u_char *) (r->http_minor ? "1.1" : "1.0"), 3);
     h = r->headers.elts;
     for (i = 0; i < r->headers.nelts; i++) {
         if (h[i].flags & TG_HTTP_HDR_UA) {
-            tg_span_add_str(s, "user_agent.original", h[i].value.data,
+            tg_span_str_lit(s, "user_agent.original", h[i].value.data,
                             h[i].value.len);
             break;
         }
     }
     if (r->request_body_bytes) {
-        tg_span_add_int(s, "http.request.body.size",
+        tg_span_int_lit(s, "http.request.body.size",
                         (int64_t) r->request_body_bytes);
     }
     if (r->response_body_bytes) {
-        tg_span_add_int(s, "http.response.body.size",
+        tg_span_int_lit(s, "http.response.body.size",
                         (int64_t) r->response_body_bytes);
     }
     if (r->x_trace_id.len
         && !(r->x_trace_id.len == 32
              && memcmp(r->x_trace_id.data, r->trace_hex, 32) == 0))
     {
-        tg_span_add_str(s, "tracegate.x_trace_id", r->x_trace_id.data,
+        tg_span_str_lit(s, "tracegate.x_trace_id", r->x_trace_id.data,
                         r->x_trace_id.len);
     }
     if (r->trace_repaired) {
-        tg_span_add_bool(s, "tracegate.traceparent_repaired", 1);
+        tg_span_bool_lit(s, "tracegate.traceparent_repaired", 1);
     }
     tg_http_trace_capture(s, tg_cycle->trace.capture_request_headers,
                           &r->headers, "http.request.header.");
@@ -608,13 +608,13 @@ tg_http_trace_server_end(tg_http_request_t *r)
     {
         s->status = TG_SPAN_STATUS_ERROR;
         if (r->error_type) {
-            tg_span_add_str(s, "error.type", (u_char *) r->error_type,
+            tg_span_str_lit(s, "error.type", (u_char *) r->error_type,
                             strlen(r->error_type));
         } else {
             tg_http_trace_error_status(s, r->status);
         }
     } else if (r->error_type && r->status >= 400) {
-        tg_span_add_str(s, "error.type", (u_char *) r->error_type,
+        tg_span_str_lit(s, "error.type", (u_char *) r->error_type,
                         strlen(r->error_type));
     }
 }

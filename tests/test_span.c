@@ -1,0 +1,153 @@
+#include <tg_config.h>
+#include <tg_core.h>
+#include <tg_span.h>
+#include "tap.h"
+
+/*
+ * tg_span attributes: the bytes they are kept as (OTLP Span.attributes
+ * fields), the literal-key forms against the checked ones, repair of keys
+ * and values, the limits, and tg_span_attr_next on cut bytes.
+ */
+
+static const u_char  test_attr_str[] = {
+    0x4a, 0x0e,                          /* Span.attributes, 14 bytes */
+    0x0a, 0x08, 'u', 'r', 'l', '.', 'p', 'a', 't', 'h', /* key */
+    0x12, 0x02, 0x0a, 0x00               /* string_value "" */
+};
+
+static const u_char  test_attr_int[] = {
+    0x4a, 0x10,                          /* 16 bytes */
+    0x0a, 0x01, 'n',
+    0x12, 0x0b, 0x18,                    /* int_value -1: 10 bytes */
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01
+};
+
+static const u_char  test_attr_bool[] = {
+    0x4a, 0x04, 0x12, 0x02, 0x10, 0x01   /* no key, bool_value true */
+};
+
+
+int
+main(void)
+{
+    size_t          off, i, n;
+    tg_span_t       a, b;
+    tg_span_attr_t  at;
+    u_char          v[300];
+
+    tg_span_init(&a);
+    tg_span_str_lit(&a, "url.path", (u_char *) "", 0);
+    ok(a.attr_len == sizeof(test_attr_str)
+       && memcmp(a.attrs, test_attr_str, sizeof(test_attr_str)) == 0,
+       "a string attribute's bytes (an empty value is written)");
+    tg_span_init(&a);
+    tg_span_int_lit(&a, "n", -1);
+    ok(a.attr_len == sizeof(test_attr_int)
+       && memcmp(a.attrs, test_attr_int, sizeof(test_attr_int)) == 0,
+       "an int attribute's bytes (negative: 10-byte varint)");
+    tg_span_init(&a);
+    tg_span_add_bool(&a, "", 7);
+    ok(a.attr_len == sizeof(test_attr_bool)
+       && memcmp(a.attrs, test_attr_bool, sizeof(test_attr_bool)) == 0,
+       "a bool attribute with an empty key: no key field, value 1");
+
+    /* the literal forms write what the checked ones write */
+    tg_span_init(&a);
+    tg_span_init(&b);
+    tg_span_str_lit(&a, "http.request.method", (u_char *) "GET", 3);
+    tg_span_int_lit(&a, "http.response.status_code", 200);
+    tg_span_bool_lit(&a, "tracegate.traceparent_repaired", 1);
+    tg_span_add_str(&b, "http.request.method", (u_char *) "GET", 3);
+    tg_span_add_int(&b, "http.response.status_code", 200);
+    tg_span_add_bool(&b, "tracegate.traceparent_repaired", 1);
+    ok(a.nattrs == 3 && a.attr_len == b.attr_len
+       && memcmp(a.attrs, b.attrs, a.attr_len) == 0,
+       "literal keys give the same bytes as checked keys");
+    off = 0;
+    n = 0;
+    while (tg_span_attr_next(&a, &off, &at)) {
+        n++;
+    }
+    ok(n == 3 && off == a.attr_len, "all three read back");
+    ok(tg_span_attr_find(&a, "http.response.status_code", &at)
+       && at.type == TG_SPAN_ATTR_INT && at.num == 200,
+       "found by key: int 200");
+    ok(tg_span_attr_find(&a, "tracegate.traceparent_repaired", &at)
+       && at.type == TG_SPAN_ATTR_BOOL && at.num == 1,
+       "found by key: bool true");
+    ok(!tg_span_attr_find(&a, "http.request", &at), "a prefix is no match");
+
+    /* repair when added: the key too; NUL is replaced like a bad byte */
+    tg_span_init(&a);
+    tg_span_add_str(&a, "k\xc3", (u_char *) "a\0b\xe2\x82", 5);
+    off = 0;
+    ok(tg_span_attr_next(&a, &off, &at), "a repaired attribute reads back");
+    is_mem(at.key.data, at.key.len, "k\xef\xbf\xbd", "key repaired");
+    is_mem(at.str.data, at.str.len, "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd",
+           "value repaired: NUL and a cut sequence");
+
+    /* value limit: cut first, then repaired (a cut sequence) */
+    tg_span_init(&a);
+    a.attr_value_limit = 2;
+    tg_span_add_str(&a, "k", (u_char *) "\xc3\xa9\xc3\xa9", 4);
+    tg_span_add_str(&a, "j", (u_char *) "a\xc3\xa9", 3);
+    tg_span_attr_find(&a, "k", &at);
+    is_mem(at.str.data, at.str.len, "\xc3\xa9", "value cut at the limit");
+    tg_span_attr_find(&a, "j", &at);
+    is_mem(at.str.data, at.str.len, "a\xef\xbf\xbd",
+           "a sequence cut by the limit is repaired");
+
+    /* count limit and keys over 255 bytes */
+    tg_span_init(&a);
+    a.attr_count_limit = 2;
+    for (i = 0; i < 4; i++) {
+        tg_span_int_lit(&a, "n", (int64_t) i);
+    }
+    ok(a.nattrs == 2 && a.dropped_attrs == 2, "count limit: 2 kept, 2 dropped");
+    tg_span_init(&a);
+    memset(v, 'k', sizeof(v));
+    ok(tg_span_add_strk(&a, (char *) v, 256, (u_char *) "x", 1) == TG_DECLINED
+       && tg_span_add_strk(&a, (char *) v, 255, (u_char *) "x", 1) == TG_OK
+       && a.dropped_attrs == 1,
+       "a 256-byte key is dropped, 255 kept");
+
+    /* room: values that do not fit are dropped whole, later ones still fit */
+    tg_span_init(&a);
+    memset(v, 'v', sizeof(v));
+    for (i = 0; tg_span_add_str(&a, "k", v, sizeof(v)) == TG_OK; i++) {
+        /* fill */
+    }
+    /* 1 + 2 field, 1 + 1 + 1 key, 1 + 2 value, 1 + 2 + 300 string */
+    ok(i == TG_SPAN_ATTR_BYTES / 312 && a.dropped_attrs == 1,
+       "%zu 300-byte values fit (312 bytes each)", i);
+    n = TG_SPAN_ATTR_BYTES - a.attr_len - 12;
+    ok(tg_span_add_str(&a, "k", v, n + 1) == TG_DECLINED
+       && tg_span_add_str(&a, "k", v, n) == TG_OK
+       && a.attr_len == TG_SPAN_ATTR_BYTES,
+       "a value that fills the rest exactly is kept, one byte more is not");
+
+    /* reading stops at bytes it cannot read, never past attr_len */
+    tg_span_init(&a);
+    tg_span_str_lit(&a, "a", (u_char *) "xyz", 3);
+    tg_span_str_lit(&a, "b", (u_char *) "uvw", 3);
+    n = a.attr_len;
+    for (i = 1; i < n; i++) {
+        a.attr_len = (uint16_t) i;
+        off = 0;
+        while (tg_span_attr_next(&a, &off, &at)) {
+            if (at.str.data + at.str.len > a.attrs + i) {
+                break;
+            }
+        }
+        if (off > i || (off != 0 && off != n / 2)) {
+            break;
+        }
+    }
+    ok(i == n, "cut anywhere, only whole attributes are read (at %zu)", i);
+    a.attr_len = (uint16_t) n;
+    a.attrs[0] = 0x42;
+    off = 0;
+    ok(!tg_span_attr_next(&a, &off, &at), "an unknown field stops reading");
+
+    return done_testing();
+}
