@@ -81,14 +81,14 @@ tg_fuzz_str_eq(const char *got, const u_char *src, size_t n)
     if (want == NULL) {
         return 1;
     }
-    if (tg_otlp_utf8_valid(src, n)) {
+    if (tg_utf8_valid(src, n)) {
         memcpy(want, src, n);
         len = n;
     } else {
-        len = tg_otlp_utf8_sanitize(want, src, n);
+        len = tg_utf8_sanitize(want, src, n);
     }
     eq = strlen(got) == len && memcmp(got, want, len) == 0
-         && tg_otlp_utf8_valid((const u_char *) got, len);
+         && tg_utf8_valid((const u_char *) got, len);
     free(want);
     return eq;
 }
@@ -355,11 +355,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (i = 0; i < res.nattrs; i++) {
         n = tg_fuzz_byte(&in) % 8;
         tg_fuzz_take(&in, raw, n);
-        k = tg_otlp_utf8_sanitize((u_char *) keys[i], raw, n);
+        k = tg_utf8_sanitize((u_char *) keys[i], raw, n);
         keys[i][k] = '\0';
         n = tg_fuzz_byte(&in) % 8;
         tg_fuzz_take(&in, raw, n);
-        k = tg_otlp_utf8_sanitize((u_char *) vals[i], raw, n);
+        k = tg_utf8_sanitize((u_char *) vals[i], raw, n);
         vals[i][k] = '\0';
         kv[i].key = keys[i];
         kv[i].value = vals[i];
@@ -413,7 +413,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (tg_otlp_encode_json(&res, sp, n, &js) == TG_OK) {
         if (js.len == 0 || js.data[js.len - 1] != '\n'
             || memchr(js.data, '\n', js.len) != js.data + js.len - 1
-            || !tg_otlp_utf8_valid(js.data, js.len))
+            || !tg_utf8_valid(js.data, js.len))
         {
             abort(); /* one line of valid UTF-8 */
         }
