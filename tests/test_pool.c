@@ -57,6 +57,45 @@ main(void)
     is_int(a->nelts, 100, "array grew to 100");
     is_int(((int *) a->elts)[99], 99, "array keeps values");
 
+    /*
+     * Mixed odd byte strings and aligned allocations across many blocks:
+     * every aligned one aligned, none overlapping another (each is filled
+     * with its index and checked after all were made), none larger than
+     * half a block taken from a block.
+     */
+    {
+        size_t   n, k, sz[600];
+        u_char  *q[600];
+        int      good;
+
+        good = 1;
+        for (k = 0; k < 600; k++) {
+            sz[k] = 1 + (k * 37) % 501;  /* 1..501: some over half a block */
+            q[k] = (k % 3) ? tg_pnalloc(pool, sz[k]) : tg_palloc(pool, sz[k]);
+            if (q[k] == NULL
+                || (k % 3 == 0 && ((uintptr_t) q[k] & (TG_POOL_ALIGN - 1))))
+            {
+                good = 0;
+                break;
+            }
+            memset(q[k], (int) (k & 0xff), sz[k]);
+        }
+        for (k = 0; good && k < 600; k++) {
+            for (n = 0; n < sz[k]; n++) {
+                if (q[k][n] != (u_char) (k & 0xff)) {
+                    good = 0;
+                    break;
+                }
+            }
+        }
+        ok(good, "600 mixed allocations of 1-501 bytes: aligned where asked, "
+                 "no overlap");
+        ok(pool->current->last <= pool->current->end
+           && pool->small_max > 400 && pool->small_max < 512,
+           "blocks never overrun; over %zu bytes is malloc'ed",
+           pool->small_max);
+    }
+
     tg_str_t  s = tg_string("abc");
     p = tg_pstrdup0(pool, &s);
     is_str((char *) p, "abc", "pstrdup0 NUL-terminates");

@@ -2,13 +2,6 @@
 #include <tg_core.h>
 
 
-struct tg_pool_block_s {
-    u_char           *last;
-    u_char           *end;
-    tg_pool_block_t  *next;
-    size_t            failed;
-};
-
 struct tg_pool_large_s {
     tg_pool_large_t  *next;
 };
@@ -20,7 +13,6 @@ struct tg_pool_large_s {
 
 static tg_pool_block_t *tg_pool_block_new(size_t size);
 static void tg_pool_run_cleanups(tg_pool_t *pool);
-static void *tg_pool_alloc(tg_pool_t *pool, size_t size, size_t align);
 
 
 static tg_pool_block_t *
@@ -61,6 +53,7 @@ tg_pool_create(size_t block_size)
     pool->large = NULL;
     pool->cleanup = NULL;
     pool->block_size = block_size;
+    pool->small_max = (block_size - TG_POOL_HDR) / 2;
     return pool;
 }
 
@@ -123,14 +116,14 @@ tg_pool_reset(tg_pool_t *pool)
 }
 
 
-static void *
+void *
 tg_pool_alloc(tg_pool_t *pool, size_t size, size_t align)
 {
     u_char           *p;
     tg_pool_block_t  *b, *nb;
     tg_pool_large_t  *l;
 
-    if (size > (pool->block_size - TG_POOL_HDR) / 2) {
+    if (size > pool->small_max) {
         l = malloc(TG_POOL_LARGE_HDR + size);
         if (l == NULL) {
             return NULL;
@@ -163,20 +156,6 @@ tg_pool_alloc(tg_pool_t *pool, size_t size, size_t align)
     p = (u_char *) (((uintptr_t) nb->last + align - 1) & ~(align - 1));
     nb->last = p + size;
     return p;
-}
-
-
-void *
-tg_palloc(tg_pool_t *pool, size_t size)
-{
-    return tg_pool_alloc(pool, size, TG_POOL_ALIGN);
-}
-
-
-void *
-tg_pnalloc(tg_pool_t *pool, size_t size)
-{
-    return tg_pool_alloc(pool, size, 1);
 }
 
 

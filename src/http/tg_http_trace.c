@@ -173,7 +173,15 @@ tg_http_trace_start(tg_http_request_t *r)
     r->c->log.trace_id = r->trace_hex;
 
     if (tc->x_trace_id.len) {
-        if (tg_trace_xid_extract(xid_lines, nxid, &r->x_trace_id) != TG_OK) {
+        if (tg_trace_xid_extract(xid_lines, nxid, &r->x_trace_id) == TG_OK) {
+            /* the client's own, kept */
+
+        } else if (tc->xid_format == TG_TRACE_XID_HEX) {
+            /* the trace id's hex, already made */
+            r->x_trace_id.data = r->trace_hex;
+            r->x_trace_id.len = 32;
+
+        } else {
             p = tg_pnalloc(r->pool, TG_TRACE_XID_MAX);
             if (p == NULL) {
                 r->x_trace_id.len = 0;
