@@ -51,6 +51,13 @@ main(void)
        && memcmp(a.attrs, test_attr_bool, sizeof(test_attr_bool)) == 0,
        "a bool attribute with an empty key: no key field, value 1");
 
+    /* an empty value may come as NULL (an absent header, an empty query) */
+    tg_span_init(&a);
+    ok(tg_span_str_lit(&a, "url.path", NULL, 0) == TG_OK
+       && a.attr_len == sizeof(test_attr_str)
+       && memcmp(a.attrs, test_attr_str, sizeof(test_attr_str)) == 0,
+       "a NULL empty value is written as \"\"");
+
     /* the literal forms write what the checked ones write */
     tg_span_init(&a);
     tg_span_init(&b);

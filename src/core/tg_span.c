@@ -156,7 +156,9 @@ tg_span_add_string(tg_span_t *s, const char *key, size_t klen, int check,
     *p++ = TG_SPAN_PB_STRING;
     p = tg_span_len(p, fix);
     if (fix == n) {
-        memcpy(p, v, n);
+        if (n) {
+            memcpy(p, v, n);  /* v may be NULL when n is 0 */
+        }
     } else {
         tg_utf8_sanitize(p, v, n);
     }

@@ -415,6 +415,9 @@ tg_utf8_fixed_len(const u_char *src, size_t n)
     i = 0;
     if (n < 8) {
         /* the bytes past the string read as 0x01, which passes */
+        if (n == 0) {
+            return 0;  /* src may be NULL */
+        }
         w = ones;
         memcpy(&w, src, n);
         if (((w | (w - ones)) & high) == 0) {
