@@ -116,7 +116,6 @@ static u_char *tg_access_log_escape_default(u_char *p, u_char *last,
     const u_char *src, size_t n, int space, unsigned *truncated);
 static u_char *tg_access_log_escape_json(u_char *p, u_char *last,
     const u_char *src, size_t n, unsigned *truncated);
-static size_t tg_access_log_utf8_len(const u_char *p, size_t n);
 static u_char *tg_access_log_sec_ms(u_char *p, uint64_t ms);
 static int tg_access_log_secret_name(const tg_str_t *name);
 static int tg_access_log_header_op(tg_pool_t *pool, tg_access_log_op_t *op,
@@ -1161,41 +1160,6 @@ tg_access_log_escape_default(u_char *p, u_char *last, const u_char *src,
 }
 
 
-/* Length of the valid UTF-8 sequence at p (2..4), or 0 when invalid. */
-static size_t
-tg_access_log_utf8_len(const u_char *p, size_t n)
-{
-    size_t  len, i;
-    u_char  c, lo, hi;
-
-    c = p[0];
-    lo = 0x80;
-    hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        lo = c == 0xe0 ? 0xa0 : 0x80; /* overlong */
-        hi = c == 0xed ? 0x9f : 0xbf; /* surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        lo = c == 0xf0 ? 0x90 : 0x80;
-        hi = c == 0xf4 ? 0x8f : 0xbf; /* above U+10FFFF */
-    } else {
-        return 0;
-    }
-    if (n < len || p[1] < lo || p[1] > hi) {
-        return 0;
-    }
-    for (i = 2; i < len; i++) {
-        if (p[i] < 0x80 || p[i] > 0xbf) {
-            return 0;
-        }
-    }
-    return len;
-}
-
-
 /* JSON string contents (RFC 8259 section 7); invalid UTF-8 -> \u00XX */
 static u_char *
 tg_access_log_escape_json(u_char *p, u_char *last, const u_char *src,
@@ -1218,7 +1182,7 @@ tg_access_log_escape_json(u_char *p, u_char *last, const u_char *src,
         }
         c = src[j];
         if (c >= 0x80) {
-            k = tg_access_log_utf8_len(src + j, n - j);
+            k = tg_utf8_seq(src + j, n - j);
             if (k) {
                 if ((size_t) (last - p) < k) {
                     *truncated = 1;

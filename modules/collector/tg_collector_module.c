@@ -809,22 +809,6 @@ done:
 }
 
 
-/* protobuf varint of v into p; returns the bytes written */
-static size_t
-tg_collector_varint(u_char *p, uint64_t v)
-{
-    size_t  n;
-
-    n = 0;
-    while (v >= 0x80) {
-        p[n++] = (u_char) (v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (u_char) v;
-    return n;
-}
-
-
 /*
  * 200: ExportTraceServiceResponse, with partial_success when spans were
  * rejected. Errors: google.rpc.Status { code = 3 (INVALID_ARGUMENT) or 13,
@@ -864,12 +848,12 @@ tg_collector_reply(struct evhttp_request *req, int status, int json,
             mlen = strlen(x->reason);
             n = 0;
             hdr[n++] = 0x08;
-            n += tg_collector_varint(hdr + n, x->rejected);
+            n = (size_t) (tg_varint_put(hdr + n, x->rejected) - hdr);
             hdr[n++] = 0x12;
-            n += tg_collector_varint(hdr + n, mlen);
+            n = (size_t) (tg_varint_put(hdr + n, mlen) - hdr);
             inner = n + mlen;
             evbuffer_add(b, "\x0a", 1);
-            evbuffer_add(b, lenbuf, tg_collector_varint(lenbuf, inner));
+            evbuffer_add(b, lenbuf, (size_t) (tg_varint_put(lenbuf, inner) - lenbuf));
             evbuffer_add(b, hdr, n);
             evbuffer_add(b, x->reason, mlen);
         }
@@ -890,7 +874,7 @@ tg_collector_reply(struct evhttp_request *req, int status, int json,
             hdr[0] = 0x08;
             hdr[1] = status == 503 ? 13 : 3;
             hdr[2] = 0x12;
-            n = 3 + tg_collector_varint(hdr + 3, mlen);
+            n = (size_t) (tg_varint_put(hdr + 3, mlen) - hdr);
             evbuffer_add(b, hdr, n);
             evbuffer_add(b, msg, mlen);
         }

@@ -73,8 +73,6 @@ typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse
 
 static uint32_t tg_otlp_span_flags(const tg_span_t *s);
 static int tg_otlp_id_zero(const u_char *id, size_t n);
-static inline size_t tg_otlp_pb_varint_size(uint64_t v);
-static inline u_char *tg_otlp_pb_varint(u_char *p, uint64_t v);
 static u_char *tg_otlp_rv_resource_kv(u_char *p, const tg_otlp_kv_t *kv);
 static u_char *tg_otlp_rv_span(u_char *p, const tg_span_t *s);
 static int tg_otlp_json_raw(tg_otlp_buf_t *b, const char *s, size_t n);
@@ -154,30 +152,6 @@ tg_otlp_span_flags(const tg_span_t *s)
 }
 
 
-static inline size_t
-tg_otlp_pb_varint_size(uint64_t v)
-{
-    size_t  n;
-
-    for (n = 1; v >= 0x80; n++) {
-        v >>= 7;
-    }
-    return n;
-}
-
-
-static inline u_char *
-tg_otlp_pb_varint(u_char *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (u_char) (v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (u_char) v;
-    return p;
-}
-
-
 /*
  * The writer works back to front: each helper below writes its field so
  * that it ends at p and returns where it starts. A message's fields go in
@@ -193,8 +167,8 @@ tg_otlp_rv_varint(u_char *p, uint64_t v)
         *--p = (u_char) v;
         return p;
     }
-    p -= tg_otlp_pb_varint_size(v);
-    tg_otlp_pb_varint(p, v);
+    p -= tg_varint_size(v);
+    tg_varint_put(p, v);
     return p;
 }
 
@@ -419,7 +393,7 @@ tg_otlp_rv_frame(tg_otlp_buf_t *out, size_t at, uint32_t key)
     size_t   size, hdr;
 
     size = out->len - at;
-    hdr = 1 + tg_otlp_pb_varint_size(size);
+    hdr = 1 + tg_varint_size(size);
     if (hdr != TG_OTLP_RV_GAP) {
         if (hdr > TG_OTLP_RV_GAP
             && tg_otlp_buf_reserve(out, hdr - TG_OTLP_RV_GAP) != TG_OK)
@@ -430,8 +404,8 @@ tg_otlp_rv_frame(tg_otlp_buf_t *out, size_t at, uint32_t key)
         at = at - TG_OTLP_RV_GAP + hdr;
         out->len = at + size;
     }
-    p = tg_otlp_pb_varint(out->data + at - hdr, key);
-    tg_otlp_pb_varint(p, size);
+    p = tg_varint_put(out->data + at - hdr, key);
+    tg_varint_put(p, size);
     return TG_OK;
 }
 

@@ -7,47 +7,6 @@
 #include <event2/bufferevent.h>
 
 
-static size_t tg_traces_utf8_len(const u_char *p, size_t n);
-
-
-/*
- * Length of the well-formed UTF-8 sequence at p (RFC 3629 table 3-7), or
- * 0 when the byte at p does not start one.
- */
-static size_t
-tg_traces_utf8_len(const u_char *p, size_t n)
-{
-    u_char  c, lo, hi;
-    size_t  len, i;
-
-    c = p[0];
-    lo = 0x80;
-    hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        lo = (c == 0xe0) ? 0xa0 : 0x80;
-        hi = (c == 0xed) ? 0x9f : 0xbf;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        lo = (c == 0xf0) ? 0x90 : 0x80;
-        hi = (c == 0xf4) ? 0x8f : 0xbf;
-    } else {
-        return 0;
-    }
-    if (n < len || p[1] < lo || p[1] > hi) {
-        return 0;
-    }
-    for (i = 2; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-    }
-    return len;
-}
-
-
 void
 tg_traces_json_str(struct evbuffer *b, const u_char *s, size_t n)
 {
@@ -64,7 +23,7 @@ tg_traces_json_str(struct evbuffer *b, const u_char *s, size_t n)
             continue;
         }
         if (c >= 0x80) {
-            len = tg_traces_utf8_len(s + i, n - i);
+            len = tg_utf8_seq(s + i, n - i);
             if (len) {
                 i += len;
                 continue;

@@ -37,30 +37,6 @@ tg_span_set_name(tg_span_t *s, const u_char *name, size_t len)
 }
 
 
-static inline size_t
-tg_span_varint_size(uint64_t v)
-{
-    size_t  n;
-
-    for (n = 1; v >= 0x80; n++) {
-        v >>= 7;
-    }
-    return n;
-}
-
-
-static inline u_char *
-tg_span_varint(u_char *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (u_char) (v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (u_char) v;
-    return p;
-}
-
-
 /*
  * A length inside the attribute bytes: below 2^14 (3 * TG_SPAN_ATTR_BYTES,
  * the most a value repaired can take), so one or two varint bytes.
@@ -172,12 +148,12 @@ tg_span_add_varint(tg_span_t *s, const char *key, size_t klen, int check,
 {
     u_char  *p;
 
-    p = tg_span_attr_open(s, key, klen, check, 1 + tg_span_varint_size(v));
+    p = tg_span_attr_open(s, key, klen, check, 1 + tg_varint_size(v));
     if (p == NULL) {
         return TG_DECLINED;
     }
     *p++ = type;
-    tg_span_varint(p, v);
+    tg_varint_put(p, v);
     return TG_OK;
 }
 

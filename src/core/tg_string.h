@@ -85,4 +85,30 @@ size_t tg_utf8_sanitize(u_char *dst, const u_char *src, size_t n);
 size_t tg_utf8_fixed_len(const u_char *src, size_t n);
 int tg_utf8_valid(const u_char *src, size_t n);
 
+/*
+ * Protobuf base-128 varints: tg_varint_size() is how many bytes v takes,
+ * tg_varint_put() writes it at p and returns the end.
+ */
+static inline size_t
+tg_varint_size(uint64_t v)
+{
+    size_t  n;
+
+    for (n = 1; v >= 0x80; n++) {
+        v >>= 7;
+    }
+    return n;
+}
+
+static inline u_char *
+tg_varint_put(u_char *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (u_char) (v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (u_char) v;
+    return p;
+}
+
 #endif /* _TG_STRING_H_INCLUDED_ */
