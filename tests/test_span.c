@@ -27,6 +27,121 @@ static const u_char  test_attr_bool[] = {
 };
 
 
+/*
+ * The inline forms (tg_span_add_strk, tg_span_add_intk) against the
+ * general path (tg_span_add_string, tg_span_add_varint with a checked
+ * key, which never takes the inline one): the same bytes, the same counts
+ * and the same answer, across the inline form's bounds (key length, value
+ * length, non-ASCII bytes, value limit, count limit, room).
+ */
+static int
+test_same(tg_span_t *x, tg_span_t *y, int rx, int ry)
+{
+    return rx == ry && x->attr_len == y->attr_len && x->nattrs == y->nattrs
+           && x->dropped_attrs == y->dropped_attrs
+           && memcmp(x->attrs, y->attrs, x->attr_len) == 0;
+}
+
+
+static int
+test_inline_paths(void)
+{
+    int             rx, ry;
+    char            key[100];
+    size_t          k, n, fill, j;
+    u_char          v[140];
+    tg_span_t       x, y;
+    unsigned        lim, bad;
+
+    static const size_t   klens[] = { 1, 2, 31, 32, 63, 64, 99 };
+    static const int64_t  nums[] = { 0, 1, 127, 128, 16383, 16384, -1,
+                                     INT64_MAX, INT64_MIN };
+
+    memset(key, 'k', sizeof(key));
+    for (n = 0; n < sizeof(v); n++) {
+        v[n] = (u_char) ('a' + n % 26);
+    }
+    for (k = 0; k < sizeof(klens) / sizeof(klens[0]); k++) {
+        for (n = 0; n < sizeof(v); n++) {
+            for (bad = 0; bad < 3; bad++) {
+                for (lim = 0; lim < 2; lim++) {
+                    tg_span_init(&x);
+                    tg_span_init(&y);
+                    x.attr_value_limit = y.attr_value_limit =
+                        (uint16_t) (lim ? 40 : 0);
+                    if (bad && n) {
+                        v[n - 1] = bad == 1 ? 0xc3 : 0x00;
+                    }
+                    rx = tg_span_add_strk(&x, key, klens[k], v, n);
+                    ry = tg_span_add_string(&y, key, klens[k], 1, v, n);
+                    if (n) {
+                        v[n - 1] = (u_char) ('a' + (n - 1) % 26);
+                    }
+                    if (!test_same(&x, &y, rx, ry)) {
+                        printf("# string: key %zu, value %zu, bad %u, limit %u\n",
+                             klens[k], n, bad, lim);
+                        return 0;
+                    }
+                }
+            }
+        }
+        for (n = 0; n < sizeof(nums) / sizeof(nums[0]); n++) {
+            tg_span_init(&x);
+            tg_span_init(&y);
+            rx = tg_span_add_intk(&x, key, klens[k], nums[n]);
+            ry = tg_span_add_varint(&y, key, klens[k], 1, 0x18,
+                                    (uint64_t) nums[n]);
+            rx |= tg_span_add_boolk(&x, key, klens[k], (int) n) << 4;
+            ry |= tg_span_add_varint(&y, key, klens[k], 1, 0x10, n != 0) << 4;
+            if (!test_same(&x, &y, rx, ry)) {
+                printf("# int/bool: key %zu, value %lld\n", klens[k],
+                     (long long) nums[n]);
+                return 0;
+            }
+        }
+    }
+
+    /* the count limit and every amount of room left */
+    for (fill = 0; fill < 120; fill++) {
+        tg_span_init(&x);
+        tg_span_init(&y);
+        x.attr_count_limit = y.attr_count_limit = 200;
+        for (j = 0; j + 40 < TG_SPAN_ATTR_BYTES - fill; j += 40) {
+            tg_span_add_string(&x, key, 30, 1, v, 34);
+            tg_span_add_string(&y, key, 30, 1, v, 34);
+        }
+        while (x.attr_len + 8 + fill < TG_SPAN_ATTR_BYTES) {
+            tg_span_add_string(&x, key, 1, 1, v, 0);
+            tg_span_add_string(&y, key, 1, 1, v, 0);
+        }
+        for (n = 0; n < 3; n++) {
+            rx = tg_span_add_strk(&x, key, 5, v, fill / 3 + n);
+            ry = tg_span_add_string(&y, key, 5, 1, v, fill / 3 + n);
+            rx |= tg_span_add_intk(&x, key, 5, 300) << 4;
+            ry |= tg_span_add_varint(&y, key, 5, 1, 0x18, 300) << 4;
+            if (!test_same(&x, &y, rx, ry)) {
+                printf("# room: fill %zu, value %zu\n", fill, fill / 3 + n);
+                return 0;
+            }
+        }
+    }
+    for (lim = 1; lim < 4; lim++) {
+        tg_span_init(&x);
+        tg_span_init(&y);
+        x.attr_count_limit = y.attr_count_limit = (uint16_t) lim;
+        for (n = 0; n < 5; n++) {
+            rx = tg_span_str_lit(&x, "k", v, 3);
+            ry = tg_span_add_string(&y, "k", 1, 1, v, 3);
+            if (!test_same(&x, &y, rx, ry)) {
+                printf("# count limit %u, attribute %zu\n", lim, n);
+                return 0;
+            }
+        }
+    }
+    return 1;
+}
+
+
 int
 main(void)
 {
@@ -155,6 +270,9 @@ main(void)
     a.attrs[0] = 0x42;
     off = 0;
     ok(!tg_span_attr_next(&a, &off, &at), "an unknown field stops reading");
+
+    ok(test_inline_paths(), "the inline forms write what the general path "
+       "writes, across their bounds");
 
     return done_testing();
 }

@@ -3,20 +3,6 @@
 #include <tg_span.h>
 
 
-#define TG_SPAN_DEFAULT_COUNT_LIMIT 128
-
-/* protobuf keys (field number << 3 | wire type) of the attribute bytes */
-#define TG_SPAN_PB_ATTRIBUTE  0x4a  /* Span.attributes, length-delimited */
-#define TG_SPAN_PB_KEY        0x0a  /* KeyValue.key */
-#define TG_SPAN_PB_VALUE      0x12  /* KeyValue.value */
-#define TG_SPAN_PB_STRING     0x0a  /* AnyValue.string_value */
-#define TG_SPAN_PB_BOOL       0x10  /* AnyValue.bool_value, varint */
-#define TG_SPAN_PB_INT        0x18  /* AnyValue.int_value, varint */
-
-static int tg_span_add_string(tg_span_t *s, const char *key, size_t klen,
-    int check, const u_char *v, size_t n);
-static int tg_span_add_varint(tg_span_t *s, const char *key, size_t klen,
-    int check, u_char type, uint64_t v);
 static int tg_span_get_varint(const u_char **p, const u_char *end,
     uint64_t *v);
 
@@ -108,7 +94,7 @@ dropped:
 }
 
 
-static int
+int
 tg_span_add_string(tg_span_t *s, const char *key, size_t klen, int check,
     const u_char *v, size_t n)
 {
@@ -142,7 +128,7 @@ tg_span_add_string(tg_span_t *s, const char *key, size_t klen, int check,
 }
 
 
-static int
+int
 tg_span_add_varint(tg_span_t *s, const char *key, size_t klen, int check,
     u_char type, uint64_t v)
 {
@@ -178,28 +164,6 @@ tg_span_add_bool(tg_span_t *s, const char *key, int v)
 {
     return tg_span_add_varint(s, key, strlen(key), 1, TG_SPAN_PB_BOOL,
                               v ? 1 : 0);
-}
-
-
-int
-tg_span_add_strk(tg_span_t *s, const char *key, size_t klen, const u_char *v,
-    size_t n)
-{
-    return tg_span_add_string(s, key, klen, 0, v, n);
-}
-
-
-int
-tg_span_add_intk(tg_span_t *s, const char *key, size_t klen, int64_t v)
-{
-    return tg_span_add_varint(s, key, klen, 0, TG_SPAN_PB_INT, (uint64_t) v);
-}
-
-
-int
-tg_span_add_boolk(tg_span_t *s, const char *key, size_t klen, int v)
-{
-    return tg_span_add_varint(s, key, klen, 0, TG_SPAN_PB_BOOL, v ? 1 : 0);
 }
 
 

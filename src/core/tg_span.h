@@ -81,11 +81,128 @@ int tg_span_add_bool(tg_span_t *s, const char *key, int v);
  * The same with a key of klen bytes that is valid UTF-8 already (a
  * literal, a header name), which is neither measured nor checked; the
  * tg_span_*_lit() forms take a string literal.
+ *
+ * These are inline for the common case (a key under 32 bytes, a short
+ * ASCII value, room left): with a literal key the compiler copies it with
+ * a few moves. Anything else goes to tg_span_add_string() and
+ * tg_span_add_varint(), which write the same bytes.
  */
-int tg_span_add_strk(tg_span_t *s, const char *key, size_t klen,
-    const u_char *v, size_t n);
-int tg_span_add_intk(tg_span_t *s, const char *key, size_t klen, int64_t v);
-int tg_span_add_boolk(tg_span_t *s, const char *key, size_t klen, int v);
+int tg_span_add_string(tg_span_t *s, const char *key, size_t klen,
+    int check, const u_char *v, size_t n);
+int tg_span_add_varint(tg_span_t *s, const char *key, size_t klen,
+    int check, u_char type, uint64_t v);
+
+/* protobuf keys (field number << 3 | wire type) of the attribute bytes */
+#define TG_SPAN_PB_ATTRIBUTE  0x4a  /* Span.attributes, length-delimited */
+#define TG_SPAN_PB_KEY        0x0a  /* KeyValue.key */
+#define TG_SPAN_PB_VALUE      0x12  /* KeyValue.value */
+#define TG_SPAN_PB_STRING     0x0a  /* AnyValue.string_value */
+#define TG_SPAN_PB_BOOL       0x10  /* AnyValue.bool_value, varint */
+#define TG_SPAN_PB_INT        0x18  /* AnyValue.int_value, varint */
+
+#define TG_SPAN_DEFAULT_COUNT_LIMIT 128
+
+/* Bytes 0x01-0x7f only (what needs no UTF-8 repair), n below 64. */
+static inline int
+tg_span_ascii(const u_char *v, size_t n)
+{
+    uint64_t  w;
+    size_t    i;
+
+    static const uint64_t  ones = 0x0101010101010101ULL;
+    static const uint64_t  high = 0x8080808080808080ULL;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&w, v + i, 8);
+        if ((w | (w - ones)) & high) {
+            return 0;
+        }
+    }
+    for ( /* void */ ; i < n; i++) {
+        if (v[i] == 0 || v[i] >= 0x80) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/*
+ * Opens an attribute of kv KeyValue bytes (below 128) when the count and
+ * the room allow it: writes the field's key and length and the KeyValue's
+ * key, returns where the KeyValue.value field goes; NULL to take the
+ * general path.
+ */
+static inline u_char *
+tg_span_attr_fast(tg_span_t *s, const char *key, size_t klen, size_t kv)
+{
+    u_char  *p;
+
+    if (s->nattrs >= (s->attr_count_limit ? s->attr_count_limit
+                                          : TG_SPAN_DEFAULT_COUNT_LIMIT)
+        || 2 + kv > (size_t) (TG_SPAN_ATTR_BYTES - s->attr_len))
+    {
+        return NULL;
+    }
+    p = s->attrs + s->attr_len;
+    s->attr_len += (uint16_t) (2 + kv);
+    s->nattrs++;
+    p[0] = TG_SPAN_PB_ATTRIBUTE;
+    p[1] = (u_char) kv;
+    p[2] = TG_SPAN_PB_KEY;
+    p[3] = (u_char) klen;
+    memcpy(p + 4, key, klen);
+    return p + 4 + klen;
+}
+
+static inline int
+tg_span_add_strk(tg_span_t *s, const char *key, size_t klen,
+    const u_char *v, size_t n)
+{
+    u_char  *p;
+
+    /* kv: key field (2 + klen), value field (2), string field (2 + n) */
+    if (klen && klen < 32 && n < 64
+        && (s->attr_value_limit == 0 || n <= s->attr_value_limit)
+        && tg_span_ascii(v, n)
+        && (p = tg_span_attr_fast(s, key, klen, 6 + klen + n)) != NULL)
+    {
+        p[0] = TG_SPAN_PB_VALUE;
+        p[1] = (u_char) (2 + n);
+        p[2] = TG_SPAN_PB_STRING;
+        p[3] = (u_char) n;
+        if (n) {
+            memcpy(p + 4, v, n); /* v may be NULL when n is 0 */
+        }
+        return TG_OK;
+    }
+    return tg_span_add_string(s, key, klen, 0, v, n);
+}
+
+static inline int
+tg_span_add_varintk(tg_span_t *s, const char *key, size_t klen, u_char type,
+    uint64_t v)
+{
+    u_char  *p;
+    size_t   vn;
+
+    vn = tg_varint_size(v);
+    /* kv: key field (2 + klen), value field (2), type and varint */
+    if (klen && klen < 64
+        && (p = tg_span_attr_fast(s, key, klen, 5 + klen + vn)) != NULL)
+    {
+        p[0] = TG_SPAN_PB_VALUE;
+        p[1] = (u_char) (1 + vn);
+        p[2] = type;
+        tg_varint_put(p + 3, v);
+        return TG_OK;
+    }
+    return tg_span_add_varint(s, key, klen, 0, type, v);
+}
+
+#define tg_span_add_intk(s, key, klen, v)                                      \
+    tg_span_add_varintk(s, key, klen, TG_SPAN_PB_INT, (uint64_t) (int64_t) (v))
+#define tg_span_add_boolk(s, key, klen, v)                                     \
+    tg_span_add_varintk(s, key, klen, TG_SPAN_PB_BOOL, (v) ? 1 : 0)
 
 #define tg_span_str_lit(s, key, v, n)                                          \
     tg_span_add_strk(s, key, sizeof(key) - 1, v, n)
