@@ -94,4 +94,27 @@ $c->write(substr($bytes, 41));
 @r = map { $c->read_response(timeout => 5) } 1 .. 2;
 is_deeply([map { $uri->($_) } @r], ['/service-a/s1', '/service-a/s2'], 'requests split into tiny writes');
 
+# 5. one read holds a whole request and the start of the next (the head cut
+#    inside a header, then inside a body): what the first leaves waits for
+#    the rest, which comes in a later read
+for my $cut (['in a header', 'Ho'], ['in the body', "Content-Length: 10\r\n\r\n01234"]) {
+    my ($what, $tail) = @$cut;
+    my $second = $what eq 'in the body'
+        ? "POST /service-a/b2 HTTP/1.1\r\nHost: tg.test\r\nContent-Length: 10\r\n\r\n0123456789"
+        : req('/service-a/h2', "Connection: close\r\n");
+    my $first = req('/service-a/h1');
+    my $head = $what eq 'in the body' ? "POST /service-a/b2 HTTP/1.1\r\nHost: tg.test\r\n$tail" : "GET /service-a/h2 HTTP/1.1\r\n$tail";
+    $c = TG::Conn->new($port);
+    $c->write($first . $head);
+    my $r1 = $c->read_response(timeout => 5);
+    select(undef, undef, undef, 0.2);
+    $c->write(substr($second, length $head));
+    my $r2 = $c->read_response(timeout => 5);
+    is($uri->($r1), '/service-a/h1', "cut $what: the whole request is answered at once");
+    my $e = TG::parse_echo($r2 && $r2->{body});
+    is($e ? $e->{uri} : '(none)', $what eq 'in the body' ? '/service-a/b2' : '/service-a/h2',
+       "cut $what: the rest completes the next request");
+    is($e && $e->{body}, '0123456789', "cut $what: its body whole") if $what eq 'in the body';
+}
+
 done_testing();

@@ -167,14 +167,35 @@ tg_event_bev_reader(struct bufferevent *bev)
 }
 
 
+/* bytes of tg_event_read_buf handed to bev's read callback, not yet taken */
+static struct {
+    struct bufferevent  *bev;
+    const u_char        *data;
+    size_t               len;
+} tg_event_lent;
+
+
+static int
+tg_event_input_append(struct bufferevent *bev, const u_char *data, size_t n)
+{
+    int               err;
+    struct evbuffer  *in;
+
+    in = bufferevent_get_input(bev);
+    evbuffer_unfreeze(in, 0); /* a bufferevent freezes its input's end */
+    err = evbuffer_add(in, data, n);
+    evbuffer_freeze(in, 0);
+    return err == 0 ? TG_OK : TG_ERROR;
+}
+
+
 static void
 tg_event_bev_read_handler(evutil_socket_t fd, short what, void *ctx)
 {
-    int                    err;
+    int                    err, rc;
     short                  events;
     void                  *arg;
     ssize_t                n;
-    struct evbuffer       *in;
     struct bufferevent    *bev = ctx;
     bufferevent_data_cb    readcb;
     bufferevent_event_cb   eventcb;
@@ -189,15 +210,31 @@ tg_event_bev_read_handler(evutil_socket_t fd, short what, void *ctx)
 
     n = recv(fd, tg_event_read_buf, sizeof(tg_event_read_buf), 0);
     if (n > 0) {
-        in = bufferevent_get_input(bev);
-        evbuffer_unfreeze(in, 0); /* a bufferevent freezes its input's end */
-        err = evbuffer_add(in, tg_event_read_buf, (size_t) n);
-        evbuffer_freeze(in, 0);
-        if (err == 0) {
-            if (readcb) {
-                readcb(bev, arg);
+        if (readcb && evbuffer_get_length(bufferevent_get_input(bev)) == 0) {
+            /* lent where they lie; what the callback leaves is kept */
+            tg_event_lent.bev = bev;
+            tg_event_lent.data = tg_event_read_buf;
+            tg_event_lent.len = (size_t) n;
+            readcb(bev, arg);
+            if (tg_event_lent.bev != bev) {
+                return; /* all taken, or bev freed */
             }
-            return;
+            tg_event_lent.bev = NULL;
+            if (tg_event_lent.len == 0
+                || tg_event_input_append(bev, tg_event_lent.data,
+                                         tg_event_lent.len)
+                       == TG_OK)
+            {
+                return;
+            }
+        } else {
+            rc = tg_event_input_append(bev, tg_event_read_buf, (size_t) n);
+            if (rc == TG_OK) {
+                if (readcb) {
+                    readcb(bev, arg);
+                }
+                return;
+            }
         }
         err = ENOMEM;
         events = BEV_EVENT_READING | BEV_EVENT_ERROR;
@@ -217,6 +254,86 @@ failed:
         errno = err; /* what EVUTIL_SOCKET_ERROR() tells the handler */
         eventcb(bev, events, arg);
     }
+}
+
+
+size_t
+tg_event_input_peek(struct bufferevent *bev, const char **data)
+{
+    struct evbuffer_iovec  vec;
+
+    if (tg_event_lent.bev == bev) {
+        *data = (const char *) tg_event_lent.data;
+        return tg_event_lent.len;
+    }
+    if (evbuffer_peek(bufferevent_get_input(bev), -1, NULL, &vec, 1) < 1) {
+        return 0;
+    }
+    *data = vec.iov_base;
+    return vec.iov_len;
+}
+
+
+void
+tg_event_input_drain(struct bufferevent *bev, size_t n)
+{
+    if (tg_event_lent.bev == bev) {
+        n = tg_min(n, tg_event_lent.len);
+        tg_event_lent.data += n;
+        tg_event_lent.len -= n;
+        return;
+    }
+    evbuffer_drain(bufferevent_get_input(bev), n);
+}
+
+
+int
+tg_event_input_move(struct bufferevent *bev, struct evbuffer *dst, size_t n)
+{
+    if (tg_event_lent.bev == bev) {
+        n = tg_min(n, tg_event_lent.len);
+        if (evbuffer_add(dst, tg_event_lent.data, n) != 0) {
+            return TG_ERROR;
+        }
+        tg_event_lent.data += n;
+        tg_event_lent.len -= n;
+        return TG_OK;
+    }
+    return evbuffer_remove_buffer(bufferevent_get_input(bev), dst, n) < 0
+           ? TG_ERROR
+           : TG_OK;
+}
+
+
+size_t
+tg_event_input_length(struct bufferevent *bev)
+{
+    return evbuffer_get_length(bufferevent_get_input(bev))
+           + (tg_event_lent.bev == bev ? tg_event_lent.len : 0);
+}
+
+
+int
+tg_event_input_commit(struct bufferevent *bev)
+{
+    if (tg_event_lent.bev != bev) {
+        return TG_OK;
+    }
+    tg_event_lent.bev = NULL;
+    if (tg_event_lent.len == 0) {
+        return TG_OK;
+    }
+    return tg_event_input_append(bev, tg_event_lent.data, tg_event_lent.len);
+}
+
+
+void
+tg_event_bev_free(struct bufferevent *bev)
+{
+    if (tg_event_lent.bev == bev) {
+        tg_event_lent.bev = NULL;
+    }
+    bufferevent_free(bev);
 }
 
 

@@ -20,7 +20,38 @@ const struct timeval *tg_event_timeout(int64_t ms);
  * with a socket, or after bufferevent_socket_connect()). Worker thread.
  */
 struct bufferevent;
+struct evbuffer;
 void tg_event_bev_reader(struct bufferevent *bev);
+
+/*
+ * The input of a bufferevent, whether or not the bytes just read were put
+ * in it. When the reader reads into a connection whose input buffer is
+ * empty, it hands the bytes to the read callback where they lie, in the
+ * reader's buffer, and appends to the input buffer only what the callback
+ * left (then the callback is done: the next read calls it again). The
+ * callback and what it calls reach the input through these:
+ *
+ *   tg_event_input_peek()    the next bytes to parse (a pointer and their
+ *                            length; 0 when none), valid until the next
+ *                            call below
+ *   tg_event_input_drain()   consumes n of them
+ *   tg_event_input_move()    consumes n of them, appended to dst
+ *   tg_event_input_length()  all that waits
+ *   tg_event_input_commit()  puts what waits in the reader's buffer into
+ *                            the input buffer, for code that reads the
+ *                            evbuffer itself (the tunnel)
+ *
+ * A bufferevent is freed with tg_event_bev_free(), which forgets bytes
+ * handed over for it. For any other bufferevent these are the evbuffer
+ * calls. Worker thread.
+ */
+size_t tg_event_input_peek(struct bufferevent *bev, const char **data);
+void tg_event_input_drain(struct bufferevent *bev, size_t n);
+int tg_event_input_move(struct bufferevent *bev, struct evbuffer *dst,
+    size_t n);
+size_t tg_event_input_length(struct bufferevent *bev);
+int tg_event_input_commit(struct bufferevent *bev);
+void tg_event_bev_free(struct bufferevent *bev);
 
 /*
  * A deadline kept on a timer event, set lazily: a new deadline moves the

@@ -183,7 +183,7 @@ failed:
         event_free(c->timer);
     }
     if (c->bev) {
-        bufferevent_free(c->bev);
+        tg_event_bev_free(c->bev);
     }
     if (c->bev == NULL || !ls->ssl) {
         close(fd);
@@ -268,12 +268,12 @@ tg_http_park(tg_http_conn_t *c)
 
     left = tg_http_idle_left(c);
     if (left <= 0 || c->listen->ssl || c->bev == NULL
-        || evbuffer_get_length(bufferevent_get_input(c->bev))
+        || tg_event_input_length(c->bev)
         || evbuffer_get_length(bufferevent_get_output(c->bev)))
     {
         return TG_DECLINED;
     }
-    bufferevent_free(c->bev);
+    tg_event_bev_free(c->bev);
     c->bev = NULL;
     event_del(c->timer);
     c->deadline.timer_at = 0;
@@ -377,7 +377,7 @@ tg_http_close_connection(tg_http_conn_t *c)
         event_free(c->timer);
     }
     if (c->bev) {
-        bufferevent_free(c->bev);
+        tg_event_bev_free(c->bev);
     }
     if (!c->listen->ssl && c->fd != -1) {
         close(c->fd); /* a TLS bev closes its socket itself */
@@ -407,7 +407,7 @@ tg_http_shutdown_connections(void)
         if (c->r == NULL && !c->lingering && c->requests > 0
             && tg_time_ms() - c->idle_since_ms >= TG_HTTP_STOP_IDLE_GRACE_MS
             && (c->bev == NULL
-                || evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+                || tg_event_input_length(c->bev) == 0)
             && recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0
             && (errno == EAGAIN || errno == EWOULDBLOCK))
         {
@@ -477,7 +477,7 @@ tg_http_client_read_handler(struct bufferevent *bev, void *ctx)
      */
     if (!c->close_pending && !c->lingering && c->r
         && c->r->state != TG_HTTP_READ_HEADERS && !c->r->tunnel
-        && evbuffer_get_length(bufferevent_get_input(bev))
+        && tg_event_input_length(bev)
                > (size_t) tg_cycle->main.proxy_buffer_size)
     {
         bufferevent_disable(bev, EV_READ);
@@ -651,8 +651,7 @@ tg_http_process_input(tg_http_conn_t *c)
     size_t              n, consumed;
     const char         *data;
     llhttp_errno_t      err;
-    struct evbuffer    *in, *up = NULL;
-    struct evbuffer_iovec  vec;
+    struct evbuffer    *up = NULL;
     tg_http_request_t  *r;
 
     if (c->processing || c->lingering) {
@@ -663,7 +662,6 @@ tg_http_process_input(tg_http_conn_t *c)
         return TG_DONE;
     }
     c->processing = 1;
-    in = bufferevent_get_input(c->bev);
 
     for (;;) {
         r = c->r;
@@ -671,7 +669,7 @@ tg_http_process_input(tg_http_conn_t *c)
             break;
         }
         if (r == NULL) {
-            if (evbuffer_get_length(in) == 0) {
+            if (tg_event_input_length(c->bev) == 0) {
                 if (c->input_eof) {
                     c->close_pending = 1; /* served all the client sent */
                 }
@@ -702,7 +700,8 @@ tg_http_process_input(tg_http_conn_t *c)
                 break;
             }
         }
-        if (evbuffer_peek(in, -1, NULL, &vec, 1) < 1 || vec.iov_len == 0) {
+        n = tg_event_input_peek(c->bev, &data);
+        if (n == 0) {
             if (c->input_eof) {
                 /* nothing more will come: this request stays incomplete */
                 if (r->uri.len || r->headers.nelts
@@ -717,9 +716,6 @@ tg_http_process_input(tg_http_conn_t *c)
             }
             break;
         }
-        data = vec.iov_base;
-        n = vec.iov_len;
-
         err = llhttp_execute(&c->parser, data, n);
         if (err == HPE_OK) {
             consumed = n;
@@ -749,7 +745,12 @@ tg_http_process_input(tg_http_conn_t *c)
 
         if (r->state == TG_HTTP_SEND_BODY) {
             if (consumed) {
-                evbuffer_remove_buffer(in, up, consumed);
+                if (tg_event_input_move(c->bev, up, consumed) != TG_OK) {
+                    tg_log_error(TG_LOG_ALERT, &c->log, 0, "out of memory");
+                    c->processing = 0;
+                    tg_http_close_connection(c);
+                    return TG_DONE;
+                }
                 r->body_started = 1;
             }
             if (r->body_done) {
@@ -762,7 +763,7 @@ tg_http_process_input(tg_http_conn_t *c)
         }
 
         /* reading headers */
-        evbuffer_drain(in, consumed);
+        tg_event_input_drain(c->bev, consumed);
         if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
             tg_http_set_timer(c, 0); /* the header arrived in time */
             if (err == HPE_PAUSED && !r->body_done) {
@@ -1160,7 +1161,7 @@ tg_http_finalize_now(tg_http_request_t *r)
     }
     llhttp_resume(&c->parser);
     tg_http_read_on(c->bev);
-    if (evbuffer_get_length(bufferevent_get_input(c->bev))) {
+    if (tg_event_input_length(c->bev)) {
         /* a pipelined request is already waiting */
         tg_http_process_input(c);
         return;
@@ -1185,7 +1186,7 @@ tg_http_linger_close(tg_http_conn_t *c, int complete)
 
     c->lingering = 1;
     if (!c->input_eof && !c->listen->ssl && complete
-        && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0
+        && tg_event_input_length(c->bev) == 0
         && ioctl(c->fd, FIONREAD, &pending) == 0 && pending == 0)
     {
         /* no event is left on the descriptor before it is closed */
@@ -1200,8 +1201,7 @@ tg_http_linger_close(tg_http_conn_t *c, int complete)
         tg_http_close_connection(c);
         return;
     }
-    evbuffer_drain(bufferevent_get_input(c->bev),
-                   evbuffer_get_length(bufferevent_get_input(c->bev)));
+    tg_event_input_drain(c->bev, tg_event_input_length(c->bev));
     bufferevent_setcb(c->bev, tg_http_linger_read_handler, NULL,
                       tg_http_linger_event_handler, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
@@ -1215,9 +1215,7 @@ tg_http_linger_close(tg_http_conn_t *c, int complete)
 static void
 tg_http_linger_read_handler(struct bufferevent *bev, void *ctx)
 {
-    struct evbuffer  *in = bufferevent_get_input(bev);
-
-    evbuffer_drain(in, evbuffer_get_length(in));
+    tg_event_input_drain(bev, tg_event_input_length(bev));
 }
 
 

@@ -73,12 +73,15 @@ tg_http_tunnel_relay(tg_http_request_t *r, int from_client)
     }
     src = from_client ? r->c->bev : r->uc->bev;
     dst = from_client ? r->uc->bev : r->c->bev;
-    n = evbuffer_get_length(bufferevent_get_input(src));
+    n = tg_event_input_length(src);
     if (n == 0) {
         return;
     }
-    evbuffer_add_buffer(bufferevent_get_output(dst),
-                        bufferevent_get_input(src));
+    if (tg_event_input_move(src, bufferevent_get_output(dst), n) != TG_OK) {
+        tg_log_error(TG_LOG_ALERT, &r->c->log, 0, "out of memory");
+        tg_http_close_connection(r->c);
+        return;
+    }
     if (from_client) {
         r->request_body_bytes += n;
     } else {

@@ -44,7 +44,7 @@ tg_upstream_conn_close(tg_upstream_conn_t *uc)
         event_free(uc->timer);
     }
     if (uc->bev) {
-        bufferevent_free(uc->bev);
+        tg_event_bev_free(uc->bev);
     }
     free(uc);
 }
@@ -776,8 +776,8 @@ tg_http_upstream_process(tg_http_request_t *r)
     size_t                  n, consumed;
     const char             *data;
     llhttp_errno_t          err;
-    struct evbuffer        *in, *out;
-    struct evbuffer_iovec   vec;
+    struct evbuffer        *out;
+    struct bufferevent     *in;
     tg_http_conn_t         *c = r->c;
 
     if (r->uc == NULL) {
@@ -789,7 +789,7 @@ tg_http_upstream_process(tg_http_request_t *r)
     }
     /* read_timeout counts from the last read (or from reading resumed) */
     tg_upstream_set_timer(r->uc, r->upstream->read_timeout);
-    in = bufferevent_get_input(r->uc->bev);
+    in = r->uc->bev;
     out = bufferevent_get_output(c->bev);
 
     while (!r->upstream_done) {
@@ -801,13 +801,12 @@ tg_http_upstream_process(tg_http_request_t *r)
             tg_upstream_set_timer(r->uc, 0);
             return;
         }
-        if (evbuffer_peek(in, -1, NULL, &vec, 1) < 1 || vec.iov_len == 0) {
+        n = tg_event_input_peek(in, &data);
+        if (n == 0) {
             /* all read input handled: one write for what it produced */
             tg_http_flush(c->bev, c->listen->ssl);
             return;
         }
-        data = vec.iov_base;
-        n = vec.iov_len;
         err = llhttp_execute(&r->resp, data, n);
         if (err == HPE_OK) {
             consumed = n;
@@ -831,7 +830,7 @@ tg_http_upstream_process(tg_http_request_t *r)
         }
 
         if (!r->response_started) {
-            evbuffer_drain(in, consumed);
+            tg_event_input_drain(in, consumed);
             if (r->resp_headers_done) {
                 r->upstream_header_ms = tg_time_ms();
                 if (tg_http_upstream_send_head(r) != TG_OK) {
@@ -843,9 +842,13 @@ tg_http_upstream_process(tg_http_request_t *r)
                 }
             }
         } else if (r->response_dechunk) {
-            evbuffer_drain(in, consumed);
+            tg_event_input_drain(in, consumed);
         } else if (consumed) {
-            evbuffer_remove_buffer(in, out, consumed);
+            if (tg_event_input_move(in, out, consumed) != TG_OK) {
+                tg_log_error(TG_LOG_ALERT, &c->log, 0, "out of memory");
+                tg_http_close_connection(c);
+                return;
+            }
             r->body_bytes_sent += consumed;
             r->bytes_sent += consumed;
         }
@@ -963,7 +966,7 @@ tg_http_upstream_finish(tg_http_request_t *r)
     tg_http_trace_client_end(r);
     r->uc = NULL;
     if (llhttp_should_keep_alive(&r->resp) && r->body_done
-        && evbuffer_get_length(bufferevent_get_input(uc->bev)) == 0
+        && tg_event_input_length(uc->bev) == 0
         && evbuffer_get_length(bufferevent_get_output(uc->bev)) == 0)
     {
         tg_upstream_idle_put(uc);
