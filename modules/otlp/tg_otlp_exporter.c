@@ -43,6 +43,7 @@ struct tg_otlp_exporter_s {
     const tg_span_t         **batch;     /* spans of one export, in the ring */
     tg_otlp_buf_t             enc;
     tg_otlp_buf_t             gz;
+    size_t                    body_cap;  /* what the last body took */
     tg_otlp_batch_t          *batches;
     size_t                    nbatches;
     int                       fd;        /* FILE / CONSOLE */
@@ -459,7 +460,15 @@ tg_otlp_exporter_export(tg_otlp_exporter_t *ex, size_t n)
         return tg_otlp_exporter_write(ex, n);
     }
 
+    /*
+     * A sent batch keeps its body, so each export starts a new buffer:
+     * sized like the last one, not grown from 4 KiB by copies.
+     */
     ex->enc.len = 0;
+    if (tg_otlp_buf_reserve(&ex->enc, ex->body_cap) != TG_OK) {
+        snprintf(ex->last_error, TG_OTLP_ERR_LEN, "out of memory");
+        return TG_ERROR;
+    }
     rc = ex->conf.json
          ? tg_otlp_encode_json(ex->conf.resource, ex->batch, n, &ex->enc)
          : tg_otlp_encode_protobuf(ex->conf.resource, ex->batch, n,
@@ -490,6 +499,9 @@ tg_otlp_exporter_export(tg_otlp_exporter_t *ex, size_t n)
     b->len = body->len;
     b->nspans = n;
     b->deadline = tg_time_ms() + (uint64_t) ex->conf.export_timeout_ms;
+    if (body == &ex->enc) {
+        ex->body_cap = body->cap;
+    }
     body->data = NULL;
     body->len = 0;
     body->cap = 0;
