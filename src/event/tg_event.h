@@ -54,6 +54,13 @@ int tg_event_input_commit(struct bufferevent *bev);
 void tg_event_bev_free(struct bufferevent *bev);
 
 /*
+ * Writes what it can of out to a plain socket with one writev(2), drains
+ * what was written; returns that (0: out empty) or -1 with errno set.
+ * The caller unfreezes a bufferevent's output around it.
+ */
+ssize_t tg_event_write(struct evbuffer *out, int fd);
+
+/*
  * A deadline kept on a timer event, set lazily: a new deadline moves the
  * event only when it would fire too late, so a connection that sets one
  * for every request or every read costs no libevent call for it. The

@@ -1029,7 +1029,8 @@ tg_http_handle_request(tg_http_request_t *r)
 int
 tg_http_flush(struct bufferevent *bev, int ssl)
 {
-    int               n, err;
+    int               err;
+    ssize_t           n;
     struct evbuffer  *out;
 
     out = bufferevent_get_output(bev);
@@ -1042,7 +1043,7 @@ tg_http_flush(struct bufferevent *bev, int ssl)
     }
     /* a bufferevent keeps its output's drain end frozen between writes */
     evbuffer_unfreeze(out, 1);
-    n = evbuffer_write(out, bufferevent_getfd(bev));
+    n = tg_event_write(out, bufferevent_getfd(bev));
     err = errno;
     evbuffer_freeze(out, 1);
     if (n < 0) {
