@@ -60,6 +60,11 @@ void tg_event_bev_free(struct bufferevent *bev);
  */
 ssize_t tg_event_write(struct evbuffer *out, int fd);
 
+/* send(2) of len bytes, without a cancellation point (tg_event_write()). */
+ssize_t tg_event_send(int fd, const u_char *data, size_t len);
+struct iovec;
+ssize_t tg_event_sendv(int fd, const struct iovec *iov, int n);
+
 /*
  * A deadline kept on a timer event, set lazily: a new deadline moves the
  * event only when it would fire too late, so a connection that sets one

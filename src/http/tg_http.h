@@ -101,6 +101,8 @@ struct tg_http_request_s {
     unsigned                 tunnel_error:1;
     uint64_t                 request_body_bytes;
     uint64_t                 response_body_bytes;
+    uint64_t                 body_presend; /* body bytes sent with the head,
+                                              still in the upstream input */
     uint64_t                 bytes_sent;    /* to the client, head included */
     uint64_t                 body_bytes_sent; /* body bytes to the client;
                                                  0: access log falls back to
@@ -242,6 +244,8 @@ void tg_http_request_done(tg_http_request_t *r);
 /* Whether the connection may serve another request after this one. */
 int tg_http_keepalive_allowed(tg_http_request_t *r);
 int tg_http_flush(struct bufferevent *bev, int ssl);
+int tg_http_send(struct bufferevent *bev, int ssl, const u_char *data,
+    size_t len);
 int tg_http_throttle(struct bufferevent *src, struct bufferevent *dst,
     int dst_ssl);
 void tg_http_read_on(struct bufferevent *bev);
@@ -261,8 +265,10 @@ void tg_http_trace_server_end(tg_http_request_t *r);
 u_char *tg_http_trace_add_request_headers(tg_http_request_t *r, u_char *p);
 int tg_http_trace_skip_response_header(tg_http_request_t *r,
     const tg_str_t *name);
-void tg_http_trace_response_headers(tg_http_request_t *r,
-    struct evbuffer *out);
+/* Writes the trace headers of a response at p (at most
+   tg_http_trace_response_headers_max() bytes); returns the end. */
+u_char *tg_http_trace_response_headers(tg_http_request_t *r, u_char *p);
+size_t tg_http_trace_response_headers_max(void);
 extern const llhttp_settings_t  tg_http_request_settings;
 extern const llhttp_settings_t  tg_http_response_settings;
 

@@ -1062,6 +1062,43 @@ tg_http_flush(struct bufferevent *bev, int ssl)
 
 
 /*
+ * Sends data on bev: on a plain socket with nothing buffered before it, one
+ * send(2) from where it lies, and only what the socket did not take goes
+ * to the output buffer (with the write event on); otherwise it is
+ * buffered and flushed. Returns TG_OK, or TG_ERROR when out of memory.
+ */
+int
+tg_http_send(struct bufferevent *bev, int ssl, const u_char *data,
+    size_t len)
+{
+    ssize_t           n;
+    struct evbuffer  *out;
+
+    out = bufferevent_get_output(bev);
+    if (ssl || evbuffer_get_length(out)
+        || (bufferevent_get_enabled(bev) & EV_WRITE))
+    {
+        if (evbuffer_add(out, data, len) != 0) {
+            return TG_ERROR;
+        }
+        tg_http_flush(bev, ssl);
+        return TG_OK;
+    }
+    n = tg_event_send(bufferevent_getfd(bev), data, len);
+    if (n == (ssize_t) len) {
+        return TG_OK;
+    }
+    /* a short write, or an error the write event meets again and reports */
+    n = n > 0 ? n : 0;
+    if (evbuffer_add(out, data + n, len - (size_t) n) != 0) {
+        return TG_ERROR;
+    }
+    bufferevent_enable(bev, EV_WRITE);
+    return TG_OK;
+}
+
+
+/*
  * Back-pressure between two connections: when dst's output holds
  * proxy_buffer_size bytes that a flush cannot hand to the kernel, src is
  * no longer read. The flush left dst's write event on, and dst's write

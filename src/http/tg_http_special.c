@@ -38,6 +38,7 @@ tg_http_send_head(tg_http_request_t *r, int status, const char *type,
     int               n;
     char              head[1536], date[40];
     size_t            before;
+    u_char           *tail, *p;
     struct evbuffer  *out;
 
     if (r->response_started) {
@@ -76,11 +77,19 @@ tg_http_send_head(tg_http_request_t *r, int status, const char *type,
         return NULL;
     }
 
+    tail = tg_pnalloc(r->pool, tg_http_trace_response_headers_max() + 2);
+    if (tail == NULL) {
+        r->response_close = 1;
+        tg_http_close_connection(r->c);
+        return NULL;
+    }
+    p = tg_http_trace_response_headers(r, tail);
+    *p++ = CR;
+    *p++ = LF;
     out = bufferevent_get_output(r->c->bev);
     before = evbuffer_get_length(out);
     evbuffer_add(out, head, (size_t) n);
-    tg_http_trace_response_headers(r, out);
-    evbuffer_add(out, CRLF, 2);
+    evbuffer_add(out, tail, (size_t) (p - tail));
     r->bytes_sent += evbuffer_get_length(out) - before;
     if (!r->head) {
         r->bytes_sent += len;

@@ -701,16 +701,22 @@ tg_http_trace_skip_response_header(tg_http_request_t *r, const tg_str_t *name)
 }
 
 
-void
-tg_http_trace_response_headers(tg_http_request_t *r, struct evbuffer *out)
+size_t
+tg_http_trace_response_headers_max(void)
 {
-    u_char            buf[TG_TRACE_XID_MAX + 256], *p;
+    /* "name: id\r\n" and "traceresponse: 00-<32>-<16>-<2>\r\n" */
+    return tg_cycle->trace.x_trace_id.len + 4 + TG_TRACE_XID_MAX + 15 + 55 + 2;
+}
+
+
+u_char *
+tg_http_trace_response_headers(tg_http_request_t *r, u_char *p)
+{
     tg_trace_conf_t  *tc = &tg_cycle->trace;
 
     if (r->trace_hex[0] == '\0') {
-        return; /* the request died before its trace started */
+        return p; /* the request died before its trace started */
     }
-    p = buf;
     if (tc->x_trace_id.len && r->x_trace_id.len) {
         p = (u_char *) mempcpy(p, tc->x_trace_id.data, tc->x_trace_id.len);
         *p++ = ':';
@@ -727,7 +733,7 @@ tg_http_trace_response_headers(tg_http_request_t *r, struct evbuffer *out)
         *p++ = CR;
         *p++ = LF;
     }
-    evbuffer_add(out, buf, (size_t) (p - buf));
+    return p;
 }
 
 

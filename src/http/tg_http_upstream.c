@@ -28,6 +28,8 @@ static void tg_http_upstream_next(tg_http_request_t *r, const char *etype,
     int status);
 static void tg_http_upstream_finish(tg_http_request_t *r);
 static int tg_http_upstream_send_head(tg_http_request_t *r);
+static int tg_http_upstream_head_out(tg_http_request_t *r, u_char *head,
+    size_t hlen);
 static u_char *tg_http_upstream_framing(tg_http_request_t *r, u_char *p);
 static void tg_upstream_idle_read_handler(struct bufferevent *bev,
     void *ctx);
@@ -384,7 +386,7 @@ tg_http_upstream_framing(tg_http_request_t *r, u_char *p)
 
 /* Request line and headers as the upstream receives them. */
 static int
-tg_http_upstream_build_head(tg_http_request_t *r, struct evbuffer *out)
+tg_http_upstream_build_head(tg_http_request_t *r)
 {
     u_char             *buf, *p;
     size_t              i, len, xff_len;
@@ -491,7 +493,16 @@ tg_http_upstream_build_head(tg_http_request_t *r, struct evbuffer *out)
         /* the estimate above is the contract: never write past it */
         abort();
     }
-    return evbuffer_add(out, buf, (size_t) (p - buf)) == 0 ? TG_OK : TG_ERROR;
+    if (r->body_done) {
+        /* the whole request: it goes out now, buffered only if it must */
+        return tg_http_send(r->uc->bev, r->server->ssl, buf,
+                            (size_t) (p - buf));
+    }
+    return evbuffer_add(bufferevent_get_output(r->uc->bev), buf,
+                        (size_t) (p - buf))
+                   == 0
+               ? TG_OK
+               : TG_ERROR;
 }
 
 
@@ -526,9 +537,7 @@ tg_http_upstream_send_request(tg_http_request_t *r)
     r->header_bytes = 0;
     r->upstream_done = 0;
 
-    if (tg_http_upstream_build_head(r, bufferevent_get_output(uc->bev))
-        != TG_OK)
-    {
+    if (tg_http_upstream_build_head(r) != TG_OK) {
         tg_http_send_special(r, 500);
         return;
     }
@@ -537,8 +546,7 @@ tg_http_upstream_send_request(tg_http_request_t *r)
 
     if (r->body_done) {
         r->state = TG_HTTP_WAIT_RESPONSE;
-        tg_http_flush(uc->bev, r->server->ssl);
-        return;
+        return; /* sent, or the write event sends the rest */
     }
     r->state = TG_HTTP_SEND_BODY;
     if (r->expect_continue && !r->sent_continue) {
@@ -844,7 +852,15 @@ tg_http_upstream_process(tg_http_request_t *r)
         } else if (r->response_dechunk) {
             tg_event_input_drain(in, consumed);
         } else if (consumed) {
-            if (tg_event_input_move(in, out, consumed) != TG_OK) {
+            /* what went out with the head is only drained */
+            n = (size_t) tg_min(consumed, r->body_presend);
+            if (n) {
+                tg_event_input_drain(in, n);
+                r->body_presend -= n;
+            }
+            if (consumed > n
+                && tg_event_input_move(in, out, consumed - n) != TG_OK)
+            {
                 tg_log_error(TG_LOG_ALERT, &c->log, 0, "out of memory");
                 tg_http_close_connection(c);
                 return;
@@ -868,7 +884,6 @@ tg_http_upstream_send_head(tg_http_request_t *r)
     size_t              i, len;
     tg_http_header_t   *h;
     tg_http_conn_t     *c = r->c;
-    struct evbuffer    *out;
 
     r->status = r->resp_status;
     r->upstream_status = r->resp_status;
@@ -888,7 +903,7 @@ tg_http_upstream_send_head(tg_http_request_t *r)
     tg_http_parse_connection_tokens(r, &r->resp_headers);
 
     h = r->resp_headers.elts;
-    len = r->resp_reason.len + 96;
+    len = r->resp_reason.len + 96 + tg_http_trace_response_headers_max() + 2;
     for (i = 0; i < r->resp_headers.nelts; i++) {
         len += h[i].name.len + h[i].value.len + 4;
     }
@@ -944,12 +959,79 @@ tg_http_upstream_send_head(tg_http_request_t *r)
         p = (u_char *) mempcpy(p, "Connection: keep-alive\r\n", 24);
     }
 
+    p = tg_http_trace_response_headers(r, p);
+    *p++ = CR;
+    *p++ = LF;
+    if ((size_t) (p - buf) > len) {
+        abort(); /* the estimate above is the contract */
+    }
+    r->bytes_sent += (size_t) (p - buf);
+    if (tg_http_upstream_head_out(r, buf, (size_t) (p - buf)) != TG_OK) {
+        tg_http_close_connection(c);
+        return TG_ERROR;
+    }
+    return TG_OK;
+}
+
+
+/*
+ * A response head goes to the client together with its body when all of
+ * the body is in the next bytes read and nothing is waiting before it: one
+ * writev(2) of both from where they lie, no copy into the output buffer.
+ * body_presend then says how much of the body tg_http_upstream_process()
+ * only drains. Otherwise (chunked, close-delimited, not all read yet,
+ * TLS, output pending) the head is buffered and the body follows it.
+ */
+static int
+tg_http_upstream_head_out(tg_http_request_t *r, u_char *head, size_t hlen)
+{
+    size_t             body, sent, k;
+    ssize_t            n;
+    const char        *data;
+    struct iovec       iov[2];
+    tg_http_conn_t    *c = r->c;
+    struct evbuffer   *out;
+
     out = bufferevent_get_output(c->bev);
-    i = evbuffer_get_length(out);
-    evbuffer_add(out, buf, (size_t) (p - buf));
-    tg_http_trace_response_headers(r, out);
-    evbuffer_add(out, CRLF, 2);
-    r->bytes_sent += evbuffer_get_length(out) - i;
+    if (r->head || r->status == 204 || r->status == 304) {
+        body = 0;
+    } else if (!r->resp_chunked && r->resp_content_length >= 0) {
+        body = (size_t) r->resp_content_length;
+    } else {
+        body = SIZE_MAX;
+    }
+    data = NULL;
+    if (body == SIZE_MAX || r->status == 101 || c->listen->ssl
+        || evbuffer_get_length(out)
+        || (bufferevent_get_enabled(c->bev) & EV_WRITE)
+        || (body && tg_event_input_peek(r->uc->bev, &data) < body))
+    {
+        return evbuffer_add(out, head, hlen) == 0 ? TG_OK : TG_ERROR;
+    }
+
+    iov[0].iov_base = head;
+    iov[0].iov_len = hlen;
+    iov[1].iov_base = (void *) data;
+    iov[1].iov_len = body;
+    n = tg_event_sendv(c->fd, iov, body ? 2 : 1);
+    r->body_presend = body;
+    sent = n > 0 ? (size_t) n : 0;
+    if (sent == hlen + body) {
+        return TG_OK;
+    }
+    /* what the socket did not take waits for the write event (which also
+       meets an error again and reports it) */
+    if (sent < hlen) {
+        if (evbuffer_add(out, head + sent, hlen - sent) != 0) {
+            return TG_ERROR;
+        }
+        sent = hlen;
+    }
+    k = sent - hlen;
+    if (body > k && evbuffer_add(out, data + k, body - k) != 0) {
+        return TG_ERROR;
+    }
+    bufferevent_enable(c->bev, EV_WRITE);
     return TG_OK;
 }
 

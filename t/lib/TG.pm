@@ -492,7 +492,8 @@ sub stop {
 #   chunks => [STR, ...] (explicit chunks), chunk_size => N, close => 1
 #   (close-delimited: no length), delay => S (before the status line),
 #   chunk_delay => S, hang => 1 (never answer), raw => BYTES (sent verbatim,
-#   then close), rst => 1 (close with RST, nothing sent), no_cl => 1.
+#   then close), rst => 1 (close with RST, nothing sent), no_cl => 1,
+#   one_write => 1 (head and body => STR in one write, keep-alive).
 # Default behaviour from the query string of the request target:
 #   status=N len=N chunked=1 chunk_size=N close=1 delay=MS hang=1
 #   partial=1 (close mid-headers) rst=1 garbage=1
@@ -777,6 +778,12 @@ sub mock_respond {
     }
     $head .= "Content-Type: " . ($r->{ctype} // 'text/plain') . "\r\n" unless $status == 204 || $status == 304;
     $head .= "\r\n";
+    if ($r->{one_write} && !$chunked && !defined $r->{len}) {
+        # head and body in one write, as servers do for small bodies
+        mock_write($c, $head . ($nobody ? '' : $r->{body} // ''));
+        spew("$dir/bytes_out", $nobody ? 0 : length($r->{body} // ''));
+        return $r->{close} ? 1 : 0;
+    }
     mock_write($c, $head);
     return ($r->{close} ? 1 : 0) if $nobody;
     my $bytes = 0;
