@@ -129,6 +129,27 @@ main(void)
     test_request("GET / HTTP/1.1\r\nHost: a\r\nX-Ok_1.~!: 1\r\n\r\n", &st,
                  &r);
     ok(st == 0 && r->headers.nelts == 2, "every tchar accepted in a name");
+    {
+        int         b, bad;
+        char        req[64];
+        const char *tchar = "!#$%&'*+-.^_`|~";
+
+        /* each visible byte inside a name: accepted exactly when tchar */
+        bad = 0;
+        for (b = 0x21; b < 0x7f; b++) {
+            if (b == ':') {
+                continue;
+            }
+            snprintf(req, sizeof(req),
+                     "GET / HTTP/1.1\r\nHost: a\r\nX%cY: 1\r\n\r\n", b);
+            test_request(req, &st, NULL);
+            if ((st == 0) != (isalnum(b) || strchr(tchar, b) != NULL)) {
+                printf("# byte 0x%02x: status %d\n", b, st);
+                bad++;
+            }
+        }
+        ok(bad == 0, "a name byte is accepted exactly when it is a tchar");
+    }
 
     /* chunk sizes are checked before their data */
     test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"

@@ -19,17 +19,6 @@ tg_str_caseeq(const tg_str_t *a, const tg_str_t *b)
 }
 
 
-int
-tg_str_caseeq_c(const tg_str_t *a, const char *s)
-{
-    tg_str_t  b;
-
-    b.len = strlen(s);
-    b.data = (u_char *) s;
-    return tg_str_caseeq(a, &b);
-}
-
-
 void
 tg_str_trim_ows(tg_str_t *s)
 {

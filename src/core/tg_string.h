@@ -29,7 +29,19 @@ tg_str_eq(const tg_str_t *a, const tg_str_t *b)
 int tg_str_caseeq(const tg_str_t *a, const tg_str_t *b);
 
 /* Case-insensitive compare against a C literal of length n. */
-int tg_str_caseeq_c(const tg_str_t *a, const char *s);
+/* inline: with a literal s the length is a constant, compared first */
+static inline int
+tg_str_caseeq_c(const tg_str_t *a, const char *s)
+{
+    tg_str_t  b;
+
+    b.len = strlen(s);
+    if (a->len != b.len) {
+        return 0;
+    }
+    b.data = (u_char *) s;
+    return tg_str_caseeq(a, &b);
+}
 
 /* Trims space and horizontal tab on both sides, in place (RFC 9110 OWS). */
 void tg_str_trim_ows(tg_str_t *s);
