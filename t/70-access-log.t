@@ -13,6 +13,7 @@ use JSON::PP;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 use TG;
+use TGTrace;
 
 my $up = TG::mock_upstream(name => 'a');
 my $UP = "127.0.0.1:$up->{port}";
@@ -211,6 +212,15 @@ my $HOSTILE_UA = qq{Mozilla "evil" \\ x\tTAB \xff\xfe \xc3\xa9 end};
     ok(!defined $p->{upstream} && !defined $p->{'http.route'}, 'json: 404 has null upstream and route');
     unlike(TG::slurp("$t->{dir}/logs/access.json"), qr/s3cr3t/, 'json: Authorization never logged');
     $t->stop;
+
+    # the line's time is the instant the SERVER span ended (one clock read)
+    my ($srv) = grep { $_->{trace_id} eq ($tid // '') && $_->{kind} == 2 }
+                TGTrace::file_spans("$t->{dir}/logs/spans.jsonl");
+    my $end = $srv ? $srv->{end_ns} : 0;
+    my @tm = gmtime(int($end / 1e9));
+    my $want = sprintf('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', $tm[5] + 1900, $tm[4] + 1, @tm[3, 2, 1, 0],
+                       substr($end, -9, 3));
+    is($o->{timestamp}, $srv ? $want : 'a SERVER span', 'json: timestamp is the SERVER span\'s end');
 }
 
 # --------------------------------------------------------------------------

@@ -482,7 +482,6 @@ tg_access_log_handler(tg_http_request_t *r)
     u_char                  *p;
     unsigned                 truncated;
     struct timeval           tv;
-    struct timespec          ts;
     tg_access_log_ctx_t      ctx;
     tg_access_log_worker_t  *w = &tg_access_log_worker;
 
@@ -490,13 +489,12 @@ tg_access_log_handler(tg_http_request_t *r)
         return TG_OK;
     }
 
-    /* vDSO clock reads, not system calls */
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (w->clock.sec != ts.tv_sec) {
-        tg_access_log_clock_update(&w->clock, ts.tv_sec);
+    /* the instant the SERVER span ended, when there is one */
+    ctx.now_ns = tg_http_request_end_ns(r);
+    if (w->clock.sec != (time_t) (ctx.now_ns / 1000000000ULL)) {
+        tg_access_log_clock_update(&w->clock,
+                                   (time_t) (ctx.now_ns / 1000000000ULL));
     }
-    ctx.now_ns = (uint64_t) ts.tv_sec * 1000000000ULL
-                 + (uint64_t) ts.tv_nsec;
     ctx.now_ms = tg_time_ms();
     ctx.clock = &w->clock;
     ctx.pid = w->pid;

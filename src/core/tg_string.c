@@ -3,15 +3,12 @@
 
 
 int
-tg_str_caseeq(const tg_str_t *a, const tg_str_t *b)
+tg_str_caseeq_n(const u_char *a, const u_char *b, size_t n)
 {
     size_t  i;
 
-    if (a->len != b->len) {
-        return 0;
-    }
-    for (i = 0; i < a->len; i++) {
-        if (tg_tolower(a->data[i]) != tg_tolower(b->data[i])) {
+    for (i = 0; i < n; i++) {
+        if (tg_tolower(a[i]) != tg_tolower(b[i])) {
             return 0;
         }
     }

@@ -25,22 +25,26 @@ tg_str_eq(const tg_str_t *a, const tg_str_t *b)
     return a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
 }
 
-/* Equal bytes ignoring ASCII case (header names). */
-int tg_str_caseeq(const tg_str_t *a, const tg_str_t *b);
+/*
+ * Equal but for ASCII case (header names). The inline forms compare the
+ * lengths first, the usual answer, without a call; with a literal s,
+ * tg_str_caseeq_c's strlen() is a constant.
+ */
+int tg_str_caseeq_n(const u_char *a, const u_char *b, size_t n);
 
-/* Case-insensitive compare against a C literal of length n. */
-/* inline: with a literal s the length is a constant, compared first */
+static inline int
+tg_str_caseeq(const tg_str_t *a, const tg_str_t *b)
+{
+    return a->len == b->len && tg_str_caseeq_n(a->data, b->data, a->len);
+}
+
 static inline int
 tg_str_caseeq_c(const tg_str_t *a, const char *s)
 {
-    tg_str_t  b;
+    size_t  n;
 
-    b.len = strlen(s);
-    if (a->len != b.len) {
-        return 0;
-    }
-    b.data = (u_char *) s;
-    return tg_str_caseeq(a, &b);
+    n = strlen(s);
+    return a->len == n && tg_str_caseeq_n(a->data, (const u_char *) s, n);
 }
 
 /* Trims space and horizontal tab on both sides, in place (RFC 9110 OWS). */

@@ -61,6 +61,7 @@ struct tg_http_request_s {
     tg_pool_t               *pool;      /* reset after the request */
     tg_http_state_e          state;
     uint64_t                 start_ns;
+    uint64_t                 end_ns;        /* tg_http_request_end_ns() */
     uint64_t                 start_ms;
 
     /* request line and headers */
@@ -241,6 +242,19 @@ void tg_http_upstream_start(tg_http_request_t *r);
 void tg_http_upstream_abort(tg_http_request_t *r);
 void tg_http_relay_request_body(tg_http_request_t *r);
 void tg_http_request_done(tg_http_request_t *r);
+
+/*
+ * When the request ended (Unix ns), read from the clock once: the SERVER
+ * span's end and the access log's time are the same instant.
+ */
+static inline uint64_t
+tg_http_request_end_ns(tg_http_request_t *r)
+{
+    if (r->end_ns == 0) {
+        r->end_ns = tg_time_now_ns();
+    }
+    return r->end_ns;
+}
 /* Whether the connection may serve another request after this one. */
 int tg_http_keepalive_allowed(tg_http_request_t *r);
 int tg_http_flush(struct bufferevent *bev, int ssl);

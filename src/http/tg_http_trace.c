@@ -490,7 +490,7 @@ tg_http_trace_server_end(tg_http_request_t *r)
     }
     s->kind = TG_SPAN_KIND_SERVER;
     s->start_ns = r->start_ns;
-    s->end_ns = tg_time_now_ns();
+    s->end_ns = tg_http_request_end_ns(r);
 
     /* "{method} {route}", "HTTP" for methods outside the known set */
     last = name + sizeof(name);

@@ -100,7 +100,8 @@ sub rhdr1 {
 }
 
 # Spans written by the file exporter (OTLP/JSON lines) as flat hashes:
-# { trace_id, span_id, parent_span_id, name, kind, status, attributes
+# { trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns (strings
+#   of digits), status, attributes
 #   => { k => v }, links => [..], resource => { k => v } }.
 sub file_spans {
     my ($file) = @_;
@@ -124,6 +125,8 @@ sub file_spans {
                         parent_span_id => $sp->{parentSpanId} // '',
                         name => $sp->{name} // '',
                         kind => $sp->{kind} // 0,
+                        start_ns => $sp->{startTimeUnixNano} // 0,
+                        end_ns => $sp->{endTimeUnixNano} // 0,
                         status => ($sp->{status} && $sp->{status}{code}) // 0,
                         attributes => { map { ($_->{key} => _jv($_->{value})) }
                                         @{ $sp->{attributes} || [] } },
