@@ -258,7 +258,8 @@ static void
 tg_fuzz_handle(tg_http_request_t *r)
 {
     int               conn, method;
-    size_t            n, i;
+    size_t            n, i, hlen;
+    u_char           *head;
     tg_span_t        *spans;
     const tg_span_t **sp;
     tg_http_conn_t   *c = r->c;
@@ -304,7 +305,9 @@ tg_fuzz_handle(tg_http_request_t *r)
         if (out == NULL) {
             return;
         }
-        if (tg_http_upstream_build_head(r, out) == TG_OK) {
+        if (tg_http_upstream_build_head(r, &head, &hlen) == TG_OK
+            && evbuffer_add(out, head, hlen) == 0)
+        {
             tg_fuzz_check_head(r, out);
         }
         evbuffer_free(out);

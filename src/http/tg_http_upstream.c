@@ -386,7 +386,8 @@ tg_http_upstream_framing(tg_http_request_t *r, u_char *p)
 
 /* Request line and headers as the upstream receives them. */
 static int
-tg_http_upstream_build_head(tg_http_request_t *r)
+tg_http_upstream_build_head(tg_http_request_t *r, u_char **head,
+    size_t *hlen)
 {
     u_char             *buf, *p;
     size_t              i, len, xff_len;
@@ -493,23 +494,18 @@ tg_http_upstream_build_head(tg_http_request_t *r)
         /* the estimate above is the contract: never write past it */
         abort();
     }
-    if (r->body_done) {
-        /* the whole request: it goes out now, buffered only if it must */
-        return tg_http_send(r->uc->bev, r->server->ssl, buf,
-                            (size_t) (p - buf));
-    }
-    return evbuffer_add(bufferevent_get_output(r->uc->bev), buf,
-                        (size_t) (p - buf))
-                   == 0
-               ? TG_OK
-               : TG_ERROR;
+    *head = buf;
+    *hlen = (size_t) (p - buf);
+    return TG_OK;
 }
 
 
 static void
 tg_http_upstream_send_request(tg_http_request_t *r)
 {
-    tg_upstream_conn_t *uc = r->uc;
+    u_char              *head;
+    size_t               hlen;
+    tg_upstream_conn_t  *uc = r->uc;
 
     tg_upstream_set_timer(uc, r->upstream->read_timeout);
     if (uc->server->ssl) {
@@ -537,7 +533,13 @@ tg_http_upstream_send_request(tg_http_request_t *r)
     r->header_bytes = 0;
     r->upstream_done = 0;
 
-    if (tg_http_upstream_build_head(r) != TG_OK) {
+    if (tg_http_upstream_build_head(r, &head, &hlen) != TG_OK
+        || (r->body_done
+                /* the whole request: it goes out now, buffered if it must */
+                ? tg_http_send(uc->bev, r->server->ssl, head, hlen)
+                : evbuffer_add(bufferevent_get_output(uc->bev), head, hlen))
+               != TG_OK)
+    {
         tg_http_send_special(r, 500);
         return;
     }
