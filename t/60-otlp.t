@@ -70,6 +70,23 @@ my ($t) = TGTrace::gateway(
     env => { OTEL_SERVICE_NAME => 'env-loses-to-conf' });
 my $port = $t->{port};
 
+# the exporter thread runs 5 nice levels below its worker
+{
+    my ($w) = $t->workers;
+    my %nice;
+    for my $task (glob("/proc/" . ($w // 0) . "/task/*")) {
+        my $st = TG::slurp("$task/stat") // next;
+        $st =~ s/^.*\) //s;                       # after "(comm) "
+        my @f = split ' ', $st;
+        $nice{ $task =~ m{/(\d+)$} ? $1 : 0 } = $f[16];   # field 19, nice
+    }
+    my $main = $nice{ $w // 0 };
+    my @below = grep { $_ != ($w // 0) && defined $main
+                       && $nice{$_} == ($main + 5 > 19 ? 19 : $main + 5) } keys %nice;
+    is(scalar @below, 1, 'exporter thread: nice 5 above the worker thread')
+        or diag(join ' ', map { "$_=$nice{$_}" } sort keys %nice);
+}
+
 # every request: name => { r, e, trace, server (span id from traceresponse),
 # up_parent (parent id the upstream saw) }
 my %q;

@@ -6,11 +6,14 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <curl/curl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 
 
 #define TG_OTLP_REPORT_MS    10000        /* drop warnings at most this often */
 #define TG_OTLP_RESP_MAX     (64 * 1024)  /* response body kept for parsing */
 #define TG_OTLP_ERR_LEN      192
+#define TG_OTLP_EXPORTER_NICE 5          /* below the worker thread */
 
 typedef struct tg_otlp_batch_s  tg_otlp_batch_t;
 
@@ -295,7 +298,21 @@ tg_otlp_exporter_stop(tg_otlp_exporter_t *ex, int64_t flush_ms)
 static void *
 tg_otlp_exporter_thread(void *data)
 {
+    int                  nice;
     tg_otlp_exporter_t  *ex = data;
+
+    /*
+     * Exporting is background work: a few notches below the worker (Linux
+     * sets a thread's own nice value), so that handling requests on the
+     * same core preempts an export in progress instead of waiting behind
+     * it. It still gets its share when the core is busy.
+     */
+    errno = 0;
+    nice = getpriority(PRIO_PROCESS, 0);
+    if (errno == 0) {
+        (void) setpriority(PRIO_PROCESS, (id_t) syscall(SYS_gettid),
+                           tg_min(nice + TG_OTLP_EXPORTER_NICE, 19));
+    }
 
     event_base_dispatch(ex->base);
 
