@@ -221,6 +221,19 @@ my $HOSTILE_UA = qq{Mozilla "evil" \\ x\tTAB \xff\xfe \xc3\xa9 end};
     my $want = sprintf('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', $tm[5] + 1900, $tm[4] + 1, @tm[3, 2, 1, 0],
                        substr($end, -9, 3));
     is($o->{timestamp}, $srv ? $want : 'a SERVER span', 'json: timestamp is the SERVER span\'s end');
+
+    # durations in whole ms of the spans' own clock (not of a coarse one)
+    my ($cli) = grep { $_->{trace_id} eq ($tid // '') && $_->{kind} == 3 }
+                TGTrace::file_spans("$t->{dir}/logs/spans.jsonl");
+    my $ms = sub {    # the times exceed a double's 53 bits: their last 12 digits
+        my ($s) = @_;
+        return undef unless $s;
+        my $d = substr($s->{end_ns}, -12) - substr($s->{start_ns}, -12);
+        $d += 1e12 if $d < 0;
+        return int($d / 1e6);
+    };
+    is($o->{duration_ms}, $ms->($srv), 'json: duration_ms is the SERVER span\'s duration');
+    is($o->{upstream_duration_ms}, $ms->($cli), 'json: upstream_duration_ms is the CLIENT span\'s duration');
 }
 
 # --------------------------------------------------------------------------

@@ -112,7 +112,6 @@ main(void)
     clk.sec = -1;
     tg_access_log_clock_update(&clk, 1795276567);
     ctx.now_ns = 1795276567123456789ULL;
-    ctx.now_ms = 10250;
     ctx.clock = &clk;
     ctx.pid = 4242;
 
@@ -137,14 +136,16 @@ main(void)
     r.status = 200;
     r.response_body_bytes = 612;
     r.bytes_sent = 850;
-    r.start_ms = 10000;
+    /* times as ms before now: the request 250, the attempt 240 (headers
+       after 90 ms, done after 190) */
+    r.start_ns = ctx.now_ns - 250 * 1000000ULL;
     memset(&srv, 0, sizeof(srv));
     tg_str_set(&srv.text, "127.0.0.1:9001");
     r.server = &srv;
     r.upstream_status = 200;
-    r.upstream_start_ms = 10010;
-    r.upstream_header_ms = 10100;
-    r.upstream_end_ms = 10200;
+    r.upstream_start_ns = ctx.now_ns - 240 * 1000000ULL;
+    r.upstream_header_ns = ctx.now_ns - 150 * 1000000ULL;
+    r.upstream_end_ns = ctx.now_ns - 50 * 1000000ULL;
     r.attempts = 1;
     memset(&rt, 0, sizeof(rt));
     tg_str_set(&rt.prefix, "/service-a");

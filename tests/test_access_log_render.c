@@ -16,6 +16,11 @@
 
 #define BUFSZ  65536
 
+/* the fixture's clock: now is 10250 ms on a ms scale the request's times
+   are given in (TEST_AT(10000) is 250 ms before now) */
+#define TEST_NOW    1795276567123456789ULL
+#define TEST_AT(ms) (TEST_NOW - (10250 - (uint64_t) (ms)) * 1000000)
+
 static tg_pool_t              *pool;
 static tg_access_log_clock_t   clk;
 static tg_access_log_ctx_t     ctx;
@@ -209,14 +214,14 @@ reset_request(void)
     req.response_body_bytes = 612;
     req.bytes_sent = 850;
     req.request_body_bytes = 31;
-    req.start_ms = 10000;
+    req.start_ns = TEST_AT(10000);
     memset(&srv, 0, sizeof(srv));
     tg_str_set(&srv.text, "127.0.0.1:9001");
     req.server = &srv;
     req.upstream_status = 201;
-    req.upstream_start_ms = 10010;
-    req.upstream_header_ms = 10100;
-    req.upstream_end_ms = 10200;
+    req.upstream_start_ns = TEST_AT(10010);
+    req.upstream_header_ns = TEST_AT(10100);
+    req.upstream_end_ns = TEST_AT(10200);
     req.attempts = 2;
     memset(&route, 0, sizeof(route));
     tg_str_set(&route.prefix, "/service-a");
@@ -238,8 +243,7 @@ reset_request(void)
     add_header(&req, "X-Dup", "first", 0);
     add_header(&req, "x-dup", "second", 0);
 
-    ctx.now_ns = 1795276567123456789ULL;
-    ctx.now_ms = 10250;
+    ctx.now_ns = TEST_NOW;
     ctx.clock = &clk;
     ctx.pid = 4242;
 }
@@ -385,9 +389,9 @@ test_absent(void)
     req.status = 0;
     req.server = NULL;
     req.upstream_status = 0;
-    req.upstream_start_ms = 0;
-    req.upstream_header_ms = 0;
-    req.upstream_end_ms = 0;
+    req.upstream_start_ns = 0;
+    req.upstream_header_ns = 0;
+    req.upstream_end_ns = 0;
     req.route = NULL;
     memset(req.trace_id, 0, 16);
     memset(req.span_id, 0, 8);
@@ -434,22 +438,22 @@ test_absent(void)
     /* upstream started but its server is unknown, header time before
        start */
     reset_request();
-    req.upstream_end_ms = 0;
+    req.upstream_end_ns = 0;
     both("[$upstream_response_time][$upstream_response_time_ms]",
          "[0.240][240]", "[0.240][240]", "unfinished attempt uses now");
-    req.upstream_header_ms = 10005;
+    req.upstream_header_ns = TEST_AT(10005);
     both("[$upstream_header_time]", "[-]", "[]", "header time before start");
-    req.upstream_header_ms = 10010;
+    req.upstream_header_ns = TEST_AT(10010);
     both("[$upstream_header_time]", "[0.000]", "[0.000]",
          "header time at start");
-    req.upstream_start_ms = 0;
+    req.upstream_start_ns = 0;
     both("[$upstream_response_time][$upstream_response_time_ms]", "[-][-]",
          "[][]", "no attempt started");
-    req.upstream_start_ms = 20000;
-    req.upstream_end_ms = 10000;
+    req.upstream_start_ns = TEST_AT(20000);
+    req.upstream_end_ns = TEST_AT(10000);
     both("[$upstream_response_time_ms]", "[0]", "[0]",
          "end before start is 0");
-    req.start_ms = 20000;
+    req.start_ns = TEST_AT(20000);
     both("[$request_time][$request_time_ms]", "[0.000][0]", "[0.000][0]",
          "request started after now is 0");
 }
@@ -464,11 +468,11 @@ test_numbers(void)
 
     static const uint64_t  ms[] = {
         0, 1, 9, 10, 99, 100, 999, 1000, 1001, 1010, 1100, 9999, 10000,
-        59999, 86400000, 1795276567123ULL, UINT64_MAX };
+        59999, 86400000, 1795276567123ULL, UINT64_MAX / 1000000 };
     static const char     *sec[] = {
         "0.000", "0.001", "0.009", "0.010", "0.099", "0.100", "0.999",
         "1.000", "1.001", "1.010", "1.100", "9.999", "10.000", "59.999",
-        "86400.000", "1795276567.123", "18446744073709551.615" };
+        "86400.000", "1795276567.123", "18446744073.709" };
 
     reset_request();
     req.bytes_sent = UINT64_MAX;
@@ -516,14 +520,17 @@ test_numbers(void)
     }
     ok(i == 20, "decimals around every power of ten");
 
-    /* seconds with milliseconds, as nginx writes them */
+    /* seconds with milliseconds, as nginx writes them (whole ms of the ns
+       clock: 999,999 ns more is still the same ms) */
     for (i = 0; i < sizeof(ms) / sizeof(ms[0]); i++) {
-        req.start_ms = 0;
-        ctx.now_ms = ms[i];
+        req.start_ns = 0;
+        ctx.now_ns = ms[i] * 1000000 + (ms[i] < UINT64_MAX / 1000000 ? 999999
+                                                                      : 0);
         is_str(render("$request_time", TG_ACCESS_LOG_ESC_DEFAULT), sec[i],
                "$request_time of %" PRIu64 " ms", ms[i]);
     }
-    snprintf(want, sizeof(want), "%" PRIu64, UINT64_MAX);
+    ctx.now_ns = UINT64_MAX;
+    snprintf(want, sizeof(want), "%" PRIu64, UINT64_MAX / 1000000);
     is_str(render("$request_time_ms", TG_ACCESS_LOG_ESC_JSON), want,
            "$request_time_ms max");
 

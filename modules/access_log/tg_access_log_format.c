@@ -117,6 +117,11 @@ static u_char *tg_access_log_escape_default(u_char *p, u_char *last,
 static u_char *tg_access_log_escape_json(u_char *p, u_char *last,
     const u_char *src, size_t n, unsigned *truncated);
 static u_char *tg_access_log_sec_ms(u_char *p, uint64_t ms);
+
+/* Whole milliseconds from start to end (Unix ns); 0 when the clock stepped
+   back in between. */
+#define tg_access_log_ms(start, end)                                           \
+    ((end) > (start) ? ((end) - (start)) / 1000000 : 0)
 static int tg_access_log_secret_name(const tg_str_t *name);
 static int tg_access_log_header_op(tg_pool_t *pool, tg_access_log_op_t *op,
     const u_char *name, size_t len);
@@ -907,7 +912,7 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
 
     case TG_AL_REQUEST_TIME:
     case TG_AL_REQUEST_TIME_MS:
-        end = ctx->now_ms > r->start_ms ? ctx->now_ms - r->start_ms : 0;
+        end = tg_access_log_ms(r->start_ns, ctx->now_ns);
         if (op->code == TG_AL_REQUEST_TIME) {
             p = tg_access_log_sec_ms(p, end);
             v->len = (size_t) (p - scratch);
@@ -948,12 +953,13 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
 
     case TG_AL_UPSTREAM_RESPONSE_TIME:
     case TG_AL_UPSTREAM_RESPONSE_TIME_MS:
-        if (r->server == NULL || r->upstream_start_ms == 0) {
+        if (r->server == NULL || r->upstream_start_ns == 0) {
             return TG_AL_ABSENT;
         }
         /* the last attempt, until its end (or now, when not recorded) */
-        end = r->upstream_end_ms ? r->upstream_end_ms : ctx->now_ms;
-        end = end > r->upstream_start_ms ? end - r->upstream_start_ms : 0;
+        end = tg_access_log_ms(r->upstream_start_ns,
+                               r->upstream_end_ns ? r->upstream_end_ns
+                                                  : ctx->now_ns);
         if (op->code == TG_AL_UPSTREAM_RESPONSE_TIME) {
             p = tg_access_log_sec_ms(p, end);
             v->len = (size_t) (p - scratch);
@@ -963,13 +969,13 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
         break;
 
     case TG_AL_UPSTREAM_HEADER_TIME:
-        if (r->upstream_header_ms == 0
-            || r->upstream_header_ms < r->upstream_start_ms)
+        if (r->upstream_header_ns == 0
+            || r->upstream_header_ns < r->upstream_start_ns)
         {
             return TG_AL_ABSENT;
         }
-        p = tg_access_log_sec_ms(p, r->upstream_header_ms
-                                    - r->upstream_start_ms);
+        p = tg_access_log_sec_ms(p, tg_access_log_ms(r->upstream_start_ns,
+                                                     r->upstream_header_ns));
         v->len = (size_t) (p - scratch);
         return TG_AL_SAFE;
 

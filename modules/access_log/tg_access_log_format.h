@@ -87,8 +87,7 @@ typedef struct {
 
 /* What a line needs besides the request: the moment it is written. */
 typedef struct {
-    uint64_t                now_ns; /* Unix ns */
-    uint64_t                now_ms; /* monotonic ms (tg_time_ms), same moment */
+    uint64_t                now_ns; /* Unix ns, the clock of r's times */
     tg_access_log_clock_t  *clock;  /* already updated to now_ns's second */
     int                     pid;
 } tg_access_log_ctx_t;

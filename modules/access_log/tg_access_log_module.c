@@ -495,7 +495,6 @@ tg_access_log_handler(tg_http_request_t *r)
         tg_access_log_clock_update(&w->clock,
                                    (time_t) (ctx.now_ns / 1000000000ULL));
     }
-    ctx.now_ms = tg_time_ms();
     ctx.clock = &w->clock;
     ctx.pid = w->pid;
 

@@ -62,7 +62,6 @@ struct tg_http_request_s {
     tg_http_state_e          state;
     uint64_t                 start_ns;
     uint64_t                 end_ns;        /* tg_http_request_end_ns() */
-    uint64_t                 start_ms;
 
     /* request line and headers */
     tg_str_t                 method;
@@ -130,10 +129,11 @@ struct tg_http_request_s {
     unsigned                 resp_headers_done:1;
     int                      status;        /* sent to the client */
     int                      upstream_status;
-    uint64_t                 upstream_start_ms;
-    uint64_t                 upstream_header_ms;
-    uint64_t                 upstream_end_ms; /* last attempt ended; 0: the
-                                                 access log uses its own time */
+    /* the last attempt, Unix ns, the clock of the spans and start_ns */
+    uint64_t                 upstream_start_ns;
+    uint64_t                 upstream_header_ns;
+    uint64_t                 upstream_end_ns; /* 0: the access log uses its
+                                                 own time */
     const char              *error_type;    /* span error.type */
 
     /* trace context */

@@ -631,7 +631,6 @@ tg_http_request_new(tg_http_conn_t *c)
     r->content_length = -1;
     r->resp_content_length = -1;
     r->start_ns = tg_time_now_ns();
-    r->start_ms = tg_time_ms();
     c->r = r;
     return r;
 }

@@ -211,7 +211,7 @@ tg_http_trace_client_attempt(tg_http_request_t *r)
     memcpy(s->span_id, r->client_span_id, 8);
     memcpy(s->parent_id, r->span_id, 8);
     s->kind = TG_SPAN_KIND_CLIENT;
-    s->start_ns = tg_time_now_ns();
+    s->start_ns = r->upstream_start_ns;
 }
 
 
@@ -235,7 +235,7 @@ tg_http_trace_client_end(tg_http_request_t *r)
     tg_span_t             *s;
     tg_upstream_server_t  *srv = r->server;
 
-    r->upstream_end_ms = tg_time_ms();
+    r->upstream_end_ns = tg_time_now_ns();
     if (!r->sampled || r->nspans < 2) {
         return;
     }
@@ -243,7 +243,7 @@ tg_http_trace_client_end(tg_http_request_t *r)
     if (s->kind != TG_SPAN_KIND_CLIENT || s->end_ns) {
         return;
     }
-    s->end_ns = tg_time_now_ns();
+    s->end_ns = r->upstream_end_ns;
     if (tg_http_trace_known_method(&r->method)) {
         tg_span_set_name(s, r->method.data, r->method.len);
         tg_span_str_lit(s, "http.request.method", r->method.data,

@@ -231,8 +231,10 @@ tg_http_upstream_start(tg_http_request_t *r)
         return;
     }
     r->attempts++;
+    r->upstream_start_ns = tg_time_now_ns();
+    r->upstream_header_ns = 0;
+    r->upstream_end_ns = 0;
     tg_http_trace_client_attempt(r);
-    r->upstream_start_ms = tg_time_ms();
     r->got_response_bytes = 0;
     r->request_sent = 0;
 
@@ -842,7 +844,7 @@ tg_http_upstream_process(tg_http_request_t *r)
         if (!r->response_started) {
             tg_event_input_drain(in, consumed);
             if (r->resp_headers_done) {
-                r->upstream_header_ms = tg_time_ms();
+                r->upstream_header_ns = tg_time_now_ns();
                 if (tg_http_upstream_send_head(r) != TG_OK) {
                     return;
                 }
