@@ -102,30 +102,6 @@ int tg_span_add_varint(tg_span_t *s, const char *key, size_t klen,
 
 #define TG_SPAN_DEFAULT_COUNT_LIMIT 128
 
-/* Bytes 0x01-0x7f only (what needs no UTF-8 repair), n below 64. */
-static inline int
-tg_span_ascii(const u_char *v, size_t n)
-{
-    uint64_t  w;
-    size_t    i;
-
-    static const uint64_t  ones = 0x0101010101010101ULL;
-    static const uint64_t  high = 0x8080808080808080ULL;
-
-    for (i = 0; i + 8 <= n; i += 8) {
-        memcpy(&w, v + i, 8);
-        if ((w | (w - ones)) & high) {
-            return 0;
-        }
-    }
-    for ( /* void */ ; i < n; i++) {
-        if (v[i] == 0 || v[i] >= 0x80) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /*
  * Opens an attribute of kv KeyValue bytes (below 128) when the count and
  * the room allow it: writes the field's key and length and the KeyValue's
@@ -163,7 +139,7 @@ tg_span_add_strk(tg_span_t *s, const char *key, size_t klen,
     /* kv: key field (2 + klen), value field (2), string field (2 + n) */
     if (klen && klen < 32 && n < 64
         && (s->attr_value_limit == 0 || n <= s->attr_value_limit)
-        && tg_span_ascii(v, n)
+        && tg_utf8_ascii(v, n)
         && (p = tg_span_attr_fast(s, key, klen, 6 + klen + n)) != NULL)
     {
         p[0] = TG_SPAN_PB_VALUE;

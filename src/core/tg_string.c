@@ -392,37 +392,12 @@ tg_utf8_sanitize(u_char *dst, const u_char *src, size_t n)
 size_t
 tg_utf8_fixed_len(const u_char *src, size_t n)
 {
-    size_t    i, k, len;
-    uint64_t  w;
+    size_t  i, k, len;
 
-    static const uint64_t  ones = 0x0101010101010101ULL;
-    static const uint64_t  high = 0x8080808080808080ULL;
-
-    i = 0;
-    if (n < 8) {
-        /* the bytes past the string read as 0x01, which passes */
-        if (n == 0) {
-            return 0;  /* src may be NULL */
-        }
-        w = ones;
-        memcpy(&w, src, n);
-        if (((w | (w - ones)) & high) == 0) {
-            return n;
-        }
-
-    } else {
-        for ( /* void */ ; i + 8 <= n; i += 8) {
-            memcpy(&w, src + i, 8);
-            if (((w | (w - ones)) & high) != 0) {
-                break;
-            }
-        }
-        memcpy(&w, src + n - 8, 8);
-        if (((w | (w - ones)) & high) == 0 && i + 8 > n) {
-            return n;
-        }
+    if (tg_utf8_ascii(src, n)) {
+        return n;  /* the usual case; src may be NULL when n is 0 */
     }
-
+    i = 0;
     len = n;
     while (i < n) {
         if (src[i] >= 0x01 && src[i] < 0x80) {

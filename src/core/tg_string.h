@@ -97,6 +97,31 @@ int tg_str_next_token(tg_str_t *rest, u_char sep, tg_str_t *token);
  * tg_utf8_valid() says whether src needs none.
  */
 size_t tg_utf8_seq(const u_char *p, size_t left);
+
+/* Bytes 0x01-0x7f only, which need no repair: a word at a time, inline. */
+static inline int
+tg_utf8_ascii(const u_char *p, size_t n)
+{
+    size_t    i;
+    uint64_t  w;
+
+    static const uint64_t  ones = 0x0101010101010101ULL;
+    static const uint64_t  high = 0x8080808080808080ULL;
+
+    for (i = 0; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        if ((w | (w - ones)) & high) { /* a byte >= 0x80, or a zero byte */
+            return 0;
+        }
+    }
+    for ( /* void */ ; i < n; i++) {
+        if (p[i] == 0 || p[i] >= 0x80) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 size_t tg_utf8_sanitize(u_char *dst, const u_char *src, size_t n);
 size_t tg_utf8_fixed_len(const u_char *src, size_t n);
 int tg_utf8_valid(const u_char *src, size_t n);
