@@ -296,13 +296,6 @@ tg_event_write(struct evbuffer *out, int fd)
 
 
 ssize_t
-tg_event_send(int fd, const u_char *data, size_t len)
-{
-    return syscall(SYS_sendto, fd, data, len, 0, NULL, 0);
-}
-
-
-ssize_t
 tg_event_sendv(int fd, const struct iovec *iov, int n)
 {
     return syscall(SYS_writev, fd, iov, n);

@@ -60,8 +60,7 @@ void tg_event_bev_free(struct bufferevent *bev);
  */
 ssize_t tg_event_write(struct evbuffer *out, int fd);
 
-/* send(2) of len bytes, without a cancellation point (tg_event_write()). */
-ssize_t tg_event_send(int fd, const u_char *data, size_t len);
+/* writev(2) without a cancellation point (tg_event_write()). */
 struct iovec;
 ssize_t tg_event_sendv(int fd, const struct iovec *iov, int n);
 

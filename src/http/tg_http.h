@@ -258,6 +258,8 @@ tg_http_request_end_ns(tg_http_request_t *r)
 /* Whether the connection may serve another request after this one. */
 int tg_http_keepalive_allowed(tg_http_request_t *r);
 int tg_http_flush(struct bufferevent *bev, int ssl);
+int tg_http_sendv(struct bufferevent *bev, int ssl, const struct iovec *iov,
+    int n);
 int tg_http_send(struct bufferevent *bev, int ssl, const u_char *data,
     size_t len);
 int tg_http_throttle(struct bufferevent *src, struct bufferevent *dst,

@@ -1061,38 +1061,67 @@ tg_http_flush(struct bufferevent *bev, int ssl)
 
 
 /*
- * Sends data on bev: on a plain socket with nothing buffered before it, one
- * send(2) from where it lies, and only what the socket did not take goes
- * to the output buffer (with the write event on); otherwise it is
- * buffered and flushed. Returns TG_OK, or TG_ERROR when out of memory.
+ * Writes iov[0..n) on bev with one writev(2) from where the bytes lie,
+ * when the socket is plain and nothing waits in the output before them;
+ * what the socket does not take goes to the output buffer, with the write
+ * event on (it also meets an error again and reports it). TG_DECLINED
+ * when it cannot (TLS, output pending): the caller buffers. TG_ERROR when
+ * out of memory.
  */
 int
-tg_http_send(struct bufferevent *bev, int ssl, const u_char *data,
-    size_t len)
+tg_http_sendv(struct bufferevent *bev, int ssl, const struct iovec *iov,
+    int n)
 {
-    ssize_t           n;
+    int               i;
+    size_t            sent;
+    ssize_t           w;
     struct evbuffer  *out;
 
     out = bufferevent_get_output(bev);
     if (ssl || evbuffer_get_length(out)
         || (bufferevent_get_enabled(bev) & EV_WRITE))
     {
-        if (evbuffer_add(out, data, len) != 0) {
+        return TG_DECLINED;
+    }
+    w = tg_event_sendv(bufferevent_getfd(bev), iov, n);
+    sent = w > 0 ? (size_t) w : 0;
+    for (i = 0; i < n && sent >= iov[i].iov_len; i++) {
+        sent -= iov[i].iov_len;
+    }
+    if (i == n) {
+        return TG_OK;
+    }
+    for ( /* void */ ; i < n; i++, sent = 0) {
+        if (evbuffer_add(out, (u_char *) iov[i].iov_base + sent,
+                         iov[i].iov_len - sent)
+            != 0)
+        {
             return TG_ERROR;
         }
-        tg_http_flush(bev, ssl);
-        return TG_OK;
-    }
-    n = tg_event_send(bufferevent_getfd(bev), data, len);
-    if (n == (ssize_t) len) {
-        return TG_OK;
-    }
-    /* a short write, or an error the write event meets again and reports */
-    n = n > 0 ? n : 0;
-    if (evbuffer_add(out, data + n, len - (size_t) n) != 0) {
-        return TG_ERROR;
     }
     bufferevent_enable(bev, EV_WRITE);
+    return TG_OK;
+}
+
+
+/* Sends data on bev: tg_http_sendv(), else buffered and flushed. */
+int
+tg_http_send(struct bufferevent *bev, int ssl, const u_char *data,
+    size_t len)
+{
+    int           rc;
+    struct iovec  iov;
+
+    iov.iov_base = (void *) data;
+    iov.iov_len = len;
+    rc = tg_http_sendv(bev, ssl, &iov, 1);
+    if (rc != TG_DECLINED) {
+        return rc;
+    }
+    if (evbuffer_add(bufferevent_get_output(bev), data, len) != 0) {
+        return TG_ERROR;
+    }
+    tg_http_flush(bev, ssl);
     return TG_OK;
 }
 

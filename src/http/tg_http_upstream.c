@@ -980,8 +980,8 @@ tg_http_upstream_send_head(tg_http_request_t *r)
 
 /*
  * A response head goes to the client together with its body when all of
- * the body is in the next bytes read and nothing is waiting before it: one
- * writev(2) of both from where they lie, no copy into the output buffer.
+ * the body is in the next bytes read (tg_http_sendv(): one writev(2) of
+ * both from where they lie, when nothing waits before them).
  * body_presend then says how much of the body tg_http_upstream_process()
  * only drains. Otherwise (chunked, close-delimited, not all read yet,
  * TLS, output pending) the head is buffered and the body follows it.
@@ -989,14 +989,12 @@ tg_http_upstream_send_head(tg_http_request_t *r)
 static int
 tg_http_upstream_head_out(tg_http_request_t *r, u_char *head, size_t hlen)
 {
-    size_t             body, sent, k;
-    ssize_t            n;
-    const char        *data;
-    struct iovec       iov[2];
-    tg_http_conn_t    *c = r->c;
-    struct evbuffer   *out;
+    int              rc;
+    size_t           body;
+    const char      *data;
+    struct iovec     iov[2];
+    tg_http_conn_t  *c = r->c;
 
-    out = bufferevent_get_output(c->bev);
     if (r->head || r->status == 204 || r->status == 304) {
         body = 0;
     } else if (!r->resp_chunked && r->resp_content_length >= 0) {
@@ -1005,38 +1003,24 @@ tg_http_upstream_head_out(tg_http_request_t *r, u_char *head, size_t hlen)
         body = SIZE_MAX;
     }
     data = NULL;
-    if (body == SIZE_MAX || r->status == 101 || c->listen->ssl
-        || evbuffer_get_length(out)
-        || (bufferevent_get_enabled(c->bev) & EV_WRITE)
-        || (body && tg_event_input_peek(r->uc->bev, &data) < body))
+    rc = TG_DECLINED;
+    if (body != SIZE_MAX && r->status != 101
+        && (body == 0 || tg_event_input_peek(r->uc->bev, &data) >= body))
     {
-        return evbuffer_add(out, head, hlen) == 0 ? TG_OK : TG_ERROR;
+        iov[0].iov_base = head;
+        iov[0].iov_len = hlen;
+        iov[1].iov_base = (void *) data;
+        iov[1].iov_len = body;
+        rc = tg_http_sendv(c->bev, c->listen->ssl, iov, body ? 2 : 1);
     }
-
-    iov[0].iov_base = head;
-    iov[0].iov_len = hlen;
-    iov[1].iov_base = (void *) data;
-    iov[1].iov_len = body;
-    n = tg_event_sendv(c->fd, iov, body ? 2 : 1);
-    r->body_presend = body;
-    sent = n > 0 ? (size_t) n : 0;
-    if (sent == hlen + body) {
-        return TG_OK;
+    if (rc == TG_OK) {
+        r->body_presend = body;
+    } else if (rc == TG_DECLINED) {
+        rc = evbuffer_add(bufferevent_get_output(c->bev), head, hlen) == 0
+                 ? TG_OK
+                 : TG_ERROR;
     }
-    /* what the socket did not take waits for the write event (which also
-       meets an error again and reports it) */
-    if (sent < hlen) {
-        if (evbuffer_add(out, head + sent, hlen - sent) != 0) {
-            return TG_ERROR;
-        }
-        sent = hlen;
-    }
-    k = sent - hlen;
-    if (body > k && evbuffer_add(out, data + k, body - k) != 0) {
-        return TG_ERROR;
-    }
-    bufferevent_enable(c->bev, EV_WRITE);
-    return TG_OK;
+    return rc;
 }
 
 
