@@ -480,6 +480,7 @@ static int
 tg_access_log_handler(tg_http_request_t *r)
 {
     u_char                  *p;
+    time_t                   sec;
     unsigned                 truncated;
     struct timeval           tv;
     tg_access_log_ctx_t      ctx;
@@ -491,9 +492,9 @@ tg_access_log_handler(tg_http_request_t *r)
 
     /* the instant the SERVER span ended, when there is one */
     ctx.now_ns = tg_http_request_end_ns(r);
-    if (w->clock.sec != (time_t) (ctx.now_ns / 1000000000ULL)) {
-        tg_access_log_clock_update(&w->clock,
-                                   (time_t) (ctx.now_ns / 1000000000ULL));
+    sec = (time_t) (ctx.now_ns / 1000000000ULL);
+    if (w->clock.sec != sec) {
+        tg_access_log_clock_update(&w->clock, sec);
     }
     ctx.clock = &w->clock;
     ctx.pid = w->pid;

@@ -190,6 +190,9 @@ tg_event_input_append(struct bufferevent *bev, const u_char *data, size_t n)
 }
 
 
+static int tg_event_input_commit(struct bufferevent *bev);
+
+
 static void
 tg_event_bev_read_handler(evutil_socket_t fd, short what, void *ctx)
 {
@@ -220,15 +223,8 @@ tg_event_bev_read_handler(evutil_socket_t fd, short what, void *ctx)
             tg_event_lent.data = tg_event_read_buf;
             tg_event_lent.len = (size_t) n;
             readcb(bev, arg);
-            if (tg_event_lent.bev != bev) {
-                return; /* all taken, or bev freed */
-            }
-            tg_event_lent.bev = NULL;
-            if (tg_event_lent.len == 0
-                || tg_event_input_append(bev, tg_event_lent.data,
-                                         tg_event_lent.len)
-                       == TG_OK)
-            {
+            /* nothing to keep when bev was freed (it forgot the bytes) */
+            if (tg_event_input_commit(bev) == TG_OK) {
                 return;
             }
         } else {
@@ -302,6 +298,17 @@ tg_event_sendv(int fd, const struct iovec *iov, int n)
 }
 
 
+/* Takes up to n of the lent bytes; returns how many. */
+static size_t
+tg_event_lent_take(size_t n)
+{
+    n = tg_min(n, tg_event_lent.len);
+    tg_event_lent.data += n;
+    tg_event_lent.len -= n;
+    return n;
+}
+
+
 size_t
 tg_event_input_peek(struct bufferevent *bev, const char **data)
 {
@@ -323,9 +330,7 @@ void
 tg_event_input_drain(struct bufferevent *bev, size_t n)
 {
     if (tg_event_lent.bev == bev) {
-        n = tg_min(n, tg_event_lent.len);
-        tg_event_lent.data += n;
-        tg_event_lent.len -= n;
+        tg_event_lent_take(n);
         return;
     }
     evbuffer_drain(bufferevent_get_input(bev), n);
@@ -340,8 +345,7 @@ tg_event_input_move(struct bufferevent *bev, struct evbuffer *dst, size_t n)
         if (evbuffer_add(dst, tg_event_lent.data, n) != 0) {
             return TG_ERROR;
         }
-        tg_event_lent.data += n;
-        tg_event_lent.len -= n;
+        tg_event_lent_take(n);
         return TG_OK;
     }
     return evbuffer_remove_buffer(bufferevent_get_input(bev), dst, n) < 0
@@ -358,7 +362,11 @@ tg_event_input_length(struct bufferevent *bev)
 }
 
 
-int
+/*
+ * After the read callback: what it left of the lent bytes goes into the
+ * input buffer. Nothing to do when bev was not lent any (or was freed).
+ */
+static int
 tg_event_input_commit(struct bufferevent *bev)
 {
     if (tg_event_lent.bev != bev) {

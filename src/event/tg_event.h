@@ -37,9 +37,6 @@ void tg_event_bev_reader(struct bufferevent *bev);
  *   tg_event_input_drain()   consumes n of them
  *   tg_event_input_move()    consumes n of them, appended to dst
  *   tg_event_input_length()  all that waits
- *   tg_event_input_commit()  puts what waits in the reader's buffer into
- *                            the input buffer, for code that reads the
- *                            evbuffer itself (the tunnel)
  *
  * A bufferevent is freed with tg_event_bev_free(), which forgets bytes
  * handed over for it. For any other bufferevent these are the evbuffer
@@ -50,7 +47,6 @@ void tg_event_input_drain(struct bufferevent *bev, size_t n);
 int tg_event_input_move(struct bufferevent *bev, struct evbuffer *dst,
     size_t n);
 size_t tg_event_input_length(struct bufferevent *bev);
-int tg_event_input_commit(struct bufferevent *bev);
 void tg_event_bev_free(struct bufferevent *bev);
 
 /*

@@ -785,7 +785,7 @@ tg_http_upstream_abort(tg_http_request_t *r)
 static void
 tg_http_upstream_process(tg_http_request_t *r)
 {
-    size_t                  n, consumed;
+    size_t                  n, consumed, sent;
     const char             *data;
     llhttp_errno_t          err;
     struct evbuffer        *out;
@@ -857,13 +857,13 @@ tg_http_upstream_process(tg_http_request_t *r)
             tg_event_input_drain(in, consumed);
         } else if (consumed) {
             /* what went out with the head is only drained */
-            n = (size_t) tg_min(consumed, r->body_presend);
-            if (n) {
-                tg_event_input_drain(in, n);
-                r->body_presend -= n;
+            sent = (size_t) tg_min(consumed, r->body_presend);
+            if (sent) {
+                tg_event_input_drain(in, sent);
+                r->body_presend -= sent;
             }
-            if (consumed > n
-                && tg_event_input_move(in, out, consumed - n) != TG_OK)
+            if (consumed > sent
+                && tg_event_input_move(in, out, consumed - sent) != TG_OK)
             {
                 tg_log_error(TG_LOG_ALERT, &c->log, 0, "out of memory");
                 tg_http_close_connection(c);
