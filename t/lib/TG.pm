@@ -45,11 +45,34 @@ $SIG{PIPE} = 'IGNORE';
 sub diag { Test::More::diag(@_) }
 sub note { Test::More::note(@_) }
 
-# A port that was free a moment ago on 127.0.0.1 (bind port 0, read it back).
+# Ports this test has handed out: a port given to a tracegate that has not
+# bound it yet is free again as far as the kernel knows, and the next bind
+# to port 0 (another free_port, a mock upstream) may get the same one.
+my %TAKEN;
+
+# Binds 127.0.0.1 with $make->($port) for port 0 until the kernel gives a
+# port not handed out before in this test; the sockets it passed over stay
+# bound until then, so each try gets another port.
+sub untaken_socket {
+    my ($what, $make) = @_;
+    my @passed;
+    for (1 .. 64) {
+        my $s = $make->(0) or die "$what: $!";
+        unless ($TAKEN{ $s->sockport }) {
+            $TAKEN{ $s->sockport } = 1;
+            return $s;
+        }
+        push @passed, $s;
+    }
+    die "$what: no port left that was not handed out already";
+}
+
+# A port that was free a moment ago on 127.0.0.1 (bind port 0, read it back),
+# and not handed out before in this test.
 sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', ReuseAddr => 1)
-        or die "free_port: $!";
+    my $s = untaken_socket('free_port', sub {
+        IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $_[0],
+                              Proto => 'tcp', ReuseAddr => 1) });
     my $p = $s->sockport;
     close $s;
     return $p;
@@ -407,7 +430,14 @@ sub start {
         if (port_accepts($self->{port}, 0.2)) {
             # workers may still be starting: wait for one to exist
             wait_for(3, sub { scalar children_of($pid) });
-            return $pid;
+            # whoever accepted, it was not this tracegate if it has failed
+            return $pid if waitpid($pid, WNOHANG) != $pid || $? == 0;
+            delete $STARTED{$pid};
+            delete $self->{pid};
+            diag("tracegate exited during start-up while something else "
+                 . "accepted on 127.0.0.1:$self->{port}");
+            $self->dump_logs;
+            return undef;
         }
         sleep 0.05;
     }
@@ -503,10 +533,13 @@ sub stop {
 sub mock_upstream {
     my (%o) = @_;
     my $name = $o{name} // 'mock';
-    my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $o{port} || 0,
-                                  Proto => 'tcp', Listen => $o{backlog} // 128,
-                                  ReuseAddr => 1)
-        or die "mock_upstream($name): listen: $!";
+    my $listen = sub {
+        IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $_[0],
+                              Proto => 'tcp', Listen => $o{backlog} // 128,
+                              ReuseAddr => 1) };
+    my $l = $o{port} ? $listen->($o{port})
+                     : untaken_socket("mock_upstream($name): listen", $listen);
+    $l or die "mock_upstream($name): listen: $!";
     setsockopt($l, SOL_SOCKET, SO_RCVBUF, $o{rcvbuf}) if $o{rcvbuf};
     my $port = $l->sockport;
     my $dir = "$TMP/mock.$$." . int(rand(1e6)) . ".$name.$port";
