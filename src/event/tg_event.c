@@ -9,6 +9,7 @@
 #include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <poll.h>
 #include <sys/syscall.h>
 
 
@@ -114,7 +115,7 @@ tg_event_deadline_passed(tg_event_deadline_t *d, struct event *ev)
 
 
 /*
- * Reads of plain-socket bufferevents.
+ * Reads and writes of plain-socket bufferevents.
  *
  * libevent's own read callback asks the kernel how many bytes wait
  * (ioctl FIONREAD) before every read and then reads at most 4 KiB: two
@@ -122,20 +123,43 @@ tg_event_deadline_passed(tg_event_deadline_t *d, struct event *ev)
  * a streamed body cut into 4 KiB reads. tg_event_bev_reader() points the
  * bufferevent's read event at tg_event_bev_read_handler instead: one
  * recv() of up to TG_EVENT_READ_SIZE bytes into this worker's buffer,
- * appended to the bufferevent's input (a small request becomes a small
- * chain, a large read one chain).
+ * lent to the read callback or appended to the bufferevent's input.
  *
- * Everything else stays with libevent: enabling and disabling reads adds
- * and deletes this same event, timeouts set with bufferevent_set_timeouts()
- * arm it, callbacks are looked up on every call (bufferevent_setcb() may
- * change them), and bufferevent_free() finalizes it. What is not carried
- * over are read watermarks and rate limits, which tracegate never sets on
- * these bufferevents.
+ * Both of the socket's events are edge-triggered (EV_ET), as nginx
+ * registers its sockets: a level-triggered epoll puts every socket it
+ * reported back on its ready list and polls it again in the next
+ * epoll_wait() only to find it drained, which is one more tcp_poll() per
+ * read and per write. An edge comes only when something new arrives, so
+ * each handler makes sure nothing is left behind that no edge would
+ * announce:
  *
- * The event is the ev_read field of struct bufferevent, which libevent
- * still publishes (event2/bufferevent_struct.h) and which is compiled
- * against the installed header. bufferevent_setfd() and
- * bufferevent_socket_connect() assign it again: call this after them.
+ *   - a read that filled the buffer may have left bytes in the socket, and
+ *     a peer's FIN that came with the last bytes (EV_CLOSED, EPOLLRDHUP) is
+ *     only seen by one more recv(): in both cases the read event is made
+ *     active again, so the next read happens in this loop iteration after
+ *     the other ready events, as a level-triggered event would have had it;
+ *   - libevent's write callback writes at most 16 KiB, or 128 chains, per
+ *     call: tg_event_bev_write_handler wraps it and makes the write event
+ *     active again while a call made progress and output is left. A call
+ *     that wrote nothing met a full socket, whose draining is an edge.
+ *
+ * Adding an event to epoll polls the socket, so enabling reads or writes
+ * again after a pause reports what waits. libevent drops EPOLLET when it
+ * deletes one of the two events and keeps the other (the socket is then
+ * level-triggered until the next add): both handlers are right either way.
+ *
+ * Everything else stays with libevent: enabling and disabling adds and
+ * deletes these same events, timeouts set with bufferevent_set_timeouts()
+ * arm them, callbacks are looked up on every call (bufferevent_setcb() may
+ * change them), libevent's write callback finishes a connect, and
+ * bufferevent_free() finalizes them. What is not carried over are read
+ * watermarks and rate limits, which tracegate never sets on these
+ * bufferevents.
+ *
+ * The events are the ev_read and ev_write fields of struct bufferevent,
+ * which libevent still publishes (event2/bufferevent_struct.h) and which
+ * are compiled against the installed header. bufferevent_setfd() and
+ * bufferevent_socket_connect() assign them again: call this after them.
  * Worker thread only (one shared buffer).
  */
 
@@ -145,25 +169,79 @@ static u_char  tg_event_read_buf[TG_EVENT_READ_SIZE];
 
 static void tg_event_bev_read_handler(evutil_socket_t fd, short what,
     void *ctx);
+static void tg_event_bev_write_handler(evutil_socket_t fd, short what,
+    void *ctx);
+
+/* libevent's write callback for socket bufferevents, which ours wraps */
+static event_callback_fn  tg_event_bev_writecb;
+
+/* the bufferevent whose handler runs; NULL once tg_event_bev_free()d */
+static struct bufferevent  *tg_event_handling;
+
+
+static void
+tg_event_bev_reassign(struct event *ev, short events, event_callback_fn cb,
+    void *arg, const struct timeval *timeout)
+{
+    int  pending;
+
+    pending = event_pending(ev, EV_READ | EV_WRITE | EV_TIMEOUT, NULL);
+    if (pending) {
+        event_del(ev);
+    }
+    event_assign(ev, event_get_base(ev), event_get_fd(ev), events, cb, arg);
+    if (pending) {
+        event_add(ev, evutil_timerisset(timeout) ? timeout : NULL);
+    }
+}
 
 
 void
 tg_event_bev_reader(struct bufferevent *bev)
 {
-    int                    pending;
-    struct event          *ev = &bev->ev_read;
-    const struct timeval  *tv;
+    event_callback_fn  cb;
 
-    pending = event_pending(ev, EV_READ | EV_TIMEOUT, NULL);
-    if (pending) {
-        event_del(ev);
+    tg_event_bev_reassign(&bev->ev_read,
+                          event_get_events(&bev->ev_read) | EV_ET | EV_CLOSED,
+                          tg_event_bev_read_handler, bev, &bev->timeout_read);
+    cb = event_get_callback(&bev->ev_write);
+    if (cb == tg_event_bev_write_handler) {
+        return;
     }
-    event_assign(ev, event_get_base(ev), event_get_fd(ev),
-                 event_get_events(ev), tg_event_bev_read_handler, bev);
-    if (pending) {
-        tv = evutil_timerisset(&bev->timeout_read) ? &bev->timeout_read
-                                                   : NULL;
-        event_add(ev, tv);
+    tg_event_bev_writecb = cb;
+    tg_event_bev_reassign(&bev->ev_write,
+                          event_get_events(&bev->ev_write) | EV_ET,
+                          tg_event_bev_write_handler, bev,
+                          &bev->timeout_write);
+}
+
+
+static void
+tg_event_bev_write_handler(evutil_socket_t fd, short what, void *ctx)
+{
+    struct pollfd        pfd;
+    struct evbuffer     *out;
+    struct bufferevent  *bev = ctx;
+
+    out = bufferevent_get_output(bev);
+    tg_event_handling = bev;
+    tg_event_bev_writecb(fd, what, bev);
+    if (tg_event_handling != bev) {
+        return; /* freed by a callback */
+    }
+    tg_event_handling = NULL;
+    if (what == EV_TIMEOUT || evbuffer_get_length(out) == 0
+        || !event_pending(&bev->ev_write, EV_WRITE, NULL))
+    {
+        return;
+    }
+    /* bytes left: a socket with room left gives no edge, a full one does
+       (poll() marks it as waiting for room) */
+    pfd.fd = fd;
+    pfd.events = POLLOUT;
+    pfd.revents = 0;
+    if (poll(&pfd, 1, 0) != 0) {
+        event_active(&bev->ev_write, EV_WRITE, 1);
     }
 }
 
@@ -217,6 +295,7 @@ tg_event_bev_read_handler(evutil_socket_t fd, short what, void *ctx)
     n = syscall(SYS_recvfrom, fd, tg_event_read_buf, sizeof(tg_event_read_buf),
                 0, NULL, NULL);
     if (n > 0) {
+        tg_event_handling = bev;
         if (readcb && evbuffer_get_length(bufferevent_get_input(bev)) == 0) {
             /* lent where they lie; what the callback leaves is kept */
             tg_event_lent.bev = bev;
@@ -224,17 +303,26 @@ tg_event_bev_read_handler(evutil_socket_t fd, short what, void *ctx)
             tg_event_lent.len = (size_t) n;
             readcb(bev, arg);
             /* nothing to keep when bev was freed (it forgot the bytes) */
-            if (tg_event_input_commit(bev) == TG_OK) {
-                return;
-            }
+            rc = tg_event_input_commit(bev);
         } else {
             rc = tg_event_input_append(bev, tg_event_read_buf, (size_t) n);
-            if (rc == TG_OK) {
-                if (readcb) {
-                    readcb(bev, arg);
-                }
-                return;
+            if (rc == TG_OK && readcb) {
+                readcb(bev, arg);
             }
+        }
+        if (tg_event_handling != bev) {
+            return; /* freed by the callback */
+        }
+        tg_event_handling = NULL;
+        if (rc == TG_OK) {
+            /* edge-triggered: bytes left in the socket, or its FIN, need
+               another recv() (see above) */
+            if ((n == (ssize_t) sizeof(tg_event_read_buf) || (what & EV_CLOSED))
+                && event_pending(&bev->ev_read, EV_READ, NULL))
+            {
+                event_active(&bev->ev_read, EV_READ | (what & EV_CLOSED), 1);
+            }
+            return;
         }
         err = ENOMEM;
         events = BEV_EVENT_READING | BEV_EVENT_ERROR;
@@ -242,7 +330,11 @@ tg_event_bev_read_handler(evutil_socket_t fd, short what, void *ctx)
         events = BEV_EVENT_READING | BEV_EVENT_EOF;
     } else {
         err = errno;
-        if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) {
+        if (err == EINTR) {
+            event_active(&bev->ev_read, what & (EV_READ | EV_CLOSED), 1);
+            return;
+        }
+        if (err == EAGAIN || err == EWOULDBLOCK) {
             return;
         }
         events = BEV_EVENT_READING | BEV_EVENT_ERROR;
@@ -385,6 +477,9 @@ tg_event_bev_free(struct bufferevent *bev)
 {
     if (tg_event_lent.bev == bev) {
         tg_event_lent.bev = NULL;
+    }
+    if (tg_event_handling == bev) {
+        tg_event_handling = NULL;
     }
     bufferevent_free(bev);
 }
