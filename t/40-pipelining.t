@@ -11,14 +11,7 @@ use TG;
 
 my $up = TG::mock_upstream(name => 'a');
 my $t = TG->new('40-pipelining');
-$t->write_conf($t->main_conf . <<"CONF");
-[upstream service-a]
-server = 127.0.0.1:$up->{port}
-keepalive = 8
-
-[route /service-a]
-upstream = service-a
-CONF
+$t->write_conf($t->main_conf . $t->service_a_conf($up));
 $t->start_ok;
 my $port = $t->{port};
 

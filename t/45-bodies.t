@@ -14,14 +14,7 @@ my $HWM_MB = 64;
 
 my $up = TG::mock_upstream(name => 'a');
 my $t = TG->new('45-bodies');
-$t->write_conf($t->main_conf("client_max_body_size = 200m") . <<"CONF");
-[upstream service-a]
-server = 127.0.0.1:$up->{port}
-keepalive = 8
-
-[route /service-a]
-upstream = service-a
-CONF
+$t->write_conf($t->main_conf("client_max_body_size = 200m") . $t->service_a_conf($up));
 $t->start_ok;
 my $port = $t->{port};
 my ($worker) = $t->workers;

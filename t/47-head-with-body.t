@@ -25,14 +25,7 @@ my $up = TG::mock_upstream(name => 'a', handler => sub {
     return undef;
 });
 my $t = TG->new('47-head-with-body');
-$t->write_conf($t->main_conf . <<"CONF");
-[upstream service-a]
-server = 127.0.0.1:$up->{port}
-keepalive = 8
-
-[route /service-a]
-upstream = service-a
-CONF
+$t->write_conf($t->main_conf . $t->service_a_conf($up));
 $t->start_ok;
 my $port = $t->{port};
 my $uri = sub { my $e = TG::parse_echo($_[0] && $_[0]{body}); $e ? $e->{uri} : '(none)' };

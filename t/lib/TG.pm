@@ -330,6 +330,18 @@ sub new {
 
 sub html { my ($self, $f) = @_; return slurp("$self->{dir}/html/$f") }
 
+# The configuration most tests proxy through: upstream service-a (the mock
+# $up, keepalive 8) routed at /service-a.
+sub service_a_conf {
+    my ($self, $up) = @_;
+    return "[upstream service-a]\n"
+         . "server = 127.0.0.1:$up->{port}\n"
+         . "keepalive = 8\n"
+         . "\n"
+         . "[route /service-a]\n"
+         . "upstream = service-a\n";
+}
+
 # The usual [main] section: foreground, one listener on $self->{port}.
 # Extra "key = value" lines may be passed as a string.
 sub main_conf {
