@@ -139,9 +139,10 @@ tg_event_deadline_passed(tg_event_deadline_t *d, struct event *ev)
  *     active again, so the next read happens in this loop iteration after
  *     the other ready events, as a level-triggered event would have had it;
  *   - libevent's write callback writes at most 16 KiB, or 128 chains, per
- *     call: tg_event_bev_write_handler wraps it and makes the write event
- *     active again while a call made progress and output is left. A call
- *     that wrote nothing met a full socket, whose draining is an edge.
+ *     call: tg_event_bev_write_handler wraps it and, while output is left,
+ *     makes the write event active again when poll() finds room in the
+ *     socket. A full socket is marked as waiting for room by that poll(),
+ *     so its draining is an edge.
  *
  * Adding an event to epoll polls the socket, so enabling reads or writes
  * again after a pause reports what waits. libevent drops EPOLLET when it
