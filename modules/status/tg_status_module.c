@@ -129,7 +129,6 @@ typedef struct {
 typedef struct {
     tg_str_t                 location;  /* as written; empty: default */
     tg_array_t              *allow;     /* tg_cidr_t; NULL: the default */
-    tg_array_t              *allow_text; /* tg_str_t, for -T */
     tg_str_t                 listen_text;
     struct sockaddr_storage  listen_addr;
     socklen_t                listen_addrlen;
@@ -169,12 +168,8 @@ static void tg_status_exit_process(tg_cycle_t *cycle);
 static void tg_status_dump_conf(tg_cycle_t *cycle, void *conf, FILE *out);
 static int tg_status_content_handler(tg_http_request_t *r);
 static int tg_status_log_handler(tg_http_request_t *r);
-static char *tg_status_set_allow(tg_conf_t *cf, tg_command_t *cmd,
-    void *conf);
 static char *tg_status_set_listen(tg_conf_t *cf, tg_command_t *cmd,
     void *conf);
-static int tg_status_parse_cidr(tg_pool_t *pool, tg_str_t *text,
-    tg_cidr_t *cidr);
 static int tg_status_conf_error(tg_cycle_t *cycle, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int tg_status_zone_init(void);
@@ -213,7 +208,7 @@ static tg_command_t  tg_status_commands[] = {
     { tg_string("location"), TG_CONF_TAKE1, tg_conf_set_str,
       offsetof(tg_status_conf_t, location) },
 
-    { tg_string("allow"), TG_CONF_TAKE1 | TG_CONF_MULTI, tg_status_set_allow,
+    { tg_string("allow"), TG_CONF_TAKE1 | TG_CONF_MULTI, tg_conf_set_allow,
       0 },
 
     { tg_string("listen"), TG_CONF_TAKE1, tg_status_set_listen, 0 },
@@ -285,100 +280,6 @@ tg_status_create_conf(tg_cycle_t *cycle)
 }
 
 
-static int
-tg_status_parse_cidr(tg_pool_t *pool, tg_str_t *text, tg_cidr_t *cidr)
-{
-    int64_t   bits;
-    char     *addr, *slash;
-    tg_str_t  b;
-
-    addr = (char *) tg_pstrdup0(pool, text);
-    if (addr == NULL) {
-        return TG_ERROR;
-    }
-    slash = strchr(addr, '/');
-    if (slash) {
-        *slash++ = '\0';
-    }
-    memset(cidr, 0, sizeof(tg_cidr_t));
-    if (inet_pton(AF_INET, addr, cidr->addr) == 1) {
-        cidr->family = AF_INET;
-        cidr->bits = 32;
-    } else if (inet_pton(AF_INET6, addr, cidr->addr) == 1) {
-        cidr->family = AF_INET6;
-        cidr->bits = 128;
-    } else {
-        return TG_DECLINED;
-    }
-    if (slash) {
-        b.data = (u_char *) slash;
-        b.len = strlen(slash);
-        if (b.len == 0 || tg_atoi(b.data, b.len, &bits) != TG_OK || bits < 0
-            || bits > cidr->bits)
-        {
-            return TG_DECLINED;
-        }
-        cidr->bits = (int) bits;
-    }
-    return TG_OK;
-}
-
-
-/* allow = ADDR[/BITS] | all */
-static char *
-tg_status_set_allow(tg_conf_t *cf, tg_command_t *cmd, void *conf)
-{
-    int                rc;
-    tg_str_t          *text;
-    tg_cidr_t         *cidr;
-    tg_status_conf_t  *sc = conf;
-
-    if (sc->allow == NULL) {
-        sc->allow = tg_array_create(cf->pool, 4, sizeof(tg_cidr_t));
-        sc->allow_text = tg_array_create(cf->pool, 4, sizeof(tg_str_t));
-        if (sc->allow == NULL || sc->allow_text == NULL) {
-            return "out of memory for";
-        }
-    }
-    text = tg_array_push(sc->allow_text);
-    if (text == NULL
-        || tg_pstrcopy(cf->pool, text, cf->value.data, cf->value.len)
-               != TG_OK)
-    {
-        return "out of memory for";
-    }
-    if (tg_str_caseeq_c(text, "all")) {
-        cidr = tg_array_push(sc->allow);
-        if (cidr == NULL) {
-            return "out of memory for";
-        }
-        memset(cidr, 0, sizeof(tg_cidr_t));
-        cidr->family = AF_INET;
-        cidr = tg_array_push(sc->allow);
-        if (cidr == NULL) {
-            return "out of memory for";
-        }
-        memset(cidr, 0, sizeof(tg_cidr_t));
-        cidr->family = AF_INET6;
-        return TG_CONF_OK;
-    }
-    cidr = tg_array_push(sc->allow);
-    if (cidr == NULL) {
-        return "out of memory for";
-    }
-    rc = tg_status_parse_cidr(cf->pool, text, cidr);
-    if (rc == TG_ERROR) {
-        return "out of memory for";
-    }
-    if (rc != TG_OK) {
-        tg_conf_error(cf, "allow: \"" TG_STR_FMT "\" is not an address, a "
-                      "CIDR or \"all\"", TG_STR_ARG(text));
-        return "invalid value";
-    }
-    return TG_CONF_OK;
-}
-
-
 /* listen = ADDR:PORT: a plain HTTP listener that serves only this page */
 static char *
 tg_status_set_listen(tg_conf_t *cf, tg_command_t *cmd, void *conf)
@@ -435,7 +336,6 @@ tg_status_init_conf(tg_cycle_t *cycle, void *conf)
 {
     size_t                 i, j;
     tg_str_t              *loc;
-    tg_cidr_t             *cidr;
     tg_listen_t           *ls;
     tg_upstream_t        **ups;
     tg_http_route_t      **rts;
@@ -468,28 +368,8 @@ tg_status_init_conf(tg_cycle_t *cycle, void *conf)
                                     "listen address");
     }
 
-    if (sc->allow == NULL) {
-        sc->allow = tg_array_create(cycle->pool, 2, sizeof(tg_cidr_t));
-        if (sc->allow == NULL) {
-            return TG_ERROR;
-        }
-        cidr = tg_array_push(sc->allow);
-        if (cidr == NULL) {
-            return TG_ERROR;
-        }
-        memset(cidr, 0, sizeof(tg_cidr_t));
-        cidr->family = AF_INET;
-        cidr->bits = 32;
-        cidr->addr[0] = 127;
-        cidr->addr[3] = 1;
-        cidr = tg_array_push(sc->allow);
-        if (cidr == NULL) {
-            return TG_ERROR;
-        }
-        memset(cidr, 0, sizeof(tg_cidr_t));
-        cidr->family = AF_INET6;
-        cidr->bits = 128;
-        cidr->addr[15] = 1;
+    if (tg_allow_default(cycle->pool, &sc->allow) != TG_OK) {
+        return TG_ERROR;
     }
 
     if (sc->listen_text.len) {
@@ -1443,9 +1323,6 @@ tg_status_content_handler(tg_http_request_t *r)
 static void
 tg_status_dump_conf(tg_cycle_t *cycle, void *conf, FILE *out)
 {
-    char               text[INET6_ADDRSTRLEN];
-    size_t             i;
-    tg_cidr_t         *cidr;
     tg_status_conf_t  *sc = conf;
 
     if (!sc->enabled) {
@@ -1455,11 +1332,7 @@ tg_status_dump_conf(tg_cycle_t *cycle, void *conf, FILE *out)
     fprintf(out, "[status]\nlocation = %.*s\n",
             sc->prefix.len ? (int) sc->prefix.len : 1,
             sc->prefix.len ? (char *) sc->prefix.data : "/");
-    cidr = sc->allow->elts;
-    for (i = 0; i < sc->allow->nelts; i++) {
-        inet_ntop(cidr[i].family, cidr[i].addr, text, sizeof(text));
-        fprintf(out, "allow = %s/%d\n", text, cidr[i].bits);
-    }
+    tg_allow_dump(out, sc->allow);
     if (sc->listen_text.len) {
         fprintf(out, "listen = " TG_STR_FMT "\n",
                 TG_STR_ARG(&sc->listen_text));

@@ -378,7 +378,7 @@ tg_cycle_init_main(tg_cycle_t *cycle)
     }
     if (m->trusted_proxies) {
         size_t      i;
-        char       *ctext, *slash;
+        int         rc;
         tg_str_t   *tp;
         tg_cidr_t  *cidr;
 
@@ -391,35 +391,17 @@ tg_cycle_init_main(tg_cycle_t *cycle)
         tp = m->trusted_proxies->elts;
         for (i = 0; i < m->trusted_proxies->nelts; i++) {
             cidr = tg_array_push(m->trusted_cidrs);
-            ctext = (char *) tg_pstrdup0(cycle->pool, &tp[i]);
-            if (cidr == NULL || ctext == NULL) {
+            if (cidr == NULL) {
                 return TG_ERROR;
             }
-            slash = strchr(ctext, '/');
-            if (slash) {
-                *slash++ = '\0';
+            rc = tg_cidr_parse(cycle->pool, &tp[i], cidr);
+            if (rc == TG_ERROR) {
+                return TG_ERROR;
             }
-            if (inet_pton(AF_INET, ctext, cidr->addr) == 1) {
-                cidr->family = AF_INET;
-                cidr->bits = 32;
-            } else if (inet_pton(AF_INET6, ctext, cidr->addr) == 1) {
-                cidr->family = AF_INET6;
-                cidr->bits = 128;
-            } else {
-                return tg_cycle_error(cycle, "trusted_proxy \"%s\" is not "
-                                      "an address or CIDR", ctext);
-            }
-            if (slash) {
-                char  *end;
-                long   b = strtol(slash, &end, 10);
-
-                if (*slash == '\0' || *end != '\0' || b < 0
-                    || b > cidr->bits)
-                {
-                    return tg_cycle_error(cycle, "trusted_proxy: bad prefix "
-                                          "length \"%s\"", slash);
-                }
-                cidr->bits = (int) b;
+            if (rc != TG_OK) {
+                return tg_cycle_error(cycle, "trusted_proxy \"" TG_STR_FMT
+                                      "\" is not an address or CIDR",
+                                      TG_STR_ARG(&tp[i]));
             }
         }
     }
@@ -459,6 +441,177 @@ tg_cidr_match(tg_array_t *cidrs, struct sockaddr *sa)
         }
     }
     return 0;
+}
+
+
+int
+tg_cidr_parse(tg_pool_t *pool, const tg_str_t *text, tg_cidr_t *cidr)
+{
+    int64_t   bits;
+    char     *addr, *slash;
+    tg_str_t  b;
+
+    addr = (char *) tg_pstrdup0(pool, (tg_str_t *) text);
+    if (addr == NULL) {
+        return TG_ERROR;
+    }
+    slash = strchr(addr, '/');
+    if (slash) {
+        *slash++ = '\0';
+    }
+    memset(cidr, 0, sizeof(tg_cidr_t));
+    if (inet_pton(AF_INET, addr, cidr->addr) == 1) {
+        cidr->family = AF_INET;
+        cidr->bits = 32;
+    } else if (inet_pton(AF_INET6, addr, cidr->addr) == 1) {
+        cidr->family = AF_INET6;
+        cidr->bits = 128;
+    } else {
+        return TG_DECLINED;
+    }
+    if (slash) {
+        b.data = (u_char *) slash;
+        b.len = strlen(slash);
+        if (b.len == 0 || tg_atoi(b.data, b.len, &bits) != TG_OK || bits < 0
+            || bits > cidr->bits)
+        {
+            return TG_DECLINED;
+        }
+        cidr->bits = (int) bits;
+    }
+    return TG_OK;
+}
+
+
+char *
+tg_conf_set_allow(tg_conf_t *cf, tg_command_t *cmd, void *conf)
+{
+    int           rc;
+    tg_str_t      text;
+    tg_cidr_t    *cidr;
+    tg_array_t  **a;
+
+    a = (tg_array_t **) ((u_char *) conf + cmd->offset);
+    if (*a == NULL) {
+        *a = tg_array_create(cf->pool, 4, sizeof(tg_cidr_t));
+        if (*a == NULL) {
+            return "out of memory for";
+        }
+    }
+    text = cf->value;
+    tg_str_trim_ows(&text);
+    if (tg_str_caseeq_c(&text, "all")) {
+        cidr = tg_array_push(*a);
+        if (cidr == NULL) {
+            return "out of memory for";
+        }
+        memset(cidr, 0, sizeof(tg_cidr_t));
+        cidr->family = AF_INET;
+        cidr = tg_array_push(*a);
+        if (cidr == NULL) {
+            return "out of memory for";
+        }
+        memset(cidr, 0, sizeof(tg_cidr_t));
+        cidr->family = AF_INET6;
+        return TG_CONF_OK;
+    }
+    cidr = tg_array_push(*a);
+    if (cidr == NULL) {
+        return "out of memory for";
+    }
+    rc = tg_cidr_parse(cf->pool, &text, cidr);
+    if (rc == TG_ERROR) {
+        return "out of memory for";
+    }
+    if (rc != TG_OK) {
+        tg_conf_error(cf, "allow: \"" TG_STR_FMT "\" is not an address, a "
+                      "CIDR or \"all\"", TG_STR_ARG(&text));
+        return "invalid value";
+    }
+    return TG_CONF_OK;
+}
+
+
+int
+tg_allow_default(tg_pool_t *pool, tg_array_t **allow)
+{
+    tg_cidr_t  *cidr;
+
+    if (*allow != NULL) {
+        return TG_OK;
+    }
+    *allow = tg_array_create(pool, 2, sizeof(tg_cidr_t));
+    if (*allow == NULL) {
+        return TG_ERROR;
+    }
+    cidr = tg_array_push(*allow);
+    if (cidr == NULL) {
+        return TG_ERROR;
+    }
+    memset(cidr, 0, sizeof(tg_cidr_t));
+    cidr->family = AF_INET;
+    cidr->bits = 32;
+    cidr->addr[0] = 127;
+    cidr->addr[3] = 1;
+    cidr = tg_array_push(*allow);
+    if (cidr == NULL) {
+        return TG_ERROR;
+    }
+    memset(cidr, 0, sizeof(tg_cidr_t));
+    cidr->family = AF_INET6;
+    cidr->bits = 128;
+    cidr->addr[15] = 1;
+    return TG_OK;
+}
+
+
+int
+tg_allow_open(tg_array_t *allow)
+{
+    size_t      i;
+    tg_cidr_t  *c;
+
+    static const u_char  v4mapped[12] = { [10] = 0xff, [11] = 0xff };
+    static const u_char  v6loop[16] = { [15] = 1 };
+
+    if (allow == NULL) {
+        return 0;
+    }
+    c = allow->elts;
+    for (i = 0; i < allow->nelts; i++) {
+        if (c[i].family == AF_INET) {
+            if (c[i].bits < 8 || c[i].addr[0] != 127) {
+                return 1;
+            }
+        } else if (c[i].bits == 128
+                   && memcmp(c[i].addr, v6loop, 16) == 0)
+        {
+            continue;
+        } else if (c[i].bits < 104 || memcmp(c[i].addr, v4mapped, 12) != 0
+                   || c[i].addr[12] != 127)
+        {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
+void
+tg_allow_dump(FILE *out, tg_array_t *allow)
+{
+    char        text[INET6_ADDRSTRLEN];
+    size_t      i;
+    tg_cidr_t  *c;
+
+    if (allow == NULL) {
+        return;
+    }
+    c = allow->elts;
+    for (i = 0; i < allow->nelts; i++) {
+        inet_ntop(c[i].family, c[i].addr, text, sizeof(text));
+        fprintf(out, "allow = %s/%d\n", text, c[i].bits);
+    }
 }
 
 

@@ -82,6 +82,27 @@ typedef struct {
 /* Whether sa falls in one of the CIDRs (NULL list: never). */
 int tg_cidr_match(tg_array_t *cidrs, struct sockaddr *sa);
 
+/*
+ * Parses "ADDR" or "ADDR/BITS" (IPv4 or IPv6) into *cidr. Returns TG_OK,
+ * TG_DECLINED when text is not such an address, TG_ERROR when out of
+ * memory (a NUL copy of text comes from pool).
+ */
+int tg_cidr_parse(tg_pool_t *pool, const tg_str_t *text, tg_cidr_t *cidr);
+
+/*
+ * An access list of an admin surface (status, viewer, collector):
+ * "allow = CIDR | all", repeatable. tg_conf_set_allow is a command setter
+ * whose offset points at a tg_array_t * of tg_cidr_t ("all" adds 0.0.0.0/0
+ * and ::/0). tg_allow_default fills an unset list with 127.0.0.1 and ::1
+ * (cycle pool). tg_allow_open says whether the list admits some address
+ * outside loopback (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104): -t warns
+ * about those. tg_allow_dump prints "allow = ADDR/BITS" lines for -T.
+ */
+char *tg_conf_set_allow(tg_conf_t *cf, tg_command_t *cmd, void *conf);
+int tg_allow_default(tg_pool_t *pool, tg_array_t **allow);
+int tg_allow_open(tg_array_t *allow);
+void tg_allow_dump(FILE *out, tg_array_t *allow);
+
 struct tg_cycle_s {
     tg_pool_t       *pool;
     char            *prefix;      /* ends with '/' */
