@@ -360,6 +360,23 @@ my @cases = (
     ['chunk data too long', "${P}Transfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n", 'reject-body'],
     ['chunk bare LF', "${P}Transfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n", 'reject-body'],
     ['chunk with trailer', "${P}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n", 'accept', 5],
+    # strict framing (llhttp without LLHTTP_STRICT_MODE took these, and the
+    # upstream got them byte for byte)
+    ['chunk data without CRLF', "${P}Transfer-Encoding: chunked\r\n\r\n1\r\nA\n60\r\n\r\n", 'reject'],
+    ['chunk data then junk', "${P}Transfer-Encoding: chunked\r\n\r\n1\r\nAxx0\r\n\r\n", 'reject'],
+    ['last chunk bare LF', "${P}Transfer-Encoding: chunked\r\n\r\n1\r\nA\r\n0\r\n\n", 'reject'],
+    ['trailer section bare LF', "${P}Transfer-Encoding: chunked\r\n\r\n1\r\nA\r\n0\r\nX-T: 1\r\n\n", 'reject'],
+    ['trailer line bare LF', "${P}Transfer-Encoding: chunked\r\n\r\n1\r\nA\r\n0\r\nX-T: 1\nX-U: 2\r\n\r\n", 'reject'],
+    ['tab in target', "GET /service-a/x\tb HTTP/1.1\r\n$H\r\n", 'reject'],
+    # trailers: fields the gateway sets in the head never pass in a trailer
+    (map { ["trailer $_", "${P}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n$_: x\r\n\r\n", 'reject'] }
+        qw(Host Transfer-Encoding Content-Length Connection X-Forwarded-For
+           X-Forwarded-Host X-Forwarded-Proto Forwarded traceparent tracestate
+           X-Trace-ID)),
+    # every CR and LF of a chunked body (with a trailer) dropped, doubled,
+    # swapped for the other or replaced, with a request after it: nothing
+    # goes upstream, neither the body nor the request behind it
+    sweep("5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n"),
     # versions and targets
     ['HTTP/1.0 with TE', "POST /service-a/x HTTP/1.0\r\n${H}Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 'reject'],
     ['HTTP/1.0 with TE and CL', "POST /service-a/x HTTP/1.0\r\n${H}Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello", 'reject'],
@@ -374,6 +391,26 @@ my @cases = (
     ['GET with body hiding a request', "${G}Content-Length: 33\r\n\r\nGET /service-a/admin HTTP/1.1\r\n\r\n", 'accept', 33],
     ['keep-alive, then CL.TE', "${G}\r\n${P}Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG", 'reject', 0, 1],
 );
+
+sub sweep {
+    my ($body) = @_;
+    my @out;
+    for my $i (0 .. length($body) - 1) {
+        my $ch = substr($body, $i, 1);
+        next unless $ch eq "\r" || $ch eq "\n";
+        my %how = (dropped => '', doubled => $ch x 2,
+                   swapped => $ch eq "\r" ? "\n" : "\r", replaced => 'x');
+        for my $how (sort keys %how) {
+            # a byte doubled after the last one belongs to the next request
+            next if $how eq 'doubled' && $i == length($body) - 1;
+            my $b = $body;
+            substr($b, $i, 1) = $how{$how};
+            push @out, ["sweep: byte $i ($how)",
+                "${P}Transfer-Encoding: chunked\r\n\r\n$b${G}\r\n", 'reject'];
+        }
+    }
+    return @out;
+}
 
 for my $case (@cases) {
     my ($name, $bytes, $expect, $body, $nreq) = @$case;
@@ -428,6 +465,45 @@ for my $case (@cases) {
     }
     ok($ok, "$name: $expect") or diag($diag);
     note($diag) if $ok;
+}
+
+# The reported attack, in two writes so that the head is upstream before
+# the body breaks: the victim's request that follows on another client
+# connection must never share an upstream connection with the broken body.
+for my $split (0, 1) {
+    my $before = rec_sizes($rec);
+    my $a = TG::Conn->new($t->{port}, timeout => 5);
+    my $body = "1\r\nA\n60\r\n\r\n";
+    my $head = "${P}Transfer-Encoding: chunked\r\n\r\n";
+    if ($split) {
+        $a->write($head);
+        sleep 0.3;
+        $a->write($body);
+    } else {
+        $a->write($head . $body);
+    }
+    my @ra = client_responses(read_quiet($a));
+    $a->close;
+    my $v = TG::Conn->new($t->{port}, timeout => 5);
+    $v->write("GET /service-a/victim HTTP/1.1\r\n${H}Cookie: session=s3cret\r\n\r\n");
+    my $rv = $v->read_response(timeout => 5);
+    $v->close;
+    sleep 0.2;
+    my @streams = rec_new_bytes($rec, $before);
+    my $label = $split ? 'head first, then the broken body' : 'one write';
+    is(scalar(@ra) && $ra[0][0], 400, "attack ($label): 400");
+    ok(!grep({ $_->[1] } @ra), "attack ($label): nothing relayed to the attacker");
+    is($rv && $rv->{status}, 200, "victim after the attack ($label): 200");
+    my @shared = grep { $_->[0] =~ /victim/ && $_->[0] =~ /A\n60/ } @streams;
+    is(scalar @shared, 0, "attack ($label): the victim's request never "
+        . "shares an upstream connection with the broken body")
+        or diag(join(' | ', map { esc($_->[0], 600) } @streams));
+    my @attack = grep { $_->[0] =~ /A\n60/ } @streams;
+    is(scalar @attack, 0, "attack ($label): no byte of the broken body "
+        . "went upstream") or diag(join(' | ', map { esc($_->[0], 600) } @attack));
+    ok(!grep({ $_->[0] !~ /victim/ && !$_->[1] } @streams),
+       "attack ($label): the upstream connection that got the head was closed")
+        if $split;
 }
 
 # the proxy survived the corpus and still serves

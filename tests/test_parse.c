@@ -17,6 +17,8 @@ static int
 test_request(const char *raw, int *status, tg_http_request_t **out)
 {
     int                 err;
+    size_t              n;
+    const char         *body;
     tg_pool_t          *pool;
     tg_http_conn_t     *c;
     tg_http_request_t  *r;
@@ -37,10 +39,21 @@ test_request(const char *raw, int *status, tg_http_request_t **out)
     c->parser.data = c;
     err = llhttp_execute(&c->parser, raw, strlen(raw));
     if (err == HPE_PAUSED && !r->body_done) {
-        /* at the end of the head: the body follows */
+        /* at the end of the head: the body follows, checked as
+           tg_http_process_input checks what it relays */
+        body = llhttp_get_error_pos(&c->parser);
         llhttp_resume(&c->parser);
-        err = llhttp_execute(&c->parser, llhttp_get_error_pos(&c->parser),
-                             strlen(llhttp_get_error_pos(&c->parser)));
+        err = llhttp_execute(&c->parser, body, strlen(body));
+        n = err == HPE_PAUSED ? (size_t) (llhttp_get_error_pos(&c->parser)
+                                          - body)
+                              : strlen(body);
+        if ((err == HPE_OK || err == HPE_PAUSED) && r->chunked
+            && tg_http_chunked_check(&r->chunk_check, (const u_char *) body,
+                                     n)
+                   != (r->body_done ? TG_DONE : TG_OK))
+        {
+            err = HPE_INVALID_CHUNK_SIZE;
+        }
     }
     *status = err == HPE_OK || err == HPE_PAUSED
                   ? 0
@@ -163,6 +176,122 @@ main(void)
                  "\r\n\r\n7fffffffffffffff\r\nx", &st, NULL);
     is_int(st, 0, "2^63 - 1 passes without a limit (streamed)");
     test_cycle.main.client_max_body_size = 1024 * 1024;
+
+    /*
+     * Strict framing (llhttp built with LLHTTP_STRICT_MODE): without it,
+     * llhttp 8.1 skips the CRLF after chunk data and after the last
+     * chunk, and takes a tab inside the request-target, and a server
+     * that reads bare LF as a line end then sees other requests.
+     */
+    test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
+                 "\r\n\r\n1\r\nA\n60\r\n\r\n", &st, NULL);
+    is_int(st, 400, "strict: chunk data followed by a bare LF is 400");
+    test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
+                 "\r\n\r\n1\r\nAxx0\r\n\r\n", &st, NULL);
+    is_int(st, 400, "strict: chunk data not followed by CRLF is 400");
+    test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
+                 "\r\n\r\n1\r\nA\r\n0\r\n\n", &st, NULL);
+    is_int(st, 400, "strict: last chunk ended by a bare LF is 400");
+    test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
+                 "\r\n\r\n1\r\nA\r\n0\r\nX-T: 1\r\n\n", &st, NULL);
+    is_int(st, 400, "strict: trailer section ended by a bare LF is 400");
+    test_request("GET /x\tb HTTP/1.1\r\nHost: a\r\n\r\n", &st, NULL);
+    is_int(st, 400, "strict: a tab inside the request-target is 400");
+    test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
+                 "\r\n\r\n1\r\nA\r\n0\r\n\r\n", &st, &r);
+    ok(st == 0 && r->body_done, "strict: an exactly framed chunk passes");
+    {
+        int          e;
+        llhttp_t     p;
+        const char  *bad = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding"
+                           ": chunked\r\n\r\n1\r\nA\n60\r\n\r\n";
+
+        /* llhttp alone, without our framing check: fails unless llhttp
+           was compiled with LLHTTP_STRICT_MODE */
+        test_request("GET / HTTP/1.1\r\nHost: a\r\n\r\n", &st, &r);
+        llhttp_init(&p, HTTP_REQUEST, &tg_http_request_settings);
+        p.data = r->c;
+        e = llhttp_execute(&p, bad, strlen(bad));
+        if (e == HPE_PAUSED) {
+            const char  *at = llhttp_get_error_pos(&p);
+
+            llhttp_resume(&p);
+            e = llhttp_execute(&p, at, strlen(at));
+        }
+        ok(e != HPE_OK && e != HPE_PAUSED,
+           "llhttp itself refuses chunk data without CRLF (strict mode)");
+    }
+    {
+        size_t       i, len, bad;
+        char         req[256];
+        const char  *body = "5;e=1\r\nhello\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n"
+                            "\r\n";
+        const char  *head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-"
+                            "Encoding: chunked\r\n\r\n";
+        const char  *how[] = { "dropped", "doubled", "swapped", "replaced" };
+        char         by[3];
+        size_t       k;
+
+        /* every CR and LF of a chunked body dropped, doubled, swapped for
+           the other or replaced: never a complete, accepted body (a byte
+           doubled after the last one belongs to the next request) */
+        len = strlen(body);
+        bad = 0;
+        for (i = 0; i < len; i++) {
+            if (body[i] != '\r' && body[i] != '\n') {
+                continue;
+            }
+            for (k = 0; k < tg_nelts(how); k++) {
+                if (k == 1 && i == len - 1) {
+                    continue;
+                }
+                memset(by, 0, sizeof(by));
+                if (k == 1) {
+                    by[0] = by[1] = body[i];
+                } else if (k == 2) {
+                    by[0] = body[i] == '\r' ? '\n' : '\r';
+                } else if (k == 3) {
+                    by[0] = 'x';
+                }
+                snprintf(req, sizeof(req), "%s%.*s%s%s", head, (int) i, body,
+                         by, body + i + 1);
+                test_request(req, &st, &r);
+                if (st == 0 && r->body_done) {
+                    printf("# accepted: byte %zu (0x%02x) %s\n", i,
+                           body[i], how[k]);
+                    bad++;
+                }
+            }
+        }
+        ok(bad == 0, "a CR or LF dropped, doubled or replaced anywhere in a "
+                     "chunked body is never accepted");
+        snprintf(req, sizeof(req), "%s%s", head, body);
+        test_request(req, &st, &r);
+        ok(st == 0 && r->body_done, "the body itself is accepted");
+    }
+    /* trailers: fields the gateway sets in the head are refused there */
+    {
+        size_t       i;
+        char         req[256];
+        const char  *names[] = { "Host", "Transfer-Encoding",
+                                 "Content-Length", "Connection", "TE",
+                                 "X-Forwarded-For", "X-Forwarded-Proto",
+                                 "X-Forwarded-Host", "Forwarded",
+                                 "traceparent", "Tracestate", "Upgrade" };
+
+        for (i = 0; i < tg_nelts(names); i++) {
+            snprintf(req, sizeof(req), "POST / HTTP/1.1\r\nHost: a\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n1\r\nA\r\n0\r\n"
+                     "%s: x\r\n\r\n", names[i]);
+            test_request(req, &st, &r);
+            is_int(st, 400, names[i]);
+        }
+        test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+                     "chunked\r\n\r\n1\r\nA\r\n0\r\nX-Checksum: 1\r\n"
+                     "\r\n", &st, &r);
+        ok(st == 0 && r->body_done && r->headers.nelts == 2,
+           "another trailer field passes and is not taken as a header");
+    }
 
     /* responses */
     ok(test_response("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", &r)

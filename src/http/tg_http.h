@@ -44,6 +44,20 @@ struct tg_http_header_s {
     uint32_t  flags;
 };
 
+/*
+ * Our own check of a chunked body's framing (RFC 9112 7.1), run over the
+ * bytes that llhttp accepted before they go upstream: every line ends in
+ * CRLF (no bare CR or LF anywhere, trailer section included), every chunk's
+ * data is followed by CRLF, and the body ends exactly where llhttp ended
+ * the message. The upstream gets the bytes as they came, so a framing it
+ * could read differently must never reach it. Zeroed at the body's start.
+ */
+typedef struct {
+    uint64_t  left;     /* chunk data bytes still to come */
+    unsigned  state:4;
+    unsigned  digits:5;
+} tg_http_chunked_t;
+
 /* request states */
 typedef enum {
     TG_HTTP_READ_HEADERS = 0,
@@ -78,6 +92,8 @@ struct tg_http_request_s {
     tg_str_t                 cur_name;
     tg_str_t                 cur_value;
     int64_t                  content_length; /* -1: none */
+    tg_http_chunked_t        chunk_check;
+    unsigned                 trailers;  /* trailer fields so far */
     unsigned                 chunked:1;
     unsigned                 expect_continue:1;
     unsigned                 keepalive:1;
@@ -286,6 +302,14 @@ int tg_http_trace_skip_response_header(tg_http_request_t *r,
 u_char *tg_http_trace_response_headers(tg_http_request_t *r, u_char *p);
 size_t tg_http_trace_response_headers_max(void);
 extern const llhttp_settings_t  tg_http_request_settings;
+
+/*
+ * Runs the chunked framing check over the next len body bytes. Returns
+ * TG_OK when they are well framed and the body goes on, TG_DONE when the
+ * body ended exactly at the last of them, TG_ERROR when the framing is
+ * broken or bytes follow the end.
+ */
+int tg_http_chunked_check(tg_http_chunked_t *ck, const u_char *p, size_t len);
 extern const llhttp_settings_t  tg_http_response_settings;
 
 #endif /* _TG_HTTP_H_INCLUDED_ */

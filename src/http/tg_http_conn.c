@@ -648,7 +648,7 @@ int
 tg_http_process_input(tg_http_conn_t *c)
 {
     size_t              n, consumed;
-    const char         *data;
+    const char         *data, *reason;
     llhttp_errno_t      err;
     struct evbuffer    *up = NULL;
     tg_http_request_t  *r;
@@ -721,12 +721,28 @@ tg_http_process_input(tg_http_conn_t *c)
         } else if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
             consumed = (size_t) (llhttp_get_error_pos(&c->parser) - data);
         } else {
+            consumed = 0;
+        }
+        reason = NULL;
+        if (err != HPE_OK && err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE)
+        {
+            reason = llhttp_get_error_reason(&c->parser);
+        } else if (r->state == TG_HTTP_SEND_BODY && r->chunked
+                   && tg_http_chunked_check(&r->chunk_check,
+                                            (const u_char *) data, consumed)
+                          != (r->body_done ? TG_DONE : TG_OK))
+        {
+            reason = "chunked framing (line ends, chunk ends)";
+        }
+        if (reason != NULL) {
             if (r->state == TG_HTTP_SEND_BODY) {
-                /* the body broke mid-way: the upstream got part of it */
+                /* the body broke mid-way: the upstream may hold part of
+                   it, so its connection is closed, never reused */
                 tg_log_error(TG_LOG_INFO, &c->log, 0,
-                             "invalid request body: %s",
-                             llhttp_get_error_reason(&c->parser));
+                             "invalid request body from %s: %s",
+                             c->peer_text, reason);
                 r->error_type = "invalid_request";
+                r->body_done = 0;
                 if (!r->response_started) {
                     tg_http_upstream_abort(r);
                     r->keepalive = 0;

@@ -13,6 +13,21 @@ static int tg_http_append(tg_pool_t *pool, tg_str_t *s, const char *at,
     size_t len);
 static int tg_http_parse_check_te(tg_http_request_t *r);
 static int tg_http_parse_token(const tg_str_t *name);
+static int tg_http_parse_trailer(tg_http_request_t *r);
+
+enum {
+    TG_HTTP_CK_SIZE = 0,   /* chunk size digits */
+    TG_HTTP_CK_EXT,        /* after the size: BWS, extensions, until CR */
+    TG_HTTP_CK_SIZE_LF,
+    TG_HTTP_CK_DATA,
+    TG_HTTP_CK_DATA_CR,
+    TG_HTTP_CK_DATA_LF,
+    TG_HTTP_CK_TRAILER,    /* at the start of a trailer line or the end */
+    TG_HTTP_CK_FIELD,      /* inside a trailer line */
+    TG_HTTP_CK_FIELD_LF,
+    TG_HTTP_CK_END_LF,     /* CR of the empty line seen */
+    TG_HTTP_CK_DONE
+};
 
 
 /*
@@ -54,6 +69,102 @@ tg_http_parse_token(const tg_str_t *name)
         }
     }
     return 1;
+}
+
+
+int
+tg_http_chunked_check(tg_http_chunked_t *ck, const u_char *p, size_t len)
+{
+    u_char        ch;
+    size_t        n;
+    const u_char *end = p + len;
+
+    while (p < end) {
+        ch = *p;
+        switch (ck->state) {
+        case TG_HTTP_CK_SIZE:
+            if (isxdigit(ch)) {
+                if (++ck->digits > 16) {
+                    return TG_ERROR;
+                }
+                ck->left = (ck->left << 4)
+                           | (uint64_t) (ch <= '9' ? ch - '0'
+                                                   : (ch | 0x20) - 'a' + 10);
+                break;
+            }
+            if (ck->digits == 0) {
+                return TG_ERROR;
+            }
+            ck->state = TG_HTTP_CK_EXT;
+            continue;
+        case TG_HTTP_CK_EXT:
+            if (ch == CR) {
+                ck->state = TG_HTTP_CK_SIZE_LF;
+            } else if (ch == LF || (ch < 0x20 && ch != '\t') || ch == 0x7f) {
+                return TG_ERROR;
+            }
+            break;
+        case TG_HTTP_CK_SIZE_LF:
+            if (ch != LF) {
+                return TG_ERROR;
+            }
+            ck->state = ck->left ? TG_HTTP_CK_DATA : TG_HTTP_CK_TRAILER;
+            break;
+        case TG_HTTP_CK_DATA:
+            n = tg_min((uint64_t) (end - p), ck->left);
+            ck->left -= n;
+            p += n;
+            if (ck->left == 0) {
+                ck->state = TG_HTTP_CK_DATA_CR;
+            }
+            continue;
+        case TG_HTTP_CK_DATA_CR:
+            if (ch != CR) {
+                return TG_ERROR;
+            }
+            ck->state = TG_HTTP_CK_DATA_LF;
+            break;
+        case TG_HTTP_CK_DATA_LF:
+            if (ch != LF) {
+                return TG_ERROR;
+            }
+            ck->state = TG_HTTP_CK_SIZE;
+            ck->digits = 0;
+            break;
+        case TG_HTTP_CK_TRAILER:
+            if (ch == CR) {
+                ck->state = TG_HTTP_CK_END_LF;
+            } else if (ch == LF) {
+                return TG_ERROR;
+            } else {
+                ck->state = TG_HTTP_CK_FIELD;
+            }
+            break;
+        case TG_HTTP_CK_FIELD:
+            if (ch == CR) {
+                ck->state = TG_HTTP_CK_FIELD_LF;
+            } else if (ch == LF || ch == '\0') {
+                return TG_ERROR;
+            }
+            break;
+        case TG_HTTP_CK_FIELD_LF:
+            if (ch != LF) {
+                return TG_ERROR;
+            }
+            ck->state = TG_HTTP_CK_TRAILER;
+            break;
+        case TG_HTTP_CK_END_LF:
+            if (ch != LF) {
+                return TG_ERROR;
+            }
+            ck->state = TG_HTTP_CK_DONE;
+            break;
+        default: /* TG_HTTP_CK_DONE: nothing may follow */
+            return TG_ERROR;
+        }
+        p++;
+    }
+    return ck->state == TG_HTTP_CK_DONE ? TG_DONE : TG_OK;
 }
 
 
@@ -178,11 +289,54 @@ tg_http_parse_on_header_value(llhttp_t *p, const char *at, size_t len)
 }
 
 
+/*
+ * A field of a chunked body's trailer section. The body goes upstream as
+ * it came, so a trailer cannot be dropped: a field that the gateway sets
+ * or rewrites in the head (Host, framing, hop-by-hop, forwarding, trace
+ * context, the correlation header) would reach the upstream beside our
+ * value, and a recipient that merges trailers into the head would see the
+ * client's; such a request is refused. Other fields pass unchanged.
+ */
+static int
+tg_http_parse_trailer(tg_http_request_t *r)
+{
+    uint32_t   flags;
+    tg_str_t  *name = &r->cur_name;
+
+    if (++r->trailers > (unsigned) tg_cycle->main.client_max_headers) {
+        return tg_http_parse_fail(r, 431, "too many trailer fields");
+    }
+    if (!tg_http_parse_token(name)) {
+        return tg_http_parse_fail(r, 400, "invalid trailer field name");
+    }
+    flags = (uint32_t) tg_http_header_flags(name);
+    if ((flags
+         & (TG_HTTP_HDR_HOST | TG_HTTP_HDR_HOP | TG_HTTP_HDR_TE
+            | TG_HTTP_HDR_CL | TG_HTTP_HDR_EXPECT | TG_HTTP_HDR_XFF
+            | TG_HTTP_HDR_XFWD | TG_HTTP_HDR_TRACE | TG_HTTP_HDR_PROP))
+        || tg_str_caseeq_c(name, "forwarded")
+        || (tg_cycle->trace.x_trace_id.len
+            && tg_str_caseeq(name, &tg_cycle->trace.x_trace_id)))
+    {
+        return tg_http_parse_fail(r, 400, "a trailer field that the "
+                                  "gateway sets in the header section");
+    }
+    r->cur_name.len = 0;
+    r->cur_name.data = NULL;
+    r->cur_value.len = 0;
+    r->cur_value.data = NULL;
+    return 0;
+}
+
+
 static int
 tg_http_parse_on_header_value_complete(llhttp_t *p)
 {
     tg_http_request_t  *r = ((tg_http_conn_t *) p->data)->r;
 
+    if (r->headers_done) {
+        return tg_http_parse_trailer(r);
+    }
     if (r->headers.nelts >= (size_t) tg_cycle->main.client_max_headers) {
         return tg_http_parse_fail(r, 431, "too many request headers");
     }
