@@ -13,6 +13,9 @@
  * or everything at once) and whether the listener is "ssl"; the rest is
  * the client's byte stream.
  *
+ * Chunked body bytes go through tg_http_chunked_check as in
+ * tg_http_process_input (a mismatch with llhttp ends the connection).
+ *
  * Checks beyond ASan/UBSan:
  *   - a normalised path starts with '/' and has no empty, "." or ".."
  *     segment;
@@ -452,6 +455,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         n = step ? tg_min(step, size - off) : size - off;
         err = llhttp_execute(&c->parser, (const char *) data + off, n);
+        if ((err == HPE_OK || err == HPE_PAUSED) && r->headers_done
+            && r->chunked && r->method.len)
+        {
+            /* body bytes: the framing check of tg_http_process_input */
+            consumed = err == HPE_OK
+                           ? n
+                           : (size_t) (llhttp_get_error_pos(&c->parser)
+                                       - (const char *) data - off);
+            if (tg_http_chunked_check(&r->chunk_check, data + off, consumed)
+                != (r->body_done ? TG_DONE : TG_OK))
+            {
+                err = HPE_INVALID_CHUNK_SIZE;
+            }
+        }
         if (err == HPE_OK) {
             off += n;
             continue;

@@ -114,7 +114,8 @@ for s in $PROTO_SRCS; do
     n=$((n + 1)); [ $((n % JOBS)) -eq 0 ] && wait
 done
 for s in $LL_SRCS; do
-    compile "$s" $OPT -I$LLHTTP_INC &
+    # strict, as the Makefile builds it
+    compile "$s" $OPT -I$LLHTTP_INC -DLLHTTP_STRICT_MODE=1 &
     n=$((n + 1)); [ $((n % JOBS)) -eq 0 ] && wait
 done
 wait

@@ -173,7 +173,9 @@ sub ws_conn {
         syswrite $c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         return $finish->('not an upgrade');
     }
-    my $resp = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    my $proto = $path =~ m{^/ws/other} ? "Upgrade: h2c\r\n"
+              : $path =~ m{^/ws/none} ? '' : "Upgrade: websocket\r\n";
+    my $resp = "HTTP/1.1 101 Switching Protocols\r\n${proto}Connection: Upgrade\r\n"
              . "Sec-WebSocket-Accept: " . accept_key($key) . "\r\n\r\n";
     if ($path =~ m{^/ws/hello}) {
         syswrite $c, $resp . frame(1, 'hello from upstream');
@@ -488,6 +490,15 @@ $c->close;     # the client vanishes without a close frame
 my $hid = latest_conn();
 ok(TG::wait_for(3, sub { ends()->{$hid} }), 'the client vanishing closes the upstream side too');
 like(ends()->{$hid} // '', qr/why eof/, '... the upstream saw EOF');
+
+# --- a 101 that switches to something else than what was asked: 502 --------
+for my $case (['/ws/other', 'a 101 with another Upgrade (h2c for websocket)'],
+              ['/ws/none', 'a 101 without Upgrade']) {
+    my ($p, $what) = @$case;
+    my ($oc, $or) = open_ws($port, $p);
+    is($or && $or->{status}, 502, "$what: 502, no tunnel");
+    $oc->close if $oc;
+}
 
 # --- the upstream closes first -----------------------------------------------
 ($c, $r, $key, $st) = open_ws($port, '/ws/bye');

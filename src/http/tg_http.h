@@ -290,6 +290,14 @@ void tg_http_tunnel_close(tg_http_request_t *r, const char *why);
 const char *tg_http_status_reason(int status);
 int tg_http_header_flags(const tg_str_t *name);
 int tg_http_parse_connection_tokens(tg_http_request_t *r, tg_array_t *headers);
+
+/*
+ * Whether a 101's Upgrade names only protocols the client asked for
+ * (RFC 9110 7.8: the server switches to one of those), and at least one.
+ * Compares the members of r->resp_headers' Upgrade fields with those of
+ * r->headers', case-insensitively and whole (with the "/version").
+ */
+int tg_http_upgrade_matches(tg_http_request_t *r);
 void tg_http_trace_start(tg_http_request_t *r);
 void tg_http_trace_client_attempt(tg_http_request_t *r);
 void tg_http_trace_client_end(tg_http_request_t *r);

@@ -153,6 +153,59 @@ tg_http_parse_connection_tokens(tg_http_request_t *r, tg_array_t *headers)
 }
 
 
+/* Whether tok is a member of the comma lists in the fields with flag. */
+static int
+tg_http_list_has(tg_array_t *headers, uint32_t flag, const tg_str_t *tok)
+{
+    size_t             i;
+    tg_str_t           rest, m;
+    tg_http_header_t  *h;
+
+    h = headers->elts;
+    for (i = 0; i < headers->nelts; i++) {
+        if (!(h[i].flags & flag)) {
+            continue;
+        }
+        rest = h[i].value;
+        while (tg_str_next_token(&rest, ',', &m)) {
+            if (m.len && tg_str_caseeq(&m, tok)) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+
+int
+tg_http_upgrade_matches(tg_http_request_t *r)
+{
+    int                n;
+    size_t             i;
+    tg_str_t           rest, tok;
+    tg_http_header_t  *h;
+
+    n = 0;
+    h = r->resp_headers.elts;
+    for (i = 0; i < r->resp_headers.nelts; i++) {
+        if (!(h[i].flags & TG_HTTP_HDR_UPGRADE)) {
+            continue;
+        }
+        rest = h[i].value;
+        while (tg_str_next_token(&rest, ',', &tok)) {
+            if (tok.len == 0) {
+                continue;
+            }
+            if (!tg_http_list_has(&r->headers, TG_HTTP_HDR_UPGRADE, &tok)) {
+                return 0;
+            }
+            n++;
+        }
+    }
+    return n > 0;
+}
+
+
 const char *
 tg_http_status_reason(int status)
 {

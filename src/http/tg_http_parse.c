@@ -587,6 +587,11 @@ tg_http_parse_resp_on_headers_complete(llhttp_t *p)
         if (!r->upgrade) {
             return tg_http_parse_resp_fail(r, "unexpected 101 response");
         }
+        if (!tg_http_upgrade_matches(r)) {
+            return tg_http_parse_resp_fail(r, "101 response switching to a "
+                                           "protocol the client did not "
+                                           "ask for");
+        }
         r->resp_headers_done = 1;
         return HPE_PAUSED; /* what follows belongs to the tunnel */
     }
