@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # X-Trace-ID (issue 3 item 4, DESIGN.md 2): generated as the 32-hex trace id
-# by default, an incoming value kept (first non-empty member, printable
-# ASCII, at most 128 bytes, else replaced), a custom header name, off, the
+# by default, an incoming value kept (first non-empty member of
+# [A-Za-z0-9._:-], at most 128 bytes, else replaced and the refused value
+# kept on the SERVER span, escaped), a custom header name, off, the
 # uuid and time formats; sent upstream (one line) and back to the client,
 # also on proxy-generated 404 and 502 answers.
 use strict;
@@ -68,7 +69,7 @@ my @keep = (
     ['first-id, second-id',            'first-id',   'comma list: first member'],
     [', ,second-id',                   'second-id',  'comma list: first non-empty member'],
     [$v128,                            $v128,        '128 bytes'],
-    ['!#$%&\'*+-.^_`|~:;<>?@[]{}/"()', '!#$%&\'*+-.^_`|~:;<>?@[]{}/"()', 'printable punctuation'],
+    ['svc.a_1:req-9.Z',                'svc.a_1:req-9.Z', 'every allowed punctuation (._:-)'],
 );
 for my $c (@keep) {
     my ($in, $want, $what) = @$c;
@@ -95,6 +96,9 @@ my @replace = (
     ['abc def',   'a space inside'],
     ["abc\xc3\xa9", 'non-ASCII bytes'],
     [('x' x 129) . ', ok', 'first member too long, second fine'],
+    ['!#$%&\'*+^`|~;<>?@[]{}/"()', 'other printable punctuation'],
+    ['a"b<script>', 'quote and angle brackets'],
+    ['id/with/slash', 'a slash'],
 );
 for my $c (@replace) {
     my ($in, $what) = @$c;
@@ -102,6 +106,21 @@ for my $c (@replace) {
     my $tid = trace_of($r, $e);
     is(TGTrace::one($e, 'X-Trace-ID'), $tid, "invalid ($what): replaced upstream by the trace id");
     is(TGTrace::rhdr1($r, 'X-Trace-ID'), $tid, "invalid ($what): replaced for the client");
+}
+{
+    # the refused value is kept on the SERVER span, escaped
+    my ($tf) = TGTrace::gateway(name => '21-trace-id-span', up => $up,
+                                otlp => "exporter = file\nschedule_delay = 100ms\n");
+    my ($r, $e) = TGTrace::via($tf, '/service-a/x', headers => [['X-Trace-ID', "a\"b<x>\xc3\xa9"]]);
+    my $tid = trace_of($r, $e);
+    is(TGTrace::rhdr1($r, 'X-Trace-ID'), $tid, 'refused value: replaced by the trace id');
+    my @s = TGTrace::wait_file_spans("$tf->{dir}/logs/spans.jsonl", 2, 5);
+    my ($srv) = grep { $_->{kind} == 2 && $_->{trace_id} eq ($tid // '') } @s;
+    is($srv && $srv->{attributes}{'tracegate.x_trace_id.rejected'}, 'a\x22b<x>\xC3\xA9',
+       'refused value: on the SERVER span as tracegate.x_trace_id.rejected, escaped');
+    ok($srv && !exists $srv->{attributes}{'tracegate.x_trace_id'},
+       'refused value: tracegate.x_trace_id absent (the id is the trace id)');
+    $tf->stop;
 }
 {
     # a control byte the HTTP parser refuses: the 400 still carries a fresh id

@@ -869,6 +869,24 @@ tg_trace_extract(const tg_trace_propagators_t *p, const tg_trace_carrier_t *c,
 }
 
 
+/* [A-Za-z0-9._:-]: what ids of every common format are made of */
+static const uint8_t  tg_trace_xid_char[256] = {
+    ['-'] = 1, ['.'] = 1, ['_'] = 1, [':'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+    ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+    ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
+    ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
+    ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+};
+
+
 int
 tg_trace_xid_extract(const tg_str_t *lines, size_t nlines, tg_str_t *out)
 {
@@ -884,15 +902,15 @@ tg_trace_xid_extract(const tg_str_t *lines, size_t nlines, tg_str_t *out)
             if (member.len == 0) {
                 continue;
             }
+            *out = member;
             if (member.len > TG_TRACE_XID_MAX) {
-                return TG_DECLINED;
+                return TG_ERROR;
             }
             for (j = 0; j < member.len; j++) {
-                if (member.data[j] < 0x21 || member.data[j] > 0x7e) {
-                    return TG_DECLINED;
+                if (!tg_trace_xid_char[member.data[j]]) {
+                    return TG_ERROR;
                 }
             }
-            *out = member;
             return TG_OK;
         }
     }

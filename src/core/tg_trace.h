@@ -256,9 +256,12 @@ int tg_trace_extract(const tg_trace_propagators_t *p,
 /*
  * X-Trace-ID from all lines of the header: the first non-empty member of
  * the lines taken in order, each split on ',' with OWS trimmed. That member
- * is valid when it is 1 to TG_TRACE_XID_MAX bytes of 0x21-0x7E. Returns
- * TG_OK with *out pointing into the input, else TG_DECLINED (absent,
- * invalid: the caller generates one; later members are not tried).
+ * is valid when it is 1 to TG_TRACE_XID_MAX bytes of [A-Za-z0-9._:-] (the
+ * value goes into logs, headers and the viewer as it is). Returns TG_OK
+ * with *out pointing into the input; TG_ERROR when the member is invalid,
+ * *out then pointing at it (the caller generates an id and may keep the
+ * rejected value, escaped; later members are not tried); TG_DECLINED when
+ * absent (*out empty).
  */
 int tg_trace_xid_extract(const tg_str_t *lines, size_t nlines,
     tg_str_t *out);

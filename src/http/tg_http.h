@@ -164,6 +164,7 @@ struct tg_http_request_s {
     u_char                   trace_hex[33];     /* for logs */
     tg_str_t                 tracestate;
     tg_str_t                 x_trace_id;
+    tg_str_t                 x_trace_id_rejected; /* escaped, for the span */
     unsigned                 has_link:1;
     u_char                   link_trace_id[16];
     u_char                   link_span_id[8];

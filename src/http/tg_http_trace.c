@@ -44,8 +44,8 @@ tg_http_trace_known_method(const tg_str_t *m)
 void
 tg_http_trace_start(tg_http_request_t *r)
 {
-    int                  source, trusted;
-    size_t               i, k, ndup, nts, nxid;
+    int                  rc, source, trusted;
+    size_t               i, k, n, ndup, nts, nxid;
     u_char              *p;
     tg_str_t             ts_lines[TG_HTTP_TRACE_MAX_LINES];
     tg_str_t             xid_lines[TG_HTTP_TRACE_MAX_LINES];
@@ -173,7 +173,18 @@ tg_http_trace_start(tg_http_request_t *r)
     r->c->log.trace_id = r->trace_hex;
 
     if (tc->x_trace_id.len) {
-        if (tg_trace_xid_extract(xid_lines, nxid, &r->x_trace_id) == TG_OK) {
+        rc = tg_trace_xid_extract(xid_lines, nxid, &r->x_trace_id);
+        if (rc == TG_ERROR) {
+            /* kept for the span, escaped and bounded, then replaced */
+            n = tg_min(r->x_trace_id.len, TG_TRACE_XID_MAX);
+            p = tg_pnalloc(r->pool, 4 * n);
+            if (p != NULL) {
+                r->x_trace_id_rejected.data = p;
+                r->x_trace_id_rejected.len = tg_log_escape(
+                    p, 4 * n, r->x_trace_id.data, n);
+            }
+        }
+        if (rc == TG_OK) {
             /* the client's own, kept */
 
         } else if (tc->xid_format == TG_TRACE_XID_HEX) {
@@ -601,6 +612,11 @@ tg_http_trace_server_end(tg_http_request_t *r)
     {
         tg_span_str_lit(s, "tracegate.x_trace_id", r->x_trace_id.data,
                         r->x_trace_id.len);
+    }
+    if (r->x_trace_id_rejected.len) {
+        tg_span_str_lit(s, "tracegate.x_trace_id.rejected",
+                        r->x_trace_id_rejected.data,
+                        r->x_trace_id_rejected.len);
     }
     if (r->trace_repaired) {
         tg_span_bool_lit(s, "tracegate.traceparent_repaired", 1);
