@@ -59,6 +59,9 @@ tg_command_t  tg_main_commands[] = {
       offsetof(tg_main_conf_t, health) },
     { tg_string("server_tokens"), TG_CONF_TAKE1, tg_conf_set_flag,
       offsetof(tg_main_conf_t, server_tokens) },
+
+    { tg_string("reject_ambiguous_paths"), TG_CONF_TAKE1, tg_conf_set_flag,
+      offsetof(tg_main_conf_t, reject_ambiguous_paths) },
     { tg_string("shutdown_timeout"), TG_CONF_TAKE1, tg_conf_set_msec,
       offsetof(tg_main_conf_t, shutdown_timeout) },
     { tg_string("tunnel_timeout"), TG_CONF_TAKE1, tg_conf_set_msec,
@@ -352,6 +355,7 @@ tg_cycle_init_main(tg_cycle_t *cycle)
     tg_conf_default(m->client_max_uri_size, 8 * 1024);
     tg_conf_default(m->proxy_buffer_size, 64 * 1024);
     tg_conf_default(m->server_tokens, 1);
+    tg_conf_default(m->reject_ambiguous_paths, 1);
     tg_conf_default(m->shutdown_timeout, 30000);
     tg_conf_default(m->tunnel_timeout, 3600000);
     tg_conf_default_str(m->pid, "logs/tracegate.pid");
@@ -850,6 +854,7 @@ tg_cycle_init_unset(tg_cycle_t *cycle)
     m->client_max_uri_size = TG_CONF_UNSET;
     m->proxy_buffer_size = TG_CONF_UNSET;
     m->server_tokens = TG_CONF_UNSET;
+    m->reject_ambiguous_paths = TG_CONF_UNSET;
     m->shutdown_timeout = TG_CONF_UNSET;
     m->tunnel_timeout = TG_CONF_UNSET;
     t = &cycle->trace;

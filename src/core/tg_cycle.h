@@ -44,6 +44,8 @@ typedef struct {
     tg_str_t    html;                   /* directory of error pages */
     tg_str_t    health;                 /* built-in health path, "off" */
     int         server_tokens;
+    int         reject_ambiguous_paths; /* 400 for paths an upstream may
+                                           resolve elsewhere */
     int64_t     shutdown_timeout;       /* ms, graceful stop deadline */
     int64_t     tunnel_timeout;         /* ms without a byte: tunnel ends */
     int         daemon;

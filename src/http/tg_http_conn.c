@@ -931,6 +931,11 @@ tg_http_parse_target(tg_http_request_t *r)
     }
     r->raw_path.data = p;
     r->raw_path.len = (size_t) (end - p);
+    if (tg_cycle->main.reject_ambiguous_paths
+        && tg_http_path_ambiguous(&r->raw_path))
+    {
+        return TG_DECLINED;
+    }
     r->path.data = tg_pnalloc(r->pool, (size_t) (end - p) + 1);
     if (r->path.data == NULL) {
         return TG_ERROR;
@@ -944,7 +949,7 @@ tg_http_parse_target(tg_http_request_t *r)
 static void
 tg_http_handle_request(tg_http_request_t *r)
 {
-    int                 conn, method;
+    int                 rc, conn, method;
     size_t              i;
     tg_http_conn_t     *c = r->c;
     tg_http_header_t   *h;
@@ -969,9 +974,13 @@ tg_http_handle_request(tg_http_request_t *r)
         tg_http_send_special(r, 405);
         return;
     }
-    if (tg_http_parse_target(r) != TG_OK || tg_http_find_host(r) != TG_OK) {
+    rc = tg_http_parse_target(r);
+    if (rc != TG_OK || tg_http_find_host(r) != TG_OK) {
         tg_log_error(TG_LOG_INFO, &c->log, 0,
-                     "bad request target or Host from %s", c->peer_text);
+                     rc == TG_DECLINED
+                         ? "ambiguous path from %s (reject_ambiguous_paths)"
+                         : "bad request target or Host from %s",
+                     c->peer_text);
         r->error_type = "invalid_request";
         r->keepalive = 0;
         tg_http_trace_start(r);

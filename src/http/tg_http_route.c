@@ -172,6 +172,48 @@ tg_http_dot_segment(const u_char *p, size_t n)
 
 
 int
+tg_http_path_ambiguous(const tg_str_t *path)
+{
+    u_char        ch;
+    const u_char *p, *end, *seg, *semi;
+
+    p = path->data;
+    end = path->data + path->len;
+    seg = p;
+    semi = NULL;
+    for (; p <= end; p++) {
+        ch = p < end ? *p : '/';
+        if (ch == '\\') {
+            return 1;
+        }
+        if (ch == '%' && end - p >= 3 && p[1] == '2'
+            && (p[2] == 'f' || p[2] == 'F'))
+        {
+            return 1;
+        }
+        if (ch == '%' && end - p >= 3 && p[1] == '5'
+            && (p[2] == 'c' || p[2] == 'C'))
+        {
+            return 1;
+        }
+        if (ch == ';' && semi == NULL) {
+            semi = p;
+        }
+        if (ch == '/') {
+            if (semi != NULL && semi > seg
+                && tg_http_dot_segment((u_char *) seg, (size_t) (semi - seg)))
+            {
+                return 1; /* "..;x" or ".;x": a dot-segment to some */
+            }
+            seg = p + 1;
+            semi = NULL;
+        }
+    }
+    return 0;
+}
+
+
+int
 tg_http_path_normalize(tg_str_t *path)
 {
     u_char  *src, *end, *dst, *seg;

@@ -36,4 +36,13 @@ tg_http_route_t *tg_http_route_find(tg_array_t *routes, const tg_str_t *path);
  */
 int tg_http_path_normalize(tg_str_t *path);
 
+/*
+ * Whether a raw path (as received, without the query) holds a form that
+ * upstreams resolve in other ways than we route it: a backslash, "%2f" or
+ * "%5c" (any case), or a dot-segment followed by ";" path parameters
+ * ("..;/", ".;x/", "%2e%2e;x/"). [main] reject_ambiguous_paths makes
+ * these a 400.
+ */
+int tg_http_path_ambiguous(const tg_str_t *path);
+
 #endif /* _TG_HTTP_ROUTE_H_INCLUDED_ */
