@@ -339,6 +339,7 @@ my @cases = (
     ['CR in header value', "${G}X-A: a\rb\r\n\r\n", 'reject'],
     ['DEL in header value', "${G}X-A: a\x7fb\r\n\r\n", 'either', 0],
     ['high bytes in value', "${G}X-A: caf\xc3\xa9\r\n\r\n", 'accept', 0],
+    ['high bytes in target', "GET /service-a/caf\xc3\xa9 HTTP/1.1\r\n$H\r\n", 'reject'],
     # request line
     ['NUL in target', "GET /service-a/\x00x HTTP/1.1\r\n$H\r\n", 'reject'],
     ['NUL in method', "G\x00ET /service-a/x HTTP/1.1\r\n$H\r\n", 'reject'],

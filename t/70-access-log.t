@@ -70,7 +70,8 @@ my $HOSTILE_UA = qq{Mozilla "evil" \\ x\tTAB \xff\xfe \xc3\xa9 end};
 # --------------------------------------------------------------------------
 # combined
 {
-    my $t = gateway('combined', 'access_log = logs/access.log combined');
+    # reject_ambiguous_paths off: the hostile path below has a backslash
+    my $t = gateway('combined', "access_log = logs/access.log combined\nreject_ambiguous_paths = off");
     my $port = $t->{port};
     my $r1 = TG::http_get($port, '/service-a/x?q=1',
                           headers => [['Referer', 'http://ref.example/p'],
@@ -79,7 +80,7 @@ my $HOSTILE_UA = qq{Mozilla "evil" \\ x\tTAB \xff\xfe \xc3\xa9 end};
     my $r2 = TG::http_get($port, '/nothing-here');
     is($r2 && $r2->{status}, 404, 'combined: unrouted request is 404');
     my ($raw) = TG::raw_exchange($port,
-        "GET /service-a/\"q\"\\x\xff HTTP/1.1\r\nHost: tg.test\r\n"
+        "GET /service-a/\"q\"\\x HTTP/1.1\r\nHost: tg.test\r\n"
         . "User-Agent: $HOSTILE_UA\r\nReferer: a\r\n  folded\r\nConnection: close\r\n\r\n");
     like($raw, qr/^HTTP\/1\.1 200 /, 'combined: hostile request answered');
 
@@ -95,8 +96,9 @@ my $HOSTILE_UA = qq{Mozilla "evil" \\ x\tTAB \xff\xfe \xc3\xa9 end};
          'combined: 404 line, absent headers as "-"');
     my ($ua) = $l[2] =~ /"([^"]*)"$/;
     is($ua, esc($HOSTILE_UA), 'combined: hostile User-Agent escaped as \\xHH');
-    like($l[2], qr/"GET \/service-a\/\\x22q\\x22\\x5Cx\\xFF HTTP\/1\.1"/,
-         'combined: quote, backslash and high byte in the path escaped');
+    # (a raw high byte in the target is a 400 from the strict parser)
+    like($l[2], qr/"GET \/service-a\/\\x22q\\x22\\x5Cx HTTP\/1\.1"/,
+         'combined: quote and backslash in the path escaped');
     unlike(TG::slurp("$t->{dir}/logs/access.log"), qr/[\x00-\x09\x0b-\x1f\x7f-\xff]/,
            'combined: no raw control or high bytes reach the file');
     $t->stop;
