@@ -96,21 +96,23 @@ is($q && scalar @{ $q->{traces} }, 1, 'search by X-Trace-ID (case-insensitive)')
 is($q && $q->{traces}[0]{x_trace_id}, 'demo-order-4711', 'x_trace_id in the list');
 is($q && $q->{traces}[0]{trace_id}, $xt, '... of the right trace');
 
-# API errors and the static files
-$r = TG::http_get($t->{port}, '/_traces/api/traces/' . ('0' x 31) . '1');
+# API errors and the static files (the viewer answers a loopback listener
+# only with a loopback name in Host)
+my $vh = "localhost:$t->{port}";
+$r = TG::http_get($t->{port}, '/_traces/api/traces/' . ('0' x 31) . '1', host => $vh);
 is($r && $r->{status}, 404, 'unknown trace: 404');
-$r = TG::http_get($t->{port}, '/_traces/api/traces/xyz');
+$r = TG::http_get($t->{port}, '/_traces/api/traces/xyz', host => $vh);
 is($r && $r->{status}, 400, 'malformed trace id: 400');
-$r = TG::http_get($t->{port}, '/_traces/api/traces?limit=0');
+$r = TG::http_get($t->{port}, '/_traces/api/traces?limit=0', host => $vh);
 is($r && $r->{status}, 400, 'limit=0: 400');
-$r = TG::http_get($t->{port}, '/_traces/api/traces', method => 'POST', body => 'x');
+$r = TG::http_get($t->{port}, '/_traces/api/traces', method => 'POST', body => 'x', host => $vh);
 is($r && $r->{status}, 405, 'POST to the API: 405');
-$r = TG::http_get($t->{port}, '/_traces');
+$r = TG::http_get($t->{port}, '/_traces', host => $vh);
 is($r && $r->{status}, 301, '/_traces redirects');
 is(TG::hdr($r, 'location'), '/_traces/', '... to /_traces/');
 for my $f ([ '/_traces/', qr{text/html} ], [ '/_traces/traces.js', qr{javascript} ],
            [ '/_traces/traces.css', qr{text/css} ]) {
-    $r = TG::http_get($t->{port}, $f->[0]);
+    $r = TG::http_get($t->{port}, $f->[0], host => $vh);
     is($r && $r->{status}, 200, "GET $f->[0]");
     like(TG::hdr($r, 'content-type') // '', $f->[1], "$f->[0] content type");
 }
@@ -118,7 +120,7 @@ my $stats = TGDemo::api($t, '/_traces/api/stats');
 ok($stats && $stats->{shared_memory_bytes} > 0, "store stats (shared memory: "
    . ($stats ? $stats->{shared_memory_bytes} : '?') . ' bytes)');
 my @before = map { $_->{trace_id} } @{ TGDemo::api($t, '/_traces/api/traces?limit=1000')->{traces} };
-TG::http_get($t->{port}, '/_traces/api/traces') for 1 .. 3;
+TG::http_get($t->{port}, '/_traces/api/traces', host => $vh) for 1 .. 3;
 my @after = map { $_->{trace_id} } @{ TGDemo::api($t, '/_traces/api/traces?limit=1000')->{traces} };
 is(scalar @after, scalar @before, 'viewer requests make no traces of their own');
 

@@ -38,9 +38,17 @@ CONF
 
 my $status_requests = 0;
 
+# GET on the status page. On a loopback listener it answers only requests
+# whose Host is a loopback name (DNS rebinding; t/82 tests that), so not
+# the tg.test that TG::http_get sends by default.
+sub sget {
+    my ($p, $path, %o) = @_;
+    return TG::http_get($p, $path, host => "localhost:$p", %o);
+}
+
 sub status_json {
     my ($p) = @_;
-    my $r = TG::http_get($p // $port, '/_status');
+    my $r = sget($p // $port, '/_status');
     $status_requests++;
     return undef unless $r && $r->{status} == 200;
     my $d = eval { JSON::PP::decode_json($r->{body}) };
@@ -51,7 +59,7 @@ sub status_json {
 # name{labels} value -> { 'name{labels}' => value }, plus the raw lines
 sub status_prom {
     my ($p, $path) = @_;
-    my $r = TG::http_get($p // $port, $path // '/_status/metrics');
+    my $r = sget($p // $port, $path // '/_status/metrics');
     $status_requests++;
     return (undef, $r) unless $r && $r->{status} == 200;
     my %m;
@@ -109,7 +117,7 @@ $total += $_ for values %sent;
 # other workers copy connection counts once a second
 sleep 1.3;
 
-my $r = TG::http_get($port, '/_status');
+my $r = sget($port, '/_status');
 $status_requests++;
 is($r && $r->{status}, 200, 'GET /_status: 200');
 is(TG::hdr($r, 'Content-Type'), 'application/json', 'JSON Content-Type');
@@ -202,13 +210,13 @@ for my $route ('/svc-a', '/dead', '(none)') {
 }
 
 # other answers of the location
-is(TG::http_get($port, '/_status/json')->{status}, 200, '/_status/json: 200');
+is(sget($port, '/_status/json')->{status}, 200, '/_status/json: 200');
 $status_requests++;
-is(TG::http_get($port, '/_status/nothing')->{status}, 404, 'unknown status subpath: 404');
-my $post = TG::http_get($port, '/_status', method => 'POST', body => 'x');
+is(sget($port, '/_status/nothing')->{status}, 404, 'unknown status subpath: 404');
+my $post = sget($port, '/_status', method => 'POST', body => 'x');
 is($post->{status}, 405, 'POST: 405');
 is(TG::hdr($post, 'Allow'), 'GET, HEAD', '405 says Allow: GET, HEAD');
-my $head = TG::http_get($port, '/_status/metrics', method => 'HEAD');
+my $head = sget($port, '/_status/metrics', method => 'HEAD');
 is($head->{status}, 200, 'HEAD /_status/metrics: 200');
 is($head->{body_len} // 0, 0, 'HEAD: no body');
 my $r2 = TG::http_get($port, '/_statusx');
@@ -218,8 +226,8 @@ is($r2->{body}, $t->html('404.html'), '/_statusx falls through to the 404 page')
 # keep-alive: two status requests on one connection
 {
     my $kc = TG::Conn->new($port);
-    my $k1 = TG::request_on($kc, '/_status', keepalive => 1);
-    my $k2 = TG::request_on($kc, '/_status/metrics', keepalive => 1);
+    my $k1 = TG::request_on($kc, '/_status', keepalive => 1, host => "localhost:$port");
+    my $k2 = TG::request_on($kc, '/_status/metrics', keepalive => 1, host => "localhost:$port");
     ok($k1 && $k1->{status} == 200 && $k2 && $k2->{status} == 200,
        'two status requests on one keep-alive connection');
     $kc->close;
@@ -268,10 +276,10 @@ $t->stop;
     ok(TG::wait_for(3, sub { TG::port_accepts($sp, 0.2) }), 'status listener accepts');
     my ($sm, $sr) = status_prom($sp, '/metrics');
     ok($sm && exists $sm->{tracegate_connections_accepted_total}, 'GET :status/metrics: Prometheus text');
-    my $sj = TG::http_get($sp, '/');
+    my $sj = sget($sp, '/');
     ok($sj && $sj->{status} == 200 && eval { JSON::PP::decode_json($sj->{body}) },
        'GET :status/: JSON');
-    is(TG::http_get($sp, '/svc-a/x')->{status}, 404, 'routes are not served on the status listener');
+    is(sget($sp, '/svc-a/x')->{status}, 404, 'routes are not served on the status listener');
     my $mr = TG::http_get($port, '/metrics');
     is($mr->{status}, 404, 'the page is not served on the main listener');
     is($mr->{body}, $t->html('404.html'), 'main listener: the usual 404 page');

@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # The trace viewer in a real browser: Debian's chromium, headless, loads
 # the page from the gateway, and the rendered DOM must list the trace of a
-# request and draw its waterfall with one row per span. Screenshots of both
+# request and draw its waterfall with one row per span, and survive a
+# malformed ?q= (%E0). Screenshots of both
 # views are kept in t/artifacts/ (viewer-list.png, viewer-trace.png).
 use strict;
 use warnings;
@@ -96,6 +97,15 @@ $dom = chromium("${base}?q=browser-parallel", '--dump-dom');
 @rows = $dom =~ /<tr class="trace-row" data-trace-id="([0-9a-f]{32})"/g;
 is(scalar @rows, 1, 'search: one row for an X-Trace-ID');
 is($rows[0], $tid{parallel}, 'search: the right trace');
+
+# malformed percent-encoding in ?q= (decodeURIComponent throws a URIError):
+# the page still renders its list, searching for the raw text
+$dom = chromium("${base}?q=%E0", '--dump-dom');
+like($dom, qr/id="q"/, 'q=%E0: the search box is there');
+like($dom, qr/id="list-status"[^>]*>0 traces matching "%E0"/,
+     'q=%E0: the list rendered, searching for the raw text')
+    or diag(substr($dom, 0, 2000));
+unlike($dom, qr/<p id="list-empty"[^>]*hidden/, 'q=%E0: "no traces" shown, not a blank list');
 
 # waterfall view
 for my $sc (qw(circular parallel)) {

@@ -1,6 +1,8 @@
 #include <tg_config.h>
 #include <tg_core.h>
 #include <tg_traces_store.h>
+#include <tg_traces_json.h>
+#include <event2/buffer.h>
 #include <sys/wait.h>
 #include <pthread.h>
 #include "tap.h"
@@ -8,7 +10,8 @@
 
 /*
  * The recent-trace store: FIFO eviction of traces, the span pool bound,
- * the per-trace limit, search, attributes, and sharing across fork.
+ * the per-trace limit, search, attributes, sharing across fork, and the
+ * durations of the JSON API when a span ends before it starts.
  */
 
 
@@ -45,8 +48,10 @@ main(void)
     tg_traces_attr_t      a;
     tg_traces_span_t      sp, *spans;
     tg_traces_stats_t     stats;
+    char                 *json;
     tg_traces_store_t    *s;
     tg_traces_summary_t   sum[8];
+    struct evbuffer      *b;
 
     s = tg_traces_store_create(4, 10, 5);
     ok(s != NULL, "store created");
@@ -163,6 +168,42 @@ main(void)
     is_int(n, 0, "owner died: store cleared, not locked");
     test_span(&sp, 10, 1, 0);
     is_int(tg_traces_store_add(s, &sp, 1), 1, "usable again");
+
+    /*
+     * a trace of one span that ends before it starts (a sender's clock
+     * stepped back): its summary and its span both last 0 us, never the
+     * 2^64 ns an unsigned subtraction would make of it
+     */
+    test_span(&sp, 11, 1, 0);
+    sp.start_ns = 5000000;
+    sp.end_ns = 3000000;
+    tg_traces_store_add(s, &sp, 1);
+    n = tg_traces_store_list(s, NULL, sum, 8);
+    b = evbuffer_new();
+    if (n > 0 && b != NULL) {
+        tg_traces_json_summary(b, &sum[0]);
+        evbuffer_add(b, "", 1);
+        json = (char *) evbuffer_pullup(b, -1);
+        if (!ok(strstr(json, "\"duration_us\":0.000,") != NULL,
+                "summary of a span ending before its start: duration 0"))
+        {
+            printf("#   %s\n", json);
+        }
+        evbuffer_drain(b, evbuffer_get_length(b));
+        tg_traces_json_span(b, &sp, sum[0].start_ns);
+        evbuffer_add(b, "", 1);
+        json = (char *) evbuffer_pullup(b, -1);
+        if (!ok(strstr(json, "\"duration_us\":0.000,") != NULL,
+                "that span itself: duration 0"))
+        {
+            printf("#   %s\n", json);
+        }
+    } else {
+        ok(0, "summary of a span ending before its start: listed");
+    }
+    if (b != NULL) {
+        evbuffer_free(b);
+    }
 
     ok(tg_traces_store_size(1000, 10000) < 10 * 1024 * 1024,
        "default size under 10 MB");

@@ -258,7 +258,13 @@
     else { loadList(); }
   });
   window.addEventListener('hashchange', route);
-  var q0 = /[?&]q=([^&]*)/.exec(location.search);
-  if (q0) { $('q').value = decodeURIComponent(q0[1].replace(/\+/g, ' ')); }
+  /* ?q= as a form sends it; malformed %-encoding (?q=%E0) makes
+     decodeURIComponent throw, and then the raw text is the query */
+  var q0 = /[?&]q=([^&]*)/.exec(location.search), qv;
+  if (q0) {
+    qv = q0[1].replace(/\+/g, ' ');
+    try { qv = decodeURIComponent(qv); } catch (e) { /* keep the raw text */ }
+    $('q').value = qv;
+  }
   route();
 }());

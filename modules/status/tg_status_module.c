@@ -1,6 +1,7 @@
 #include <tg_config.h>
 #include <tg_core.h>
 #include <tg_cycle.h>
+#include <tg_admin.h>
 #include <tg_http.h>
 #include <tg_process.h>
 #include <tg_shm.h>
@@ -24,6 +25,11 @@
  *   listen = ADDR:PORT        optional: a listener of its own (plain HTTP)
  *                             that serves only the status page; the page
  *                             is then not served on the [main] listeners
+ *                             (nor on another page's own listener)
+ *
+ * On a listener bound to loopback, a Host that is not a loopback name gets
+ * 421 (DNS rebinding; tg_admin_access). -t warns when the page can be
+ * reached from other hosts (tg_admin_warn_open).
  *
  * Counting: one shared memory zone made by the master the first time a
  * configuration enables the page, and kept for the life of the master, so
@@ -129,13 +135,10 @@ typedef struct {
 typedef struct {
     tg_str_t                 location;  /* as written; empty: default */
     tg_array_t              *allow;     /* tg_cidr_t; NULL: the default */
-    tg_str_t                 listen_text;
-    struct sockaddr_storage  listen_addr;
-    socklen_t                listen_addrlen;
+    tg_admin_listen_t        listen;
     /* effective, from init_conf */
     unsigned                 enabled:1;
     tg_str_t                 prefix;    /* location without a trailing '/' */
-    size_t                   listen_index; /* in main.listens; listen set */
 } tg_status_conf_t;
 
 /* one worker's view; the master never counts */
@@ -168,8 +171,6 @@ static void tg_status_exit_process(tg_cycle_t *cycle);
 static void tg_status_dump_conf(tg_cycle_t *cycle, void *conf, FILE *out);
 static int tg_status_content_handler(tg_http_request_t *r);
 static int tg_status_log_handler(tg_http_request_t *r);
-static char *tg_status_set_listen(tg_conf_t *cf, tg_command_t *cmd,
-    void *conf);
 static int tg_status_conf_error(tg_cycle_t *cycle, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static int tg_status_zone_init(void);
@@ -209,9 +210,10 @@ static tg_command_t  tg_status_commands[] = {
       offsetof(tg_status_conf_t, location) },
 
     { tg_string("allow"), TG_CONF_TAKE1 | TG_CONF_MULTI, tg_conf_set_allow,
-      0 },
+      offsetof(tg_status_conf_t, allow) },
 
-    { tg_string("listen"), TG_CONF_TAKE1, tg_status_set_listen, 0 },
+    { tg_string("listen"), TG_CONF_TAKE1, tg_conf_set_admin_listen,
+      offsetof(tg_status_conf_t, listen) },
 
     tg_null_command
 };
@@ -280,38 +282,6 @@ tg_status_create_conf(tg_cycle_t *cycle)
 }
 
 
-/* listen = ADDR:PORT: a plain HTTP listener that serves only this page */
-static char *
-tg_status_set_listen(tg_conf_t *cf, tg_command_t *cmd, void *conf)
-{
-    tg_str_t           text;
-    tg_status_conf_t  *sc = conf;
-
-    text = cf->value;
-    tg_str_trim_ows(&text);
-    if (text.len == 0 || memchr(text.data, ' ', text.len) != NULL) {
-        tg_conf_error(cf, "listen: one address, as in 127.0.0.1:9145 "
-                      "(no options: the status listener is plain HTTP)");
-        return "invalid value";
-    }
-    if (tg_pstrcopy(cf->pool, &sc->listen_text, text.data, text.len)
-        != TG_OK)
-    {
-        return "out of memory for";
-    }
-    if (tg_parse_addr(cf->pool, &sc->listen_text, 1, &sc->listen_addr,
-                      &sc->listen_addrlen)
-        != TG_OK)
-    {
-        tg_conf_error(cf, "listen: invalid address \"" TG_STR_FMT "\" (use "
-                      "127.0.0.1:9145, [::1]:9145 or 9145)",
-                      TG_STR_ARG(&sc->listen_text));
-        return "invalid value";
-    }
-    return TG_CONF_OK;
-}
-
-
 static int
 tg_status_conf_error(tg_cycle_t *cycle, const char *fmt, ...)
 {
@@ -336,7 +306,6 @@ tg_status_init_conf(tg_cycle_t *cycle, void *conf)
 {
     size_t                 i, j;
     tg_str_t              *loc;
-    tg_listen_t           *ls;
     tg_upstream_t        **ups;
     tg_http_route_t      **rts;
     tg_status_conf_t      *sc = conf;
@@ -362,7 +331,7 @@ tg_status_init_conf(tg_cycle_t *cycle, void *conf)
     while (sc->prefix.len && sc->prefix.data[sc->prefix.len - 1] == '/') {
         sc->prefix.len--;
     }
-    if (sc->prefix.len == 0 && sc->listen_text.len == 0) {
+    if (sc->prefix.len == 0 && sc->listen.text.len == 0) {
         return tg_status_conf_error(cycle, "location = / would hide every "
                                     "route; use it only with a status "
                                     "listen address");
@@ -372,29 +341,8 @@ tg_status_init_conf(tg_cycle_t *cycle, void *conf)
         return TG_ERROR;
     }
 
-    if (sc->listen_text.len) {
-        ls = cycle->main.listens.elts;
-        for (i = 0; i < cycle->main.listens.nelts; i++) {
-            if (ls[i].addrlen == sc->listen_addrlen
-                && memcmp(&ls[i].addr, &sc->listen_addr, ls[i].addrlen) == 0)
-            {
-                return tg_status_conf_error(cycle, "listen " TG_STR_FMT
-                           " is also a [main] listen address; the status "
-                           "listener needs one of its own",
-                           TG_STR_ARG(&sc->listen_text));
-            }
-        }
-        /* the master binds it with the others, one socket per worker */
-        sc->listen_index = cycle->main.listens.nelts;
-        ls = tg_array_push(&cycle->main.listens);
-        if (ls == NULL) {
-            return TG_ERROR;
-        }
-        memset(ls, 0, sizeof(tg_listen_t));
-        ls->text = sc->listen_text;
-        memcpy(&ls->addr, &sc->listen_addr, sc->listen_addrlen);
-        ls->addrlen = sc->listen_addrlen;
-        ls->backlog = 128;
+    if (tg_admin_listen_add(cycle, &sc->listen, "status") != TG_OK) {
+        return TG_ERROR;
     }
 
     if (tg_status_zone_init() != TG_OK) {
@@ -414,6 +362,8 @@ tg_status_init_conf(tg_cycle_t *cycle, void *conf)
             tg_status_intern_server(&ups[i]->name, &srv[j].text);
         }
     }
+    tg_admin_warn_open(cycle, &sc->listen, sc->allow, "status",
+                       "the status page");
     sc->enabled = 1;
     return TG_OK;
 }
@@ -606,7 +556,6 @@ tg_status_init_process(tg_cycle_t *cycle)
 {
     int                     k;
     size_t                  i, j, n;
-    tg_listen_t            *ls;
     tg_upstream_t         **ups;
     tg_http_route_t       **rts;
     tg_status_conf_t       *sc;
@@ -619,10 +568,7 @@ tg_status_init_process(tg_cycle_t *cycle)
         return TG_OK;
     }
     w->pid = (int32_t) getpid();
-    if (sc->listen_text.len) {
-        ls = cycle->main.listens.elts;
-        w->listen = &ls[sc->listen_index];
-    }
+    w->listen = tg_admin_listen_get(cycle, &sc->listen);
 
     /* keys of this cycle's routes and servers, interned by the master */
     w->nroutes = cycle->routes.nelts;
@@ -1256,7 +1202,10 @@ tg_status_content_handler(tg_http_request_t *r)
     if (sc == NULL) {
         return TG_DECLINED;
     }
-    if (w->listen != NULL && r->c->listen != w->listen) {
+    if (w->listen != NULL ? r->c->listen != w->listen
+                          : r->c->listen->owner != NULL)
+    {
+        /* served on its own listener, else on the [main] ones only */
         return TG_DECLINED;
     }
     if (r->path.len < sc->prefix.len
@@ -1274,10 +1223,17 @@ tg_status_content_handler(tg_http_request_t *r)
     r->route = NULL;
     r->upstream = NULL;
 
-    if (!tg_cidr_match(sc->allow, &r->c->peer.sa)) {
+    rc = tg_admin_access(r->c->listen, &r->c->peer.sa, &r->host, sc->allow);
+    if (rc == 403) {
         tg_log_error(TG_LOG_INFO, &r->c->log, 0,
                      "status: client %s is not allowed", r->c->peer_text);
         return tg_status_send_text(r, 403, NULL);
+    }
+    if (rc != TG_OK) {
+        tg_log_error(TG_LOG_INFO, &r->c->log, 0,
+                     "status: Host \"" TG_STR_FMT "\" from %s is not a "
+                     "loopback name", TG_STR_ARG(&r->host), r->c->peer_text);
+        return tg_status_send_text(r, rc, NULL);
     }
     if (!tg_str_caseeq_c(&r->method, "GET")
         && !tg_str_caseeq_c(&r->method, "HEAD"))
@@ -1333,9 +1289,9 @@ tg_status_dump_conf(tg_cycle_t *cycle, void *conf, FILE *out)
             sc->prefix.len ? (int) sc->prefix.len : 1,
             sc->prefix.len ? (char *) sc->prefix.data : "/");
     tg_allow_dump(out, sc->allow);
-    if (sc->listen_text.len) {
+    if (sc->listen.text.len) {
         fprintf(out, "listen = " TG_STR_FMT "\n",
-                TG_STR_ARG(&sc->listen_text));
+                TG_STR_ARG(&sc->listen.text));
     } else {
         fprintf(out, "; listen: served on the [main] listeners\n");
     }

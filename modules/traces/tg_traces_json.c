@@ -70,7 +70,11 @@ tg_traces_json_hex(struct evbuffer *b, const u_char *id, size_t n)
 void
 tg_traces_json_summary(struct evbuffer *b, const tg_traces_summary_t *sum)
 {
+    uint64_t     dur;
     const char  *p, *e;
+
+    /* a span may end before it starts (a sender's clock): 0, as per span */
+    dur = sum->end_ns > sum->start_ns ? sum->end_ns - sum->start_ns : 0;
 
     evbuffer_add_printf(b, "{\"trace_id\":");
     tg_traces_json_hex(b, sum->trace_id, 16);
@@ -99,8 +103,7 @@ tg_traces_json_summary(struct evbuffer *b, const tg_traces_summary_t *sum)
                         "\"dropped_spans\":%u,\"x_trace_id\":",
                         sum->start_ns, sum->start_ns / 1000000,
                         (unsigned) (sum->start_ns / 1000 % 1000),
-                        (sum->end_ns - sum->start_ns) / 1000,
-                        (unsigned) ((sum->end_ns - sum->start_ns) % 1000),
+                        dur / 1000, (unsigned) (dur % 1000),
                         sum->nspans, sum->nerrors, sum->dropped);
     if (sum->x_trace_id[0]) {
         tg_traces_json_cstr(b, sum->x_trace_id);

@@ -1,6 +1,7 @@
 #include <tg_config.h>
 #include <tg_core.h>
 #include <tg_cycle.h>
+#include <tg_admin.h>
 #include <tg_http.h>
 #include <tg_traces_json.h>
 
@@ -12,6 +13,19 @@
  * set. The store is mapped in the master (init_conf) so that every worker
  * serves the same traces; a reload with the same bounds keeps the store
  * and its traces.
+ *
+ * The viewer and its API show URLs with their queries, client addresses
+ * and X-Trace-IDs, so they are an admin page like [status]:
+ *
+ *   allow = CIDR | all        repeatable; default 127.0.0.1 and ::1;
+ *                             other clients get 403
+ *   listen = ADDR:PORT        optional: a plain-HTTP listener of its own
+ *                             that serves only the viewer (other paths
+ *                             404); the [main] listeners then do not
+ *
+ * On a listener bound to loopback, a Host that is not a loopback name gets
+ * 421 (DNS rebinding; tg_admin_access). -t warns when the viewer can be
+ * reached from other hosts (tg_admin_warn_open).
  */
 
 #define TG_TRACES_DEFAULT_TRACES     1000
@@ -29,6 +43,8 @@ typedef struct {
 
 typedef struct {
     tg_str_t            location;     /* no trailing '/' */
+    tg_array_t         *allow;        /* tg_cidr_t; NULL: the default */
+    tg_admin_listen_t   listen;
     tg_str_t            root;
     int64_t             max_traces;
     int64_t             max_spans;
@@ -63,6 +79,12 @@ static tg_command_t  tg_traces_commands[] = {
     { tg_string("root"), TG_CONF_TAKE1, tg_conf_set_str,
       offsetof(tg_traces_conf_t, root) },
 
+    { tg_string("allow"), TG_CONF_TAKE1 | TG_CONF_MULTI, tg_conf_set_allow,
+      offsetof(tg_traces_conf_t, allow) },
+
+    { tg_string("listen"), TG_CONF_TAKE1, tg_conf_set_admin_listen,
+      offsetof(tg_traces_conf_t, listen) },
+
     { tg_string("max_traces"), TG_CONF_TAKE1, tg_conf_set_num,
       offsetof(tg_traces_conf_t, max_traces) },
 
@@ -93,6 +115,9 @@ tg_module_t  tg_traces_module = {
 /* master only: the mapping shared by the cycles that use the same bounds */
 static tg_traces_store_t  *tg_traces_shared;
 static int                 tg_traces_shared_refs;
+
+/* per worker: the viewer's own listener, or NULL */
+static tg_listen_t        *tg_traces_listen;
 
 
 static void *
@@ -133,6 +158,12 @@ tg_traces_init_conf(tg_cycle_t *cycle, void *conf)
         return TG_ERROR;
     }
     if (tc->location.len == 0) {
+        if (tc->listen.text.len) {
+            snprintf(cycle->conf_error, TG_CONF_ERRLEN,
+                     "[traces] listen needs a location (the viewer is off "
+                     "without one)");
+            return TG_ERROR;
+        }
         return TG_OK; /* off */
     }
     if (tc->location.data[0] != '/') {
@@ -166,6 +197,11 @@ tg_traces_init_conf(tg_cycle_t *cycle, void *conf)
             return TG_ERROR;
         }
     }
+    if (tg_allow_default(cycle->pool, &tc->allow) != TG_OK
+        || tg_admin_listen_add(cycle, &tc->listen, "traces") != TG_OK)
+    {
+        return TG_ERROR;
+    }
 
     if (tg_traces_store_same(tg_traces_shared, (uint32_t) tc->max_traces,
                              (uint32_t) tc->max_spans,
@@ -197,6 +233,8 @@ tg_traces_init_conf(tg_cycle_t *cycle, void *conf)
     tg_traces_shared_refs++;
     cln->handler = tg_traces_store_release;
     cln->data = tc->store;
+    tg_admin_warn_open(cycle, &tc->listen, tc->allow, "traces",
+                       "the trace viewer");
     return TG_OK;
 }
 
@@ -272,6 +310,8 @@ tg_traces_init_process(tg_cycle_t *cycle)
 
     tc = tg_module_conf(cycle, tg_traces_module);
     tg_traces_store = tc ? tc->store : NULL;
+    tg_traces_listen = tg_traces_store ? tg_admin_listen_get(cycle, &tc->listen)
+                                       : NULL;
     return TG_OK;
 }
 
@@ -282,16 +322,24 @@ tg_traces_dump_conf(tg_cycle_t *cycle, void *conf, FILE *out)
     tg_traces_conf_t  *tc = conf;
 
     if (tc->location.len == 0) {
-        fprintf(out, "[traces]\n    location = off\n");
+        fprintf(out, "[traces]\nlocation = off\n");
         return;
     }
+    fprintf(out, "[traces]\nlocation = " TG_STR_FMT "\n",
+            TG_STR_ARG(&tc->location));
+    tg_allow_dump(out, tc->allow);
+    if (tc->listen.text.len) {
+        fprintf(out, "listen = " TG_STR_FMT "\n",
+                TG_STR_ARG(&tc->listen.text));
+    } else {
+        fprintf(out, "; listen: served on the [main] listeners\n");
+    }
     fprintf(out,
-            "[traces]\n    location = " TG_STR_FMT "\n"
-            "    root = " TG_STR_FMT "\n"
-            "    max_traces = %" PRId64 "\n    max_spans = %" PRId64 "\n"
-            "    max_spans_per_trace = %" PRId64 "\n"
-            "    ; shared memory: %zu bytes\n",
-            TG_STR_ARG(&tc->location), TG_STR_ARG(&tc->root),
+            "root = " TG_STR_FMT "\n"
+            "max_traces = %" PRId64 "\nmax_spans = %" PRId64 "\n"
+            "max_spans_per_trace = %" PRId64 "\n"
+            "; shared memory: %zu bytes\n",
+            TG_STR_ARG(&tc->root),
             tc->max_traces, tc->max_spans, tc->max_spans_per_trace,
             tg_traces_store_size((uint32_t) tc->max_traces,
                                  (uint32_t) tc->max_spans));
@@ -319,7 +367,8 @@ tg_traces_log_handler(tg_http_request_t *r)
 
     tc = tg_module_conf(tg_cycle, tg_traces_module);
     if (tc == NULL || tc->store == NULL
-        || tg_traces_under_location(tc, &r->path))
+        || tg_traces_under_location(tc, &r->path)
+        || (tg_traces_listen != NULL && r->c->listen == tg_traces_listen))
     {
         return TG_OK;
     }
@@ -345,6 +394,7 @@ tg_traces_log_handler(tg_http_request_t *r)
 static int
 tg_traces_content_handler(tg_http_request_t *r)
 {
+    int                rc;
     size_t             i;
     tg_str_t           rest, id;
     tg_traces_conf_t  *tc;
@@ -352,12 +402,40 @@ tg_traces_content_handler(tg_http_request_t *r)
     char               loc[300];
 
     tc = tg_module_conf(tg_cycle, tg_traces_module);
-    if (tc == NULL || tc->store == NULL
-        || !tg_traces_under_location(tc, &r->path))
-    {
+    if (tc == NULL || tc->store == NULL) {
         return TG_DECLINED;
     }
+    if (tg_traces_listen != NULL ? r->c->listen != tg_traces_listen
+                                 : r->c->listen->owner != NULL)
+    {
+        /* served on its own listener, else on the [main] ones only */
+        return TG_DECLINED;
+    }
+    if (!tg_traces_under_location(tc, &r->path)) {
+        if (tg_traces_listen == NULL) {
+            return TG_DECLINED;
+        }
+        /* the viewer's listener serves nothing else */
+        r->route = NULL;
+        return tg_traces_send_error(r, 404, "not found");
+    }
     r->route = NULL;
+
+    rc = tg_admin_access(r->c->listen, &r->c->peer.sa, &r->host, tc->allow);
+    if (rc == 403) {
+        tg_log_error(TG_LOG_INFO, &r->c->log, 0,
+                     "traces: client %s is not allowed", r->c->peer_text);
+        return tg_traces_send_error(r, 403, "this client address is not "
+                                    "allowed ([traces] allow)");
+    }
+    if (rc != TG_OK) {
+        tg_log_error(TG_LOG_INFO, &r->c->log, 0,
+                     "traces: Host \"" TG_STR_FMT "\" from %s is not a "
+                     "loopback name", TG_STR_ARG(&r->host), r->c->peer_text);
+        return tg_traces_send_error(r, rc, "on a loopback listener the "
+                                    "viewer answers only to localhost, "
+                                    "127.0.0.1 or [::1] as Host");
+    }
     if (!tg_str_caseeq_c(&r->method, "GET")
         && !tg_str_caseeq_c(&r->method, "HEAD"))
     {

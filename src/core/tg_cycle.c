@@ -1017,6 +1017,10 @@ tg_cycle_dump(tg_cycle_t *cycle, FILE *out)
     fprintf(out, "# effective configuration:\n[main]\n");
     ls = m->listens.elts;
     for (i = 0; i < m->listens.nelts; i++) {
+        if (ls[i].owner != NULL) {
+            /* an admin page's own: its section prints it */
+            continue;
+        }
         fprintf(out, "listen = " TG_STR_FMT "%s backlog=%d\n",
                 TG_STR_ARG(&ls[i].text), ls[i].ssl ? " ssl" : "",
                 ls[i].backlog);

@@ -23,6 +23,9 @@ struct tg_listen_s {
     void                    *ssl_ctx;   /* SSL_CTX *, the default one */
     int                     *fds;    /* one SO_REUSEPORT socket per worker */
     size_t                   nfds;
+    const char              *owner;  /* NULL: [main]; else the section of
+                                        an admin page's own listener
+                                        (tg_admin.h) */
 };
 
 typedef struct {

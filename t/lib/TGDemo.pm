@@ -69,10 +69,12 @@ sub start {
     return { collector => $cport, services => \%svc };
 }
 
-# GET $path on the gateway; the decoded JSON body, or undef.
+# GET $path on the gateway; the decoded JSON body, or undef. The viewer's
+# API answers a loopback listener only with a loopback name in Host.
 sub api {
     my ($t, $path) = @_;
-    my $r = TG::http_get($t->{port}, $path) or return undef;
+    my $r = TG::http_get($t->{port}, $path, host => "localhost:$t->{port}")
+        or return undef;
     return undef unless $r->{status} == 200 && ($r->{body} // '') =~ /^\{/;
     my $j = eval { JSON::PP::decode_json($r->{body}) };
     return $j;
