@@ -36,6 +36,20 @@ test_listen(tg_pool_t *pool, tg_listen_t *ls, const char *text)
 }
 
 
+static tg_array_t *
+tg_test_allow_all(tg_pool_t *pool)
+{
+    tg_array_t  *a;
+    tg_cidr_t   *c;
+
+    a = tg_array_create(pool, 1, sizeof(tg_cidr_t));
+    c = tg_array_push(a);
+    memset(c, 0, sizeof(tg_cidr_t));
+    c->family = AF_INET;
+    return a;
+}
+
+
 int
 main(void)
 {
@@ -108,8 +122,19 @@ main(void)
            "Host evil.example on a loopback listener: 421");
     is_int(tg_admin_access(&lo6, (struct sockaddr *) &peer6, &h, allow), 421,
            "... on [::1] too");
-    is_int(tg_admin_access(&any, (struct sockaddr *) &peer, &h, allow), TG_OK,
-           "... but not on 0.0.0.0 (the names it has are unknown)");
+    is_int(tg_admin_access(&any, (struct sockaddr *) &peer, &h, allow), 421,
+           "... and on 0.0.0.0 reached from 127.0.0.1 (a local browser)");
+    {
+        struct sockaddr_in  far;
+
+        memset(&far, 0, sizeof(far));
+        far.sin_family = AF_INET;
+        inet_pton(AF_INET, "192.0.2.9", &far.sin_addr);
+        is_int(tg_admin_access(&any, (struct sockaddr *) &far, &h,
+                               tg_test_allow_all(pool)),
+               TG_OK, "... not on 0.0.0.0 for a remote client (its names "
+                      "are unknown; allow decides)");
+    }
     tg_str_set(&h, "");
     is_int(tg_admin_access(&lo, (struct sockaddr *) &peer, &h, allow), TG_OK,
            "no Host (HTTP/1.0): allowed");

@@ -104,7 +104,8 @@ tg_admin_access(tg_listen_t *ls, struct sockaddr *peer,
         return 403;
     }
     if (host->len != 0
-        && tg_admin_addr_loopback((struct sockaddr *) &ls->addr)
+        && (tg_admin_addr_loopback(peer)
+            || tg_admin_addr_loopback((struct sockaddr *) &ls->addr))
         && !tg_admin_host_loopback(host))
     {
         return 421;

@@ -47,11 +47,12 @@ tg_listen_t *tg_admin_listen_get(tg_cycle_t *cycle, tg_admin_listen_t *al);
 /*
  * Whether a request on the listener ls may see a page: TG_OK, 403 when the
  * client address peer is outside allow (the peer itself: X-Forwarded-For
- * is never consulted), 421 when ls is bound to a loopback address and host
- * (r->host: Host or the absolute-form authority) is not a loopback name
- * (tg_admin_host_loopback). A browser that a DNS-rebinding page sends to
- * 127.0.0.1 connects from loopback, so only the name it sends in Host
- * tells it from a local client. An empty host (HTTP/1.0 without Host) is
+ * is never consulted), 421 when ls is bound to a loopback address or the
+ * client connects from one (a wildcard listener reached through 127.0.0.1)
+ * and host (r->host: Host or the absolute-form authority) is not a
+ * loopback name (tg_admin_host_loopback). A browser that a DNS-rebinding
+ * page sends to 127.0.0.1 connects from loopback, so only the name it
+ * sends in Host tells it from a local client. An empty host (HTTP/1.0 without Host) is
  * accepted: browsers always send one.
  */
 int tg_admin_access(tg_listen_t *ls, struct sockaddr *peer,
