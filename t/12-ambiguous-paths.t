@@ -96,7 +96,9 @@ for my $path ('/service-a/..;/service-b/x', '/service-a/..%2fservice-b/x',
     is($e && $e->{uri}, $path, "off: $path is forwarded as received");
 }
 my ($rc, $out, $err) = $t2->cli('-T');
-like($out, qr/^reject_ambiguous_paths = off$/m, '-T prints reject_ambiguous_paths');
+my ($effective) = $out =~ /# effective configuration:\n(.*)\z/s;
+like($effective // '', qr/^reject_ambiguous_paths = off$/m,
+     '-T prints the effective reject_ambiguous_paths');
 $t2->stop;
 
 done_testing();

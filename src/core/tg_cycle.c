@@ -1050,6 +1050,8 @@ tg_cycle_dump(tg_cycle_t *cycle, FILE *out)
     fprintf(out, "health = %.*s\n", m->health.len ? (int) m->health.len : 3,
             m->health.len ? (char *) m->health.data : "off");
     fprintf(out, "shutdown_timeout = %" PRId64 "ms\n", m->shutdown_timeout);
+    fprintf(out, "reject_ambiguous_paths = %s\n",
+            m->reject_ambiguous_paths ? "on" : "off");
 
     fprintf(out, "\n[trace]\nservice_name = " TG_STR_FMT "\n",
             TG_STR_ARG(&cycle->trace.service_name));
