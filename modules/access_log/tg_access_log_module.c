@@ -426,10 +426,10 @@ tg_access_log_init_process(tg_cycle_t *cycle)
     w->pid = (int) getpid();
     w->clock.sec = -1;
 
-    w->timer = evtimer_new(tg_http_worker.base, tg_access_log_flush_handler,
+    w->timer = evtimer_new(tg_event_worker.base, tg_access_log_flush_handler,
                            w);
     /* a second SIGUSR1 event next to the core's error-log reopen */
-    w->reopen = evsignal_new(tg_http_worker.base, SIGUSR1,
+    w->reopen = evsignal_new(tg_event_worker.base, SIGUSR1,
                              tg_access_log_reopen_handler, w);
     if (w->timer == NULL || w->reopen == NULL
         || evsignal_add(w->reopen, NULL) < 0)

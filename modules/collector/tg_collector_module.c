@@ -222,7 +222,7 @@ tg_collector_init_process(tg_cycle_t *cycle)
                      TG_STR_ARG(&cc->listen));
         return TG_OK;
     }
-    tg_collector_http = evhttp_new(tg_http_worker.base);
+    tg_collector_http = evhttp_new(tg_event_worker.base);
     if (tg_collector_http == NULL
         || evhttp_accept_socket(tg_collector_http, fd) != 0)
     {

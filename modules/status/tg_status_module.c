@@ -619,10 +619,10 @@ tg_status_init_process(tg_cycle_t *cycle)
         return TG_ERROR;
     }
     w->last_accepted = tg_http_worker.next_number;
-    w->last_closed = tg_http_worker.next_number - tg_http_worker.nconns;
+    w->last_closed = tg_http_worker.next_number - tg_event_worker.nconns;
     w->last_repairs = tg_http_worker.trace_repairs;
 
-    w->timer = event_new(tg_http_worker.base, -1, EV_PERSIST,
+    w->timer = event_new(tg_event_worker.base, -1, EV_PERSIST,
                          tg_status_timer_handler, w);
     tv.tv_sec = TG_STATUS_SYNC_MS / 1000;
     tv.tv_usec = (TG_STATUS_SYNC_MS % 1000) * 1000;
@@ -710,13 +710,13 @@ tg_status_sync(tg_status_worker_t *w, tg_upstream_t *only, int all)
         tg_status_add(&s->accepted, v - w->last_accepted);
         w->last_accepted = v;
     }
-    closed = v - tg_http_worker.nconns;
+    closed = v - tg_event_worker.nconns;
     if (closed > w->last_closed) {
         tg_status_add(&s->closed, closed - w->last_closed);
         w->last_closed = closed;
     }
     if (!w->shared) {
-        tg_status_set(&s->active, tg_http_worker.nconns);
+        tg_status_set(&s->active, tg_event_worker.nconns);
     }
     v = tg_http_worker.trace_repairs;
     if (v != w->last_repairs) {

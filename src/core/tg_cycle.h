@@ -26,6 +26,10 @@ struct tg_listen_s {
     const char              *owner;  /* NULL: [main]; else the section of
                                         an admin page's own listener
                                         (tg_admin.h) */
+    /* set by the protocol layer before the worker's loop runs: takes an
+       accepted socket (and owns it from then on) */
+    void                   (*handler)(int fd, struct sockaddr *sa,
+                                      socklen_t len, tg_listen_t *ls);
 };
 
 typedef struct {

@@ -28,6 +28,10 @@ struct tg_module_s {
     /* per worker after fork, and exit before the worker ends */
     int            (*init_process)(tg_cycle_t *cycle);
     void           (*exit_process)(tg_cycle_t *cycle);
+    /* graceful stop, called every 100 ms until it returns 0 or the
+       shutdown_timeout passed: closes what is idle and returns how many
+       connections are still busy (may be NULL) */
+    size_t         (*drain)(tg_cycle_t *cycle);
     /* prints effective settings for -T (may be NULL) */
     void           (*dump_conf)(tg_cycle_t *cycle, void *conf, FILE *out);
     tg_http_hook_pt  hooks[TG_HTTP_PHASES];

@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 #include <tg_cycle.h>
 #include <tg_process.h>
+#include <tg_event.h>
 
 
 typedef struct {
@@ -274,6 +275,57 @@ tg_master_signal_handler(int signo)
         tg_sig_child = 1;
         break;
     }
+}
+
+
+/*
+ * A worker process, from fork to exit: its loop (tg_event), the modules'
+ * process hooks around it. Never returns.
+ */
+void
+tg_worker_run(tg_cycle_t *cycle, int slot)
+{
+    size_t            i;
+    sigset_t          set;
+    struct sigaction  sa;
+
+    tg_worker_slot = slot;
+    tg_cycle = cycle;
+    tg_log_to_stderr = 0;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigemptyset(&set);
+    sigprocmask(SIG_SETMASK, &set, NULL);
+
+    if (tg_random_init() != TG_OK) {
+        tg_log_error(TG_LOG_EMERG, &tg_log_global, 0,
+                     "RAND_bytes() failed: cannot make trace ids");
+        exit(2);
+    }
+    if (tg_event_init_worker(cycle, slot) != TG_OK) {
+        exit(2);
+    }
+    for (i = 0; tg_modules[i]; i++) {
+        if (tg_modules[i]->init_process
+            && tg_modules[i]->init_process(cycle) != TG_OK)
+        {
+            tg_log_error(TG_LOG_EMERG, &tg_log_global, 0,
+                         "module init in worker failed");
+            exit(2);
+        }
+    }
+
+    tg_event_run();
+
+    for (i = 0; tg_modules[i]; i++) {
+        if (tg_modules[i]->exit_process) {
+            tg_modules[i]->exit_process(cycle);
+        }
+    }
+    tg_log_error(TG_LOG_INFO, &tg_log_global, 0, "worker exiting");
+    exit(0);
 }
 
 

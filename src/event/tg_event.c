@@ -2,7 +2,8 @@
 #include <tg_core.h>
 #include <tg_cycle.h>
 #include <tg_process.h>
-#include <tg_http.h>
+#include <tg_cycle.h>
+#include <tg_event.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -17,6 +18,8 @@ typedef struct {
     struct evconnlistener  *lev;
     tg_listen_t            *ls;
 } tg_event_listener_t;
+
+tg_event_worker_t  tg_event_worker;
 
 static tg_event_listener_t  tg_event_listeners[64];
 static size_t               tg_event_nlisteners;
@@ -60,7 +63,7 @@ tg_event_timeout(int64_t ms)
     tv.tv_usec = (ms % 1000) * 1000;
     if (tg_event_ncommons < tg_nelts(tg_event_commons)) {
         tg_event_commons[tg_event_ncommons].tv =
-            event_base_init_common_timeout(tg_http_worker.base, &tv);
+            event_base_init_common_timeout(tg_event_worker.base, &tv);
         if (tg_event_commons[tg_event_ncommons].tv) {
             tg_event_commons[tg_event_ncommons].ms = ms;
             return tg_event_commons[tg_event_ncommons++].tv;
@@ -492,7 +495,7 @@ tg_event_accept_handler(struct evconnlistener *lev, evutil_socket_t fd,
 {
     tg_event_listener_t  *el = ctx;
 
-    tg_http_init_connection(fd, sa, (socklen_t) len, el->ls);
+    el->ls->handler(fd, sa, (socklen_t) len, el->ls);
 }
 
 
@@ -517,10 +520,10 @@ tg_event_accept_resume_handler(evutil_socket_t fd, short what, void *ctx)
 {
     size_t  i;
 
-    if (tg_http_worker.shutting_down) {
+    if (tg_event_worker.shutting_down) {
         return;
     }
-    if (tg_http_worker.nconns >= (size_t) tg_cycle->main.worker_connections) {
+    if (tg_event_worker.nconns >= (size_t) tg_cycle->main.worker_connections) {
         tg_event_accept_pause(100);
         return;
     }
@@ -561,16 +564,21 @@ tg_event_stop_listening(void)
 static void
 tg_event_stop_check_handler(evutil_socket_t fd, short what, void *ctx)
 {
-    size_t          left;
+    size_t          i, left;
     struct timeval  tv = { 0, 100 * 1000 };
 
-    left = tg_http_shutdown_connections();
+    left = 0;
+    for (i = 0; tg_modules[i]; i++) {
+        if (tg_modules[i]->drain) {
+            left += tg_modules[i]->drain(tg_cycle);
+        }
+    }
     if (left == 0 || tg_time_ms() >= tg_event_stop_deadline) {
         if (left) {
             tg_log_error(TG_LOG_WARN, &tg_log_global, 0,
                          "shutdown timeout: closing %zu connections", left);
         }
-        event_base_loopexit(tg_http_worker.base, NULL);
+        event_base_loopexit(tg_event_worker.base, NULL);
         return;
     }
     evtimer_add(tg_event_stop_timer, &tv);
@@ -584,12 +592,12 @@ tg_event_signal_handler(evutil_socket_t fd, short what, void *ctx)
 
     switch (signo) {
     case SIGQUIT:
-        if (tg_http_worker.shutting_down) {
+        if (tg_event_worker.shutting_down) {
             return;
         }
         tg_log_error(TG_LOG_NOTICE, &tg_log_global, 0,
                      "gracefully shutting down");
-        tg_http_worker.shutting_down = 1;
+        tg_event_worker.shutting_down = 1;
         tg_event_stop_listening();
         tg_event_stop_deadline = tg_time_ms()
                                  + (uint64_t) tg_cycle->main.shutdown_timeout;
@@ -597,9 +605,9 @@ tg_event_signal_handler(evutil_socket_t fd, short what, void *ctx)
         break;
     case SIGTERM:
     case SIGINT:
-        tg_http_worker.shutting_down = 1;
+        tg_event_worker.shutting_down = 1;
         tg_event_stop_listening();
-        event_base_loopexit(tg_http_worker.base, NULL);
+        event_base_loopexit(tg_event_worker.base, NULL);
         break;
     case SIGUSR1:
         tg_log_reopen(&tg_log_global);
@@ -610,31 +618,14 @@ tg_event_signal_handler(evutil_socket_t fd, short what, void *ctx)
 }
 
 
-void
-tg_worker_run(tg_cycle_t *cycle, int slot)
+int
+tg_event_init_worker(tg_cycle_t *cycle, int slot)
 {
     size_t             i;
-    sigset_t           set;
     tg_listen_t       *ls;
     struct event      *ev;
-    struct sigaction   sa;
     static const int   sigs[] = { SIGQUIT, SIGTERM, SIGINT, SIGUSR1, SIGHUP };
 
-    tg_worker_slot = slot;
-    tg_cycle = cycle;
-    tg_log_to_stderr = 0;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = SIG_DFL;
-    sigaction(SIGCHLD, &sa, NULL);
-    sigemptyset(&set);
-    sigprocmask(SIG_SETMASK, &set, NULL);
-
-    if (tg_random_init() != TG_OK) {
-        tg_log_error(TG_LOG_EMERG, &tg_log_global, 0,
-                     "RAND_bytes() failed: cannot make trace ids");
-        exit(2);
-    }
     /*
      * Only this thread touches the worker's base (the exporter thread has
      * its own), so the per-operation mutex evthread_use_pthreads() would
@@ -645,27 +636,27 @@ tg_worker_run(tg_cycle_t *cycle, int slot)
 
         if (ecfg) {
             event_config_set_flag(ecfg, EVENT_BASE_FLAG_NOLOCK);
-            tg_http_worker.base = event_base_new_with_config(ecfg);
+            tg_event_worker.base = event_base_new_with_config(ecfg);
             event_config_free(ecfg);
         }
     }
-    if (tg_http_worker.base == NULL) {
+    if (tg_event_worker.base == NULL) {
         tg_log_error(TG_LOG_EMERG, &tg_log_global, 0,
                      "event_base_new() failed");
-        exit(2);
+        return TG_ERROR;
     }
     for (i = 0; i < tg_nelts(sigs); i++) {
-        ev = evsignal_new(tg_http_worker.base, sigs[i],
+        ev = evsignal_new(tg_event_worker.base, sigs[i],
                           tg_event_signal_handler, NULL);
         if (ev == NULL || evsignal_add(ev, NULL) < 0) {
             tg_log_error(TG_LOG_EMERG, &tg_log_global, 0,
                          "evsignal_add() failed");
-            exit(2);
+            return TG_ERROR;
         }
     }
-    tg_event_stop_timer = evtimer_new(tg_http_worker.base,
+    tg_event_stop_timer = evtimer_new(tg_event_worker.base,
                                       tg_event_stop_check_handler, NULL);
-    tg_event_accept_timer = evtimer_new(tg_http_worker.base,
+    tg_event_accept_timer = evtimer_new(tg_event_worker.base,
                                         tg_event_accept_resume_handler, NULL);
 
     ls = cycle->main.listens.elts;
@@ -673,13 +664,13 @@ tg_worker_run(tg_cycle_t *cycle, int slot)
         tg_log_error(TG_LOG_EMERG, &tg_log_global, 0,
                      "more than %zu listen addresses",
                      tg_nelts(tg_event_listeners));
-        exit(2);
+        return TG_ERROR;
     }
     for (i = 0; i < cycle->main.listens.nelts; i++) {
         tg_event_listener_t  *el = &tg_event_listeners[tg_event_nlisteners];
 
         el->ls = &ls[i];
-        el->lev = evconnlistener_new(tg_http_worker.base,
+        el->lev = evconnlistener_new(tg_event_worker.base,
                                      tg_event_accept_handler, el,
                                      LEV_OPT_CLOSE_ON_FREE, -1,
                                      ls[i].fds[slot]);
@@ -687,34 +678,18 @@ tg_worker_run(tg_cycle_t *cycle, int slot)
             tg_log_error(TG_LOG_EMERG, &tg_log_global, errno,
                          "evconnlistener_new() on " TG_STR_FMT " failed",
                          TG_STR_ARG(&ls[i].text));
-            exit(2);
+            return TG_ERROR;
         }
         evconnlistener_set_error_cb(el->lev, tg_event_accept_error_handler);
         tg_event_nlisteners++;
     }
+    return TG_OK;
+}
 
-    for (i = 0; tg_modules[i]; i++) {
-        if (tg_modules[i]->init_process
-            && tg_modules[i]->init_process(cycle) != TG_OK)
-        {
-            tg_log_error(TG_LOG_EMERG, &tg_log_global, 0,
-                         "module init in worker failed");
-            exit(2);
-        }
-    }
 
-    event_base_dispatch(tg_http_worker.base);
-
-    tg_http_worker.shutting_down = 1;
-    while (tg_http_worker.conns) {
-        tg_http_close_connection(tg_http_worker.conns);
-    }
-    tg_upstream_close_idle(cycle);
-    for (i = 0; tg_modules[i]; i++) {
-        if (tg_modules[i]->exit_process) {
-            tg_modules[i]->exit_process(cycle);
-        }
-    }
-    tg_log_error(TG_LOG_INFO, &tg_log_global, 0, "worker exiting");
-    exit(0);
+void
+tg_event_run(void)
+{
+    event_base_dispatch(tg_event_worker.base);
+    tg_event_worker.shutting_down = 1;
 }

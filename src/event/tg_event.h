@@ -1,6 +1,33 @@
 #ifndef _TG_EVENT_H_INCLUDED_
 #define _TG_EVENT_H_INCLUDED_
 
+/*
+ * A worker's loop: its base (made after fork), the connections that
+ * protocol layers count in nconns (the accept limit, worker_connections,
+ * compares with it) and whether a stop began. One per worker process.
+ */
+typedef struct {
+    struct event_base  *base;
+    size_t              nconns;
+    unsigned            shutting_down:1;
+} tg_event_worker_t;
+
+extern tg_event_worker_t  tg_event_worker;
+
+/*
+ * In a worker, after fork: makes the base, the signal events (QUIT
+ * graceful, TERM/INT fast, USR1 reopen) and a listener on fds[slot] of
+ * every listen of the cycle, which hands each accepted socket to the
+ * listen's handler. TG_OK, else TG_ERROR (logged).
+ */
+int tg_event_init_worker(tg_cycle_t *cycle, int slot);
+
+/*
+ * Runs the loop until a fast stop, or a graceful one whose modules'
+ * drain hooks report no busy connection (or shutdown_timeout passed).
+ */
+void tg_event_run(void);
+
 /* Stops accepting on every listener of this worker for ms milliseconds
    (connection limit reached, or out of descriptors). */
 void tg_event_accept_pause(int ms);

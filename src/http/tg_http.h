@@ -209,14 +209,11 @@ struct tg_http_conn_s {
 
 /* per worker */
 typedef struct {
-    struct event_base  *base;
     tg_http_conn_t     *conns;        /* every open client connection */
-    size_t              nconns;
     uint64_t            next_number;
     tg_pool_t          *free_pools[64]; /* reset request pools for reuse */
     size_t              nfree_pools;
     uint64_t            trace_repairs;  /* duplicated contexts repaired */
-    unsigned            shutting_down:1;
 } tg_http_worker_t;
 
 extern tg_http_worker_t  tg_http_worker;

@@ -100,7 +100,7 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
     struct sockaddr_storage  local;
     socklen_t                llen;
 
-    if (tg_http_worker.nconns + 1 >= (size_t) tg_cycle->main.worker_connections)
+    if (tg_event_worker.nconns + 1 >= (size_t) tg_cycle->main.worker_connections)
     {
         tg_log_error(TG_LOG_WARN, &tg_log_global, 0,
                      "%" PRId64 " worker_connections are not enough",
@@ -145,7 +145,7 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
         if (ssl == NULL) {
             goto failed;
         }
-        c->bev = bufferevent_openssl_socket_new(tg_http_worker.base, fd, ssl,
+        c->bev = bufferevent_openssl_socket_new(tg_event_worker.base, fd, ssl,
                                                 BUFFEREVENT_SSL_ACCEPTING,
                                                 BEV_OPT_CLOSE_ON_FREE
                                                     | BEV_OPT_DEFER_CALLBACKS);
@@ -156,7 +156,7 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
         /* clients that skip close_notify are the norm, not an attack */
         bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
     }
-    c->timer = evtimer_new(tg_http_worker.base, tg_http_timer_handler, c);
+    c->timer = evtimer_new(tg_event_worker.base, tg_http_timer_handler, c);
     if (c->timer == NULL || tg_http_setup_bev(c) != TG_OK) {
         goto failed;
     }
@@ -168,7 +168,7 @@ tg_http_init_connection(int fd, struct sockaddr *sa, socklen_t len,
         c->next->prev = c;
     }
     tg_http_worker.conns = c;
-    tg_http_worker.nconns++;
+    tg_event_worker.nconns++;
 
     /* the first request must arrive within client_header_timeout */
     c->idle_since_ms = tg_time_ms();
@@ -206,7 +206,7 @@ tg_http_setup_bev(tg_http_conn_t *c)
          * its callbacks synchronously (triggers ask for deferral
          * themselves), and deferral costs a queue round per event.
          */
-        c->bev = bufferevent_socket_new(tg_http_worker.base, c->fd, 0);
+        c->bev = bufferevent_socket_new(tg_event_worker.base, c->fd, 0);
         if (c->bev == NULL) {
             return TG_ERROR;
         }
@@ -278,7 +278,7 @@ tg_http_park(tg_http_conn_t *c)
     event_del(c->timer);
     c->deadline.timer_at = 0;
     c->deadline.at = 0;
-    event_assign(c->timer, tg_http_worker.base, c->fd, EV_READ,
+    event_assign(c->timer, tg_event_worker.base, c->fd, EV_READ,
                  tg_http_parked_handler, c);
     event_add(c->timer, tg_event_timeout(left));
     tg_log_debug(&c->log, "idle: parked for %" PRId64 " ms", left);
@@ -300,7 +300,7 @@ tg_http_parked_handler(evutil_socket_t fd, short what, void *ctx)
      * Bytes (or the client's close) arrived: back to a bufferevent, whose
      * read event reports them on the next loop round.
      */
-    event_assign(c->timer, tg_http_worker.base, -1, 0, tg_http_timer_handler,
+    event_assign(c->timer, tg_event_worker.base, -1, 0, tg_http_timer_handler,
                  c);
     if (tg_http_setup_bev(c) != TG_OK) {
         tg_log_error(TG_LOG_ALERT, &c->log, 0,
@@ -372,7 +372,7 @@ tg_http_close_connection(tg_http_conn_t *c)
     if (c->next) {
         c->next->prev = c->prev;
     }
-    tg_http_worker.nconns--;
+    tg_event_worker.nconns--;
     if (c->timer) {
         event_free(c->timer);
     }
@@ -385,6 +385,53 @@ tg_http_close_connection(tg_http_conn_t *c)
     tg_http_pool_put(c->rpool);
     free(c);
 }
+
+
+/* tg_http_module's drain hook */
+static size_t
+tg_http_drain(tg_cycle_t *cycle)
+{
+    return tg_http_shutdown_connections();
+}
+
+
+/* Every listener, [main] and admin pages' own, speaks HTTP for now. */
+static int
+tg_http_init_process(tg_cycle_t *cycle)
+{
+    size_t        i;
+    tg_listen_t  *ls;
+
+    ls = cycle->main.listens.elts;
+    for (i = 0; i < cycle->main.listens.nelts; i++) {
+        if (ls[i].handler == NULL) {
+            ls[i].handler = tg_http_init_connection;
+        }
+    }
+    return TG_OK;
+}
+
+
+static void
+tg_http_exit_process(tg_cycle_t *cycle)
+{
+    while (tg_http_worker.conns) {
+        tg_http_close_connection(tg_http_worker.conns);
+    }
+    tg_upstream_close_idle(cycle);
+}
+
+
+/*
+ * The HTTP/1.1 server, a module without a section of its own: first in
+ * tg_modules[], so its connections close before other modules' exit
+ * hooks run (their last spans and log lines included).
+ */
+tg_module_t  tg_http_module = {
+    .init_process = tg_http_init_process,
+    .exit_process = tg_http_exit_process,
+    .drain = tg_http_drain,
+};
 
 
 size_t
@@ -414,7 +461,7 @@ tg_http_shutdown_connections(void)
             tg_http_close_connection(c);
         }
     }
-    return tg_http_worker.nconns;
+    return tg_event_worker.nconns;
 }
 
 
@@ -1195,7 +1242,7 @@ tg_http_keepalive_allowed(tg_http_request_t *r)
     tg_http_conn_t  *c = r->c;
 
     return r->keepalive && r->body_done && !c->closing
-           && !tg_http_worker.shutting_down
+           && !tg_event_worker.shutting_down
            && tg_cycle->main.keepalive_timeout > 0
            && c->requests + 1 < (uint64_t) tg_cycle->main.keepalive_requests;
 }
@@ -1298,7 +1345,7 @@ tg_http_linger_close(tg_http_conn_t *c, int complete)
     bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
     bufferevent_disable(c->bev, EV_WRITE);
     bufferevent_enable(c->bev, EV_READ);
-    tg_http_set_timer(c, tg_http_worker.shutting_down ? TG_HTTP_LINGER_MS / 4
+    tg_http_set_timer(c, tg_event_worker.shutting_down ? TG_HTTP_LINGER_MS / 4
                                                       : TG_HTTP_LINGER_MS);
 }
 

@@ -131,7 +131,7 @@ tg_upstream_idle_put(tg_upstream_conn_t *uc)
 
     s = uc->server;
     u = s->upstream;
-    if (tg_http_worker.shutting_down || s->nidle >= (size_t) u->keepalive
+    if (tg_event_worker.shutting_down || s->nidle >= (size_t) u->keepalive
         || uc->requests >= (uint64_t) u->keepalive_requests)
     {
         tg_upstream_conn_close(uc);
@@ -283,7 +283,7 @@ tg_http_upstream_ssl_bev(tg_http_request_t *r, tg_upstream_server_t *s)
     } else if (u->ssl_verify) {
         X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), (char *) name);
     }
-    bev = bufferevent_openssl_socket_new(tg_http_worker.base, -1, ssl,
+    bev = bufferevent_openssl_socket_new(tg_event_worker.base, -1, ssl,
                                          BUFFEREVENT_SSL_CONNECTING,
                                          BEV_OPT_CLOSE_ON_FREE
                                              | BEV_OPT_DEFER_CALLBACKS);
@@ -309,7 +309,7 @@ tg_http_upstream_connect(tg_http_request_t *r)
     }
     uc->server = s;
     uc->number = ++tg_upstream_conn_number;
-    uc->timer = evtimer_new(tg_http_worker.base, tg_upstream_timer_handler, uc);
+    uc->timer = evtimer_new(tg_event_worker.base, tg_upstream_timer_handler, uc);
     if (uc->timer == NULL) {
         free(uc);
         goto failed;
@@ -317,7 +317,7 @@ tg_http_upstream_connect(tg_http_request_t *r)
     if (s->ssl) {
         uc->bev = tg_http_upstream_ssl_bev(r, s);
     } else {
-        uc->bev = bufferevent_socket_new(tg_http_worker.base, -1,
+        uc->bev = bufferevent_socket_new(tg_event_worker.base, -1,
                                          BEV_OPT_CLOSE_ON_FREE);
     }
     if (uc->bev == NULL) {
