@@ -118,8 +118,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
 
-    rt = cycle->routes.elts;
-    for (i = 0; i < cycle->routes.nelts; i++) {
+    rt = tg_http_routes(cycle)->elts;
+    for (i = 0; i < tg_http_routes(cycle)->nelts; i++) {
         if (rt[i]->upstream == NULL || rt[i]->prefix.len == 0) {
             abort();
         }

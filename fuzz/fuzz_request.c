@@ -297,7 +297,7 @@ tg_fuzz_handle(tg_http_request_t *r)
         r->keepalive = 0;
         r->upgrade = method == HTTP_GET && r->http_minor >= 1 && (conn & 4);
     }
-    r->route = tg_http_route_find(&tg_cycle->routes, &r->path);
+    r->route = tg_http_route_find(tg_http_routes(tg_cycle), &r->path);
     tg_http_trace_start(r);
     if (r->route) {
         r->upstream = r->route->upstream;

@@ -101,6 +101,11 @@ static tg_command_t  tg_access_log_commands[] = {
 };
 
 
+static const tg_http_module_t  tg_access_log_http_module = {
+    { [TG_HTTP_LOG_PHASE] = tg_access_log_handler }
+};
+
+
 tg_module_t  tg_access_log_module = {
     .section = tg_null_string,
     .commands = tg_access_log_commands,
@@ -109,7 +114,7 @@ tg_module_t  tg_access_log_module = {
     .init_process = tg_access_log_init_process,
     .exit_process = tg_access_log_exit_process,
     .dump_conf = tg_access_log_dump_conf,
-    .hooks = { [TG_HTTP_LOG_PHASE] = tg_access_log_handler }
+    .ctx = &tg_access_log_http_module
 };
 
 

@@ -97,8 +97,7 @@ tg_module_t  tg_collector_module = {
     .init_conf = tg_collector_init_conf,
     .init_process = tg_collector_init_process,
     .exit_process = tg_collector_exit_process,
-    .dump_conf = tg_collector_dump_conf,
-    .hooks = { NULL }
+    .dump_conf = tg_collector_dump_conf
 };
 
 

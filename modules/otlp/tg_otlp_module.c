@@ -137,6 +137,11 @@ static tg_command_t  tg_otlp_commands[] = {
 };
 
 
+static const tg_http_module_t  tg_otlp_http_module = {
+    { [TG_HTTP_LOG_PHASE] = tg_otlp_log_handler }
+};
+
+
 tg_module_t  tg_otlp_module = {
     .section = tg_string("otlp"),
     .commands = tg_otlp_commands,
@@ -145,7 +150,7 @@ tg_module_t  tg_otlp_module = {
     .init_process = tg_otlp_init_process,
     .exit_process = tg_otlp_exit_process,
     .dump_conf = tg_otlp_dump_conf,
-    .hooks = { [TG_HTTP_LOG_PHASE] = tg_otlp_log_handler }
+    .ctx = &tg_otlp_http_module
 };
 
 

@@ -219,6 +219,12 @@ static tg_command_t  tg_status_commands[] = {
 };
 
 
+static const tg_http_module_t  tg_status_http_module = {
+    { [TG_HTTP_CONTENT_PHASE] = tg_status_content_handler,
+      [TG_HTTP_LOG_PHASE] = tg_status_log_handler }
+};
+
+
 tg_module_t  tg_status_module = {
     .section = tg_string("status"),
     .commands = tg_status_commands,
@@ -227,10 +233,7 @@ tg_module_t  tg_status_module = {
     .init_process = tg_status_init_process,
     .exit_process = tg_status_exit_process,
     .dump_conf = tg_status_dump_conf,
-    .hooks = {
-        [TG_HTTP_CONTENT_PHASE] = tg_status_content_handler,
-        [TG_HTTP_LOG_PHASE] = tg_status_log_handler
-    }
+    .ctx = &tg_status_http_module
 };
 
 
@@ -351,12 +354,12 @@ tg_status_init_conf(tg_cycle_t *cycle, void *conf)
                                     sizeof(tg_status_zone_t),
                                     strerror(errno));
     }
-    rts = cycle->routes.elts;
-    for (i = 0; i < cycle->routes.nelts; i++) {
+    rts = tg_http_routes(cycle)->elts;
+    for (i = 0; i < tg_http_routes(cycle)->nelts; i++) {
         tg_status_intern_route(&rts[i]->prefix);
     }
-    ups = cycle->upstreams.elts;
-    for (i = 0; i < cycle->upstreams.nelts; i++) {
+    ups = tg_upstreams(cycle)->elts;
+    for (i = 0; i < tg_upstreams(cycle)->nelts; i++) {
         srv = ups[i]->servers.elts;
         for (j = 0; j < ups[i]->servers.nelts; j++) {
             tg_status_intern_server(&ups[i]->name, &srv[j].text);
@@ -571,22 +574,22 @@ tg_status_init_process(tg_cycle_t *cycle)
     w->listen = tg_admin_listen_get(cycle, &sc->listen);
 
     /* keys of this cycle's routes and servers, interned by the master */
-    w->nroutes = cycle->routes.nelts;
+    w->nroutes = tg_http_routes(cycle)->nelts;
     w->route_ptr = tg_pcalloc(cycle->pool,
                               (w->nroutes + 1) * sizeof(tg_http_route_t *));
     w->route_idx = tg_pcalloc(cycle->pool, (w->nroutes + 1) * sizeof(uint32_t));
     if (w->route_ptr == NULL || w->route_idx == NULL) {
         return TG_ERROR;
     }
-    rts = cycle->routes.elts;
+    rts = tg_http_routes(cycle)->elts;
     for (i = 0; i < w->nroutes; i++) {
         k = tg_status_find_route(&rts[i]->prefix);
         w->route_ptr[i] = rts[i];
         w->route_idx[i] = k < 0 ? TG_STATUS_ROUTE_OTHER : (uint32_t) k;
     }
 
-    ups = cycle->upstreams.elts;
-    w->nupstreams = cycle->upstreams.nelts;
+    ups = tg_upstreams(cycle)->elts;
+    w->nupstreams = tg_upstreams(cycle)->nelts;
     n = 0;
     for (i = 0; i < w->nupstreams; i++) {
         n += ups[i]->servers.nelts;
@@ -756,7 +759,7 @@ tg_status_sync(tg_status_worker_t *w, tg_upstream_t *only, int all)
     if (only == NULL) {
         return;
     }
-    ups = tg_cycle->upstreams.elts;
+    ups = tg_upstreams(tg_cycle)->elts;
     for (i = 0; i < w->nupstreams; i++) {
         if (ups[i] == only) {
             tg_status_sync_servers(w, w->ups_base[i], w->ups_base[i + 1],

@@ -98,6 +98,12 @@ static tg_command_t  tg_traces_commands[] = {
 };
 
 
+static const tg_http_module_t  tg_traces_http_module = {
+    { [TG_HTTP_CONTENT_PHASE] = tg_traces_content_handler,
+      [TG_HTTP_LOG_PHASE] = tg_traces_log_handler }
+};
+
+
 tg_module_t  tg_traces_module = {
     .section = tg_string("traces"),
     .commands = tg_traces_commands,
@@ -105,10 +111,7 @@ tg_module_t  tg_traces_module = {
     .init_conf = tg_traces_init_conf,
     .init_process = tg_traces_init_process,
     .dump_conf = tg_traces_dump_conf,
-    .hooks = {
-        [TG_HTTP_CONTENT_PHASE] = tg_traces_content_handler,
-        [TG_HTTP_LOG_PHASE] = tg_traces_log_handler
-    }
+    .ctx = &tg_traces_http_module
 };
 
 

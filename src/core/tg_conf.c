@@ -1,9 +1,6 @@
 #include <tg_config.h>
 #include <tg_core.h>
 #include <tg_cycle.h>
-#include <tg_http_upstream.h>
-#include <tg_http_route.h>
-#include <tg_ssl.h>
 
 #include <glob.h>
 #include <ini.h>
@@ -187,33 +184,20 @@ tg_conf_open_section(tg_conf_t *cf, tg_str_t *header)
         cf->cmds = tg_trace_commands;
         return tg_conf_section_once(cf, "trace", &cycle->seen_trace);
     }
-    if (tg_str_caseeq_c(&kind, "ssl")) {
-        cf->ctx = tg_ssl_add(cf, &arg);
-        cf->cmds = tg_ssl_commands;
-        return cf->ctx ? TG_OK : TG_ERROR;
-    }
-    if (tg_str_caseeq_c(&kind, "upstream")) {
-        if (arg.len == 0) {
-            return tg_conf_error(cf, "[upstream] needs a name: "
-                                     "[upstream NAME]");
-        }
-        cf->ctx = tg_upstream_add(cf, &arg);
-        cf->cmds = tg_upstream_commands;
-        return cf->ctx ? TG_OK : TG_ERROR;
-    }
-    if (tg_str_caseeq_c(&kind, "route")) {
-        if (arg.len == 0) {
-            return tg_conf_error(cf, "[route] needs a path prefix: "
-                                     "[route /PREFIX]");
-        }
-        cf->ctx = tg_http_route_add(cf, &arg);
-        cf->cmds = tg_http_route_commands;
-        return cf->ctx ? TG_OK : TG_ERROR;
-    }
     for (i = 0; tg_modules[i]; i++) {
-        if (arg.len == 0 && tg_modules[i]->section.len
-            && tg_str_caseeq(&kind, &tg_modules[i]->section))
+        if (tg_modules[i]->section.len == 0
+            || !tg_str_caseeq(&kind, &tg_modules[i]->section))
         {
+            continue;
+        }
+        if (tg_modules[i]->add_section) {
+            cf->module = tg_modules[i];
+            cf->cmds = tg_modules[i]->commands;
+            cf->ctx = tg_modules[i]->add_section(cf, cycle->module_conf[i],
+                                                 &arg);
+            return cf->ctx ? TG_OK : TG_ERROR;
+        }
+        if (arg.len == 0) {
             if (cycle->module_seen[i]) {
                 return tg_conf_error(cf, "section [" TG_STR_FMT "] repeated",
                                      TG_STR_ARG(&kind));

@@ -12,17 +12,10 @@ typedef struct tg_command_s          tg_command_t;
 typedef struct tg_module_s           tg_module_t;
 typedef struct tg_cycle_s            tg_cycle_t;
 typedef struct tg_listen_s           tg_listen_t;
-typedef struct tg_upstream_s         tg_upstream_t;
-typedef struct tg_upstream_server_s  tg_upstream_server_t;
-typedef struct tg_http_route_s       tg_http_route_t;
-typedef struct tg_http_conn_s        tg_http_conn_t;
-typedef struct tg_http_request_s     tg_http_request_t;
-typedef struct tg_http_header_s      tg_http_header_t;
 
 #define TG_OK        0
 #define TG_ERROR    -1
 #define TG_AGAIN    -2 /* would block; called again from an event */
-#define TG_BUSY     -3
 #define TG_DONE     -4 /* hook finished the request itself */
 #define TG_DECLINED -5 /* hook not interested; try the next one */
 

@@ -1,9 +1,6 @@
 #include <tg_config.h>
 #include <tg_core.h>
 #include <tg_cycle.h>
-#include <tg_http_upstream.h>
-#include <tg_http_route.h>
-#include <tg_ssl.h>
 
 
 tg_cycle_t  *tg_cycle;
@@ -900,18 +897,13 @@ tg_cycle_load(const char *prefix, const char *conf_file, char *err,
     cfile.len = strlen(conf_file);
     cycle->conf_file = tg_conf_full_path(pool, cycle->prefix, &cfile);
 
-    for (nmodules = 0; tg_modules[nmodules]; nmodules++) {
-        /* count */
-    }
+    nmodules = tg_module_init_indexes();
     cycle->module_conf = tg_pcalloc(pool, (nmodules + 1) * sizeof(void *));
     cycle->module_seen = tg_pcalloc(pool, nmodules + 1);
     if (cycle->conf_file == NULL || cycle->module_conf == NULL
         || cycle->module_seen == NULL
         || tg_array_init(&cycle->main.listens, pool, 2, sizeof(tg_listen_t))
                != TG_OK
-        || tg_array_init(&cycle->upstreams, pool, 4, sizeof(void *)) != TG_OK
-        || tg_array_init(&cycle->ssl_confs, pool, 2, sizeof(void *)) != TG_OK
-        || tg_array_init(&cycle->routes, pool, 4, sizeof(void *)) != TG_OK
         || tg_array_init(&cycle->conf_files, pool, 2, sizeof(tg_str_t))
                != TG_OK)
     {
@@ -940,10 +932,7 @@ tg_cycle_load(const char *prefix, const char *conf_file, char *err,
     }
 
     if (tg_cycle_init_main(cycle) != TG_OK
-        || tg_cycle_init_trace(cycle) != TG_OK
-        || tg_upstream_init_conf(cycle) != TG_OK
-        || tg_http_route_init_conf(cycle) != TG_OK
-        || tg_ssl_init_conf(cycle) != TG_OK)
+        || tg_cycle_init_trace(cycle) != TG_OK)
     {
         goto conf_failed;
     }
@@ -991,13 +980,10 @@ tg_cycle_dump(tg_cycle_t *cycle, FILE *out)
 {
     int                    c;
     FILE                  *fp;
-    size_t                 i, j;
-    tg_str_t              *files;
-    tg_listen_t           *ls;
-    tg_upstream_t        **ups;
-    tg_http_route_t      **rts;
-    tg_upstream_server_t  *srv;
-    tg_main_conf_t        *m;
+    size_t           i;
+    tg_str_t        *files;
+    tg_listen_t     *ls;
+    tg_main_conf_t  *m;
 
     files = cycle->conf_files.elts;
     for (i = 0; i < cycle->conf_files.nelts; i++) {
@@ -1065,28 +1051,6 @@ tg_cycle_dump(tg_cycle_t *cycle, FILE *out)
             cycle->trace.x_trace_id.len ? (char *) cycle->trace.x_trace_id.data
                                         : "off");
 
-    ups = cycle->upstreams.elts;
-    for (i = 0; i < cycle->upstreams.nelts; i++) {
-        fprintf(out, "\n[upstream " TG_STR_FMT "]\n", TG_STR_ARG(&ups[i]->name));
-        srv = ups[i]->servers.elts;
-        for (j = 0; j < ups[i]->servers.nelts; j++) {
-            fprintf(out, "server = " TG_STR_FMT " weight=%" PRId64
-                    " max_fails=%" PRId64 " fail_timeout=%" PRId64 "ms%s\n",
-                    TG_STR_ARG(&srv[j].text), srv[j].weight, srv[j].max_fails,
-                    srv[j].fail_timeout, srv[j].backup ? " backup" : "");
-        }
-        fprintf(out, "keepalive = %" PRId64 "\nconnect_timeout = %" PRId64
-                "ms\nread_timeout = %" PRId64 "ms\nsend_timeout = %" PRId64
-                "ms\n", ups[i]->keepalive, ups[i]->connect_timeout,
-                ups[i]->read_timeout, ups[i]->send_timeout);
-    }
-    rts = cycle->routes.elts;
-    for (i = 0; i < cycle->routes.nelts; i++) {
-        fprintf(out, "\n[route " TG_STR_FMT "]\nupstream = " TG_STR_FMT
-                "\nstrip_prefix = %s\n", TG_STR_ARG(&rts[i]->prefix),
-                TG_STR_ARG(&rts[i]->upstream_name),
-                rts[i]->strip_prefix ? "on" : "off");
-    }
     for (i = 0; tg_modules[i]; i++) {
         if (tg_modules[i]->dump_conf) {
             fputc('\n', out);

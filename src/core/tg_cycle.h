@@ -118,9 +118,6 @@ struct tg_cycle_s {
     char            *conf_file;   /* full path */
     tg_main_conf_t   main;
     tg_trace_conf_t  trace;
-    tg_array_t       upstreams;   /* tg_upstream_t * */
-    tg_array_t       ssl_confs;   /* tg_ssl_conf_t * */
-    tg_array_t       routes;      /* tg_http_route_t *, longest prefix first */
     tg_array_t       conf_files;  /* tg_str_t: every file read, for -T */
     void           **module_conf;
     tg_log_file_t    error_log_file;

@@ -13,22 +13,3 @@ tg_module_init_indexes(void)
     }
     return i;
 }
-
-
-int
-tg_module_run_phase(tg_http_request_t *r, tg_http_phase_e phase)
-{
-    int     rc;
-    size_t  i;
-
-    for (i = 0; tg_modules[i]; i++) {
-        if (tg_modules[i]->hooks[phase] == NULL) {
-            continue;
-        }
-        rc = tg_modules[i]->hooks[phase](r);
-        if (rc == TG_DONE || rc == TG_ERROR) {
-            return rc;
-        }
-    }
-    return TG_OK;
-}

@@ -7,19 +7,14 @@
  * calls their hooks in list order.
  */
 
-typedef enum {
-    TG_HTTP_REQUEST_HEADERS_PHASE = 0, /* after trace context, before routing */
-    TG_HTTP_CONTENT_PHASE,             /* may answer itself: returns TG_DONE */
-    TG_HTTP_LOG_PHASE,                 /* request finished: log, span export */
-    TG_HTTP_PHASES
-} tg_http_phase_e;
-
-/* A phase hook: TG_OK/TG_DECLINED to go on, TG_DONE when it answered. */
-typedef int (*tg_http_hook_pt)(tg_http_request_t *r);
-
 struct tg_module_s {
     tg_str_t         section;  /* its [section]; keys flagged MAIN go in [main] */
     tg_command_t    *commands;
+    /* for a section that takes an argument and may repeat ([upstream
+       NAME]): makes the context its commands fill, given the module conf;
+       NULL after reporting the error with tg_conf_error. Without it the
+       section takes no argument and appears once */
+    void          *(*add_section)(tg_conf_t *cf, void *conf, tg_str_t *arg);
     /* allocates the module conf in cycle->pool with everything unset */
     void          *(*create_conf)(tg_cycle_t *cycle);
     /* fills defaults (after the file and OTEL_* env) and validates; errors
@@ -34,7 +29,9 @@ struct tg_module_s {
     size_t         (*drain)(tg_cycle_t *cycle);
     /* prints effective settings for -T (may be NULL) */
     void           (*dump_conf)(tg_cycle_t *cycle, void *conf, FILE *out);
-    tg_http_hook_pt  hooks[TG_HTTP_PHASES];
+    /* what a protocol layer reads of the module: for HTTP, a
+       tg_http_module_t with its phase handlers (tg_http.h); NULL: none */
+    const void      *ctx;
     size_t           index; /* set at start-up */
 };
 
@@ -47,7 +44,5 @@ extern tg_module_t  *tg_modules[];
 /* Numbers the modules; call once in main(). Returns the count. */
 size_t tg_module_init_indexes(void);
 
-/* Runs the phase hooks in order; returns the first TG_DONE/TG_ERROR, else TG_OK. */
-int tg_module_run_phase(tg_http_request_t *r, tg_http_phase_e phase);
 
 #endif /* _TG_MODULE_H_INCLUDED_ */

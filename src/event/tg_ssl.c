@@ -1,7 +1,6 @@
 #include <tg_config.h>
 #include <tg_core.h>
 #include <tg_cycle.h>
-#include <tg_http_upstream.h>
 #include <tg_ssl.h>
 
 #include <openssl/err.h>
@@ -13,12 +12,15 @@ static char *tg_ssl_set_certificate(tg_conf_t *cf, tg_command_t *cmd,
 static char *tg_ssl_set_min_protocol(tg_conf_t *cf, tg_command_t *cmd,
     void *conf);
 static int tg_ssl_servername_handler(SSL *ssl, int *ad, void *arg);
+static void *tg_ssl_create_conf(tg_cycle_t *cycle);
+static void *tg_ssl_add_section(tg_conf_t *cf, void *conf, tg_str_t *name);
+static int tg_ssl_init_conf(tg_cycle_t *cycle, void *conf);
 static int tg_ssl_alpn_handler(SSL *ssl, const unsigned char **out,
     unsigned char *outlen, const unsigned char *in, unsigned int inlen,
     void *arg);
 
 
-tg_command_t  tg_ssl_commands[] = {
+static tg_command_t  tg_ssl_commands[] = {
     { tg_string("certificate"), TG_CONF_MULTI, tg_ssl_set_certificate, 0 },
     { tg_string("min_protocol"), TG_CONF_TAKE1, tg_ssl_set_min_protocol,
       offsetof(tg_ssl_conf_t, min_protocol) },
@@ -61,14 +63,29 @@ tg_ssl_log_errors(tg_log_t *log, int level, const char *what)
 }
 
 
-tg_ssl_conf_t *
-tg_ssl_add(tg_conf_t *cf, tg_str_t *name)
+static void *
+tg_ssl_create_conf(tg_cycle_t *cycle)
+{
+    tg_array_t  *a;
+
+    a = tg_pcalloc(cycle->pool, sizeof(tg_array_t));
+    if (a == NULL || tg_array_init(a, cycle->pool, 2, sizeof(void *)) != TG_OK)
+    {
+        return NULL;
+    }
+    return a;
+}
+
+
+static void *
+tg_ssl_add_section(tg_conf_t *cf, void *conf, tg_str_t *name)
 {
     size_t          i;
+    tg_array_t     *confs = conf;
     tg_ssl_conf_t  *sc, **scp;
 
-    scp = cf->cycle->ssl_confs.elts;
-    for (i = 0; i < cf->cycle->ssl_confs.nelts; i++) {
+    scp = confs->elts;
+    for (i = 0; i < confs->nelts; i++) {
         if (tg_str_eq(&scp[i]->name, name)) {
             tg_conf_error(cf, "section [ssl%s" TG_STR_FMT "] repeated",
                           name->len ? " " : "", TG_STR_ARG(name));
@@ -76,7 +93,7 @@ tg_ssl_add(tg_conf_t *cf, tg_str_t *name)
         }
     }
     sc = tg_pcalloc(cf->pool, sizeof(tg_ssl_conf_t));
-    scp = tg_array_push(&cf->cycle->ssl_confs);
+    scp = tg_array_push(confs);
     if (sc == NULL || scp == NULL
         || tg_pstrcopy(cf->pool, &sc->name, name->data, name->len) != TG_OK)
     {
@@ -149,7 +166,7 @@ tg_ssl_ctx_cleanup(void *data)
 }
 
 
-static int
+int
 tg_ssl_error(tg_cycle_t *cycle, const char *file, int line, const char *fmt,
     const char *arg)
 {
@@ -170,7 +187,7 @@ tg_ssl_error(tg_cycle_t *cycle, const char *file, int line, const char *fmt,
 }
 
 
-static SSL_CTX *
+SSL_CTX *
 tg_ssl_ctx_new(tg_cycle_t *cycle, const SSL_METHOD *method)
 {
     SSL_CTX            *ctx;
@@ -314,76 +331,20 @@ tg_ssl_alpn_handler(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 
 
 static int
-tg_ssl_build_upstream(tg_cycle_t *cycle, tg_upstream_t *u)
+tg_ssl_init_conf(tg_cycle_t *cycle, void *conf)
 {
-    char     *path, *key;
-    SSL_CTX  *ctx;
-
-    ctx = tg_ssl_ctx_new(cycle, TLS_client_method());
-    if (ctx == NULL) {
-        return tg_ssl_error(cycle, u->conf_file, u->conf_line,
-                            "SSL_CTX_new() failed%s", "");
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    SSL_CTX_set_alpn_protos(ctx, (const unsigned char *) "\x08http/1.1", 9);
-    ERR_clear_error();
-    if (u->ssl_verify) {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-        if (u->ssl_trusted_certificate.len) {
-            path = tg_conf_full_path(cycle->pool, cycle->prefix,
-                                     &u->ssl_trusted_certificate);
-            if (path == NULL
-                || SSL_CTX_load_verify_locations(ctx, path, NULL) != 1)
-            {
-                return tg_ssl_error(cycle, u->conf_file, u->conf_line,
-                                    "cannot load CA file \"%s\"",
-                                    path ? path : "");
-            }
-        } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
-            return tg_ssl_error(cycle, u->conf_file, u->conf_line,
-                                "cannot load the system CA store%s", "");
-        }
-    }
-    if (u->ssl_certificate.len) {
-        path = tg_conf_full_path(cycle->pool, cycle->prefix,
-                                 &u->ssl_certificate);
-        key = tg_conf_full_path(cycle->pool, cycle->prefix,
-                                u->ssl_certificate_key.len
-                                    ? &u->ssl_certificate_key
-                                    : &u->ssl_certificate);
-        if (path == NULL || key == NULL
-            || SSL_CTX_use_certificate_chain_file(ctx, path) != 1
-            || SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1
-            || SSL_CTX_check_private_key(ctx) != 1)
-        {
-            return tg_ssl_error(cycle, u->conf_file, u->conf_line,
-                                "cannot load client certificate \"%s\"",
-                                path ? path : "");
-        }
-    }
-    u->ssl_ctx = ctx;
-    return TG_OK;
-}
-
-
-int
-tg_ssl_init_conf(tg_cycle_t *cycle)
-{
-    size_t                  i, j;
-    tg_listen_t            *ls;
-    tg_ssl_conf_t         **scp, *sc;
-    tg_upstream_t         **up;
-    tg_upstream_server_t   *srv;
+    size_t           i, j;
+    tg_listen_t     *ls;
+    tg_ssl_conf_t  **scp, *sc;
 
     ls = cycle->main.listens.elts;
-    scp = cycle->ssl_confs.elts;
+    scp = ((tg_array_t *) conf)->elts;
     for (i = 0; i < cycle->main.listens.nelts; i++) {
         if (!ls[i].ssl) {
             continue;
         }
         sc = NULL;
-        for (j = 0; j < cycle->ssl_confs.nelts; j++) {
+        for (j = 0; j < ((tg_array_t *) conf)->nelts; j++) {
             if (tg_str_eq(&scp[j]->name, &ls[i].ssl_name)) {
                 sc = scp[j];
             }
@@ -405,18 +366,19 @@ tg_ssl_init_conf(tg_cycle_t *cycle)
         }
         ls[i].ssl_ctx = sc->ctxs[0];
     }
-
-    up = cycle->upstreams.elts;
-    for (i = 0; i < cycle->upstreams.nelts; i++) {
-        srv = up[i]->servers.elts;
-        for (j = 0; j < up[i]->servers.nelts; j++) {
-            if (srv[j].ssl) {
-                if (tg_ssl_build_upstream(cycle, up[i]) != TG_OK) {
-                    return TG_ERROR;
-                }
-                break;
-            }
-        }
-    }
     return TG_OK;
 }
+
+
+/*
+ * [ssl] and [ssl NAME], a built-in module: its conf is the array of
+ * tg_ssl_conf_t *; init_conf builds the server contexts of the sections
+ * that listeners use (after [upstream]: the list order of src/config).
+ */
+tg_module_t  tg_ssl_module = {
+    .section = tg_string("ssl"),
+    .commands = tg_ssl_commands,
+    .add_section = tg_ssl_add_section,
+    .create_conf = tg_ssl_create_conf,
+    .init_conf = tg_ssl_init_conf,
+};

@@ -25,16 +25,22 @@ typedef struct {
     unsigned     used:1;
 } tg_ssl_conf_t;
 
-extern tg_command_t  tg_ssl_commands[];
-
-/* Adds [ssl] or [ssl NAME] to the cycle being read; NULL on error. */
-tg_ssl_conf_t *tg_ssl_add(tg_conf_t *cf, tg_str_t *name);
+/* [ssl] and [ssl NAME]: a built-in module (tg_ssl.c). */
+extern tg_module_t  tg_ssl_module;
 
 /*
- * Builds the server contexts every ssl listener needs and the client
- * contexts of https upstreams. TG_OK, or TG_ERROR with cycle->conf_error.
+ * A new SSL_CTX freed with the cycle's pool; NULL on failure (the error
+ * stays queued for tg_ssl_error).
  */
-int tg_ssl_init_conf(tg_cycle_t *cycle);
+SSL_CTX *tg_ssl_ctx_new(tg_cycle_t *cycle, const SSL_METHOD *method);
+
+/*
+ * Writes "FILE:LINE: " and fmt (one %s: arg) into cycle->conf_error,
+ * followed by the first queued OpenSSL reason in parentheses, clears the
+ * queue and returns TG_ERROR.
+ */
+int tg_ssl_error(tg_cycle_t *cycle, const char *file, int line,
+    const char *fmt, const char *arg);
 
 /* Logs and clears the thread's OpenSSL error queue (one line). */
 void tg_ssl_log_errors(tg_log_t *log, int level, const char *what);

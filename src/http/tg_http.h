@@ -8,11 +8,40 @@
  */
 
 #include <tg_cycle.h>
+#include <tg_http_types.h>
 #include <tg_span.h>
 #include <tg_http_upstream.h>
 #include <tg_http_route.h>
 #include <llhttp.h>
 #include <tg_event.h>
+
+/*
+ * Request phases. A module takes part through the tg_http_module_t its
+ * tg_module_t.ctx points at; the handlers of a phase run in module order.
+ */
+typedef enum {
+    TG_HTTP_REQUEST_HEADERS_PHASE = 0, /* after trace context, before routing */
+    TG_HTTP_CONTENT_PHASE,             /* may answer itself: returns TG_DONE */
+    TG_HTTP_LOG_PHASE,                 /* request finished: log, span export */
+    TG_HTTP_PHASES
+} tg_http_phase_e;
+
+/* A phase handler: TG_OK/TG_DECLINED to go on, TG_DONE when it answered. */
+typedef int (*tg_http_hook_pt)(tg_http_request_t *r);
+
+typedef struct {
+    tg_http_hook_pt  hooks[TG_HTTP_PHASES];
+} tg_http_module_t;
+
+/*
+ * Runs a phase's handlers in order; returns the first TG_DONE or TG_ERROR,
+ * else TG_OK. The lists are built when the worker starts (tg_http_module's
+ * init_process).
+ */
+int tg_http_run_phase(tg_http_request_t *r, tg_http_phase_e phase);
+
+/* the HTTP/1.1 server, a built-in module (tg_http_conn.c) */
+extern tg_module_t  tg_http_module;
 
 /* a configured timeout for libevent; 0 or less: none */
 #define tg_http_tv(ms) ((ms) > 0 ? tg_event_timeout(ms) : NULL)

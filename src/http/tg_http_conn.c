@@ -360,7 +360,7 @@ tg_http_close_connection(tg_http_conn_t *c)
             c->r->logged = 1;
             c->r->aborted = 1;
             tg_http_trace_server_end(c->r);
-            tg_module_run_phase(c->r, TG_HTTP_LOG_PHASE);
+            tg_http_run_phase(c->r, TG_HTTP_LOG_PHASE);
         }
         c->r = NULL;
     }
@@ -395,12 +395,53 @@ tg_http_drain(tg_cycle_t *cycle)
 }
 
 
-/* Every listener, [main] and admin pages' own, speaks HTTP for now. */
+/* per phase, the handlers of every module in order, NULL-terminated */
+static tg_http_hook_pt  tg_http_phase_hooks[TG_HTTP_PHASES][16];
+
+
+int
+tg_http_run_phase(tg_http_request_t *r, tg_http_phase_e phase)
+{
+    int               rc;
+    tg_http_hook_pt  *h;
+
+    for (h = tg_http_phase_hooks[phase]; *h; h++) {
+        rc = (*h)(r);
+        if (rc == TG_DONE || rc == TG_ERROR) {
+            return rc;
+        }
+    }
+    return TG_OK;
+}
+
+
+/*
+ * Collects the modules' phase handlers, and gives every listener ([main]
+ * and admin pages' own, all HTTP for now) its handler.
+ */
 static int
 tg_http_init_process(tg_cycle_t *cycle)
 {
-    size_t        i;
-    tg_listen_t  *ls;
+    size_t                   i, p, n[TG_HTTP_PHASES];
+    tg_listen_t             *ls;
+    const tg_http_module_t  *hm;
+
+    memset(n, 0, sizeof(n));
+    memset(tg_http_phase_hooks, 0, sizeof(tg_http_phase_hooks));
+    for (i = 0; tg_modules[i]; i++) {
+        hm = tg_modules[i]->ctx;
+        for (p = 0; hm && p < TG_HTTP_PHASES; p++) {
+            if (hm->hooks[p] == NULL) {
+                continue;
+            }
+            if (n[p] == tg_nelts(tg_http_phase_hooks[p]) - 1) {
+                tg_log_error(TG_LOG_EMERG, &tg_log_global, 0,
+                             "too many phase handlers");
+                return TG_ERROR;
+            }
+            tg_http_phase_hooks[p][n[p]++] = hm->hooks[p];
+        }
+    }
 
     ls = cycle->main.listens.elts;
     for (i = 0; i < cycle->main.listens.nelts; i++) {
@@ -882,7 +923,7 @@ tg_http_parse_error(tg_http_conn_t *c, llhttp_errno_t err)
         r->http_major = c->parser.http_major;
         r->http_minor = c->parser.http_minor;
         if (tg_http_parse_target(r) == TG_OK) {
-            r->route = tg_http_route_find(&tg_cycle->routes, &r->path);
+            r->route = tg_http_route_find(tg_http_routes(tg_cycle), &r->path);
         }
     } else {
         r->method.len = 0;
@@ -1058,11 +1099,11 @@ tg_http_handle_request(tg_http_request_t *r)
         }
     }
 
-    r->route = tg_http_route_find(&tg_cycle->routes, &r->path);
+    r->route = tg_http_route_find(tg_http_routes(tg_cycle), &r->path);
     tg_http_trace_start(r);
 
-    if (tg_module_run_phase(r, TG_HTTP_REQUEST_HEADERS_PHASE) == TG_DONE
-        || tg_module_run_phase(r, TG_HTTP_CONTENT_PHASE) == TG_DONE)
+    if (tg_http_run_phase(r, TG_HTTP_REQUEST_HEADERS_PHASE) == TG_DONE
+        || tg_http_run_phase(r, TG_HTTP_CONTENT_PHASE) == TG_DONE)
     {
         return;
     }
@@ -1274,7 +1315,7 @@ tg_http_finalize_now(tg_http_request_t *r)
     tg_http_trace_server_end(r);
     if (!r->logged) {
         r->logged = 1;
-        tg_module_run_phase(r, TG_HTTP_LOG_PHASE);
+        tg_http_run_phase(r, TG_HTTP_LOG_PHASE);
     }
     /*
      * A response that did not announce "Connection: close" keeps the

@@ -5,7 +5,15 @@
 #include <tg_http_route.h>
 
 
-tg_command_t  tg_http_route_commands[] = {
+static void *tg_http_route_create_conf(tg_cycle_t *cycle);
+static void *tg_http_route_add_section(tg_conf_t *cf, void *conf,
+    tg_str_t *prefix);
+static int tg_http_route_init_conf(tg_cycle_t *cycle, void *conf);
+static void tg_http_route_dump_conf(tg_cycle_t *cycle, void *conf,
+    FILE *out);
+
+
+static tg_command_t  tg_http_route_commands[] = {
     { tg_string("upstream"), TG_CONF_TAKE1, tg_conf_set_str,
       offsetof(tg_http_route_t, upstream_name) },
     { tg_string("strip_prefix"), TG_CONF_TAKE1, tg_conf_set_flag,
@@ -16,13 +24,43 @@ tg_command_t  tg_http_route_commands[] = {
 };
 
 
-tg_http_route_t *
-tg_http_route_add(tg_conf_t *cf, tg_str_t *prefix)
+/* [route PREFIX] */
+tg_module_t  tg_http_route_module = {
+    .section = tg_string("route"),
+    .commands = tg_http_route_commands,
+    .add_section = tg_http_route_add_section,
+    .create_conf = tg_http_route_create_conf,
+    .init_conf = tg_http_route_init_conf,
+    .dump_conf = tg_http_route_dump_conf,
+};
+
+
+static void *
+tg_http_route_create_conf(tg_cycle_t *cycle)
+{
+    tg_array_t  *a;
+
+    a = tg_pcalloc(cycle->pool, sizeof(tg_array_t));
+    if (a == NULL || tg_array_init(a, cycle->pool, 4, sizeof(void *)) != TG_OK)
+    {
+        return NULL;
+    }
+    return a;
+}
+
+
+static void *
+tg_http_route_add_section(tg_conf_t *cf, void *conf, tg_str_t *prefix)
 {
     size_t            i;
     tg_str_t          p;
+    tg_array_t       *routes = conf;
     tg_http_route_t  *rt, **rtp;
 
+    if (prefix->len == 0) {
+        tg_conf_error(cf, "[route] needs a path prefix: [route /PREFIX]");
+        return NULL;
+    }
     p = *prefix;
     if (p.len == 0 || p.data[0] != '/') {
         tg_conf_error(cf, "route prefix \"" TG_STR_FMT "\" must start with "
@@ -51,8 +89,8 @@ tg_http_route_add(tg_conf_t *cf, tg_str_t *prefix)
         p.len--;
     }
 
-    rtp = cf->cycle->routes.elts;
-    for (i = 0; i < cf->cycle->routes.nelts; i++) {
+    rtp = routes->elts;
+    for (i = 0; i < routes->nelts; i++) {
         if (tg_str_eq(&rtp[i]->prefix, &p)) {
             tg_conf_error(cf, "duplicate route \"" TG_STR_FMT "\" (first at "
                               "%s:%d)", TG_STR_ARG(&p), rtp[i]->conf_file,
@@ -62,7 +100,7 @@ tg_http_route_add(tg_conf_t *cf, tg_str_t *prefix)
     }
 
     rt = tg_pcalloc(cf->pool, sizeof(tg_http_route_t));
-    rtp = tg_array_push(&cf->cycle->routes);
+    rtp = tg_array_push(routes);
     if (rt == NULL || rtp == NULL) {
         tg_conf_error(cf, "out of memory");
         return NULL;
@@ -90,14 +128,15 @@ tg_http_route_cmp(const void *a, const void *b)
 }
 
 
-int
-tg_http_route_init_conf(tg_cycle_t *cycle)
+static int
+tg_http_route_init_conf(tg_cycle_t *cycle, void *conf)
 {
     size_t            i;
+    tg_array_t       *routes = conf;
     tg_http_route_t  *rt, **rtp;
 
-    rtp = cycle->routes.elts;
-    for (i = 0; i < cycle->routes.nelts; i++) {
+    rtp = routes->elts;
+    for (i = 0; i < routes->nelts; i++) {
         rt = rtp[i];
         if (rt->upstream_name.len == 0) {
             snprintf(cycle->conf_error, sizeof(cycle->conf_error),
@@ -117,9 +156,27 @@ tg_http_route_init_conf(tg_cycle_t *cycle)
         tg_conf_default(rt->strip_prefix, 0);
         tg_conf_default(rt->trust_incoming_context, 1);
     }
-    qsort(cycle->routes.elts, cycle->routes.nelts, sizeof(tg_http_route_t *),
+    qsort(routes->elts, routes->nelts, sizeof(tg_http_route_t *),
           tg_http_route_cmp);
     return TG_OK;
+}
+
+
+static void
+tg_http_route_dump_conf(tg_cycle_t *cycle, void *conf, FILE *out)
+{
+    size_t             i;
+    tg_array_t        *routes = conf;
+    tg_http_route_t  **rts;
+
+    rts = routes->elts;
+    for (i = 0; i < routes->nelts; i++) {
+        fprintf(out, "%s[route " TG_STR_FMT "]\nupstream = " TG_STR_FMT
+                "\nstrip_prefix = %s\n", i ? "\n" : "",
+                TG_STR_ARG(&rts[i]->prefix),
+                TG_STR_ARG(&rts[i]->upstream_name),
+                rts[i]->strip_prefix ? "on" : "off");
+    }
 }
 
 

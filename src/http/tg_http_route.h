@@ -1,6 +1,8 @@
 #ifndef _TG_HTTP_ROUTE_H_INCLUDED_
 #define _TG_HTTP_ROUTE_H_INCLUDED_
 
+#include <tg_http_types.h>
+
 /*
  * Path-prefix routes. A prefix matches only at a segment boundary: the
  * path equals it, or continues with '/' (so /service-a never matches
@@ -17,13 +19,15 @@ struct tg_http_route_s {
     int             conf_line;
 };
 
-extern tg_command_t  tg_http_route_commands[];
+/*
+ * [route PREFIX], a built-in module: its conf is the cycle's array of
+ * tg_http_route_t *; init_conf (after [upstream]) links each route to its
+ * upstream, fills defaults and sorts them longest prefix first.
+ */
+extern tg_module_t  tg_http_route_module;
 
-/* Adds [route PREFIX] to the cycle being read; NULL with cf->error set. */
-tg_http_route_t *tg_http_route_add(tg_conf_t *cf, tg_str_t *prefix);
-
-/* Links routes to upstreams, fills defaults, sorts longest first. */
-int tg_http_route_init_conf(tg_cycle_t *cycle);
+#define tg_http_routes(cycle)                                                  \
+    ((tg_array_t *) tg_module_conf(cycle, tg_http_route_module))
 
 /* The route for a normalised path (no query), or NULL. */
 tg_http_route_t *tg_http_route_find(tg_array_t *routes, const tg_str_t *path);

@@ -183,8 +183,8 @@ tg_upstream_close_idle(tg_cycle_t *cycle)
     tg_upstream_conn_t    *uc;
     tg_upstream_server_t  *s;
 
-    up = cycle->upstreams.elts;
-    for (i = 0; i < cycle->upstreams.nelts; i++) {
+    up = tg_upstreams(cycle)->elts;
+    for (i = 0; i < tg_upstreams(cycle)->nelts; i++) {
         s = up[i]->servers.elts;
         for (j = 0; j < up[i]->servers.nelts; j++) {
             while ((uc = tg_upstream_idle_get(&s[j])) != NULL) {

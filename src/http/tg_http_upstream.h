@@ -12,6 +12,7 @@
  */
 
 #include <tg_event.h>
+#include <tg_http_types.h>
 
 struct bufferevent;
 struct event;
@@ -74,13 +75,19 @@ struct tg_upstream_s {
     unsigned     used:1;
 };
 
-extern tg_command_t  tg_upstream_commands[];
+/*
+ * [upstream NAME], a built-in module: its conf is the cycle's array of
+ * tg_upstream_t *, in the order written. init_conf fills defaults, checks
+ * every upstream and builds the TLS client context of those with an https
+ * server.
+ */
+extern tg_module_t  tg_upstream_module;
 
-/* Adds [upstream NAME] to the cycle being read; NULL with cf->error set. */
-tg_upstream_t *tg_upstream_add(tg_conf_t *cf, tg_str_t *name);
+#define tg_upstreams(cycle)                                                    \
+    ((tg_array_t *) tg_module_conf(cycle, tg_upstream_module))
 
-/* Fills defaults and checks every upstream of the cycle. TG_OK/TG_ERROR. */
-int tg_upstream_init_conf(tg_cycle_t *cycle);
+/* Builds u->ssl_ctx from its ssl_* settings; TG_ERROR with conf_error. */
+int tg_upstream_ssl_ctx(tg_cycle_t *cycle, tg_upstream_t *u);
 
 /* Looks an upstream up by name; NULL when absent. */
 tg_upstream_t *tg_upstream_find(tg_cycle_t *cycle, tg_str_t *name);

@@ -2,13 +2,21 @@
 #include <tg_core.h>
 #include <tg_cycle.h>
 #include <tg_http_upstream.h>
+#include <tg_ssl.h>
+
+#include <openssl/err.h>
 
 
 static char *tg_upstream_set_server(tg_conf_t *cf, tg_command_t *cmd,
     void *conf);
+static void *tg_upstream_create_conf(tg_cycle_t *cycle);
+static void *tg_upstream_add_section(tg_conf_t *cf, void *conf,
+    tg_str_t *name);
+static int tg_upstream_module_init_conf(tg_cycle_t *cycle, void *conf);
+static void tg_upstream_dump_conf(tg_cycle_t *cycle, void *conf, FILE *out);
 
 
-tg_command_t  tg_upstream_commands[] = {
+static tg_command_t  tg_upstream_commands[] = {
     { tg_string("server"), TG_CONF_MULTI, tg_upstream_set_server, 0 },
     { tg_string("keepalive"), TG_CONF_TAKE1, tg_conf_set_num,
       offsetof(tg_upstream_t, keepalive) },
@@ -40,12 +48,41 @@ tg_command_t  tg_upstream_commands[] = {
 };
 
 
-tg_upstream_t *
-tg_upstream_add(tg_conf_t *cf, tg_str_t *name)
+/* [upstream NAME] */
+tg_module_t  tg_upstream_module = {
+    .section = tg_string("upstream"),
+    .commands = tg_upstream_commands,
+    .add_section = tg_upstream_add_section,
+    .create_conf = tg_upstream_create_conf,
+    .init_conf = tg_upstream_module_init_conf,
+    .dump_conf = tg_upstream_dump_conf,
+};
+
+
+static void *
+tg_upstream_create_conf(tg_cycle_t *cycle)
+{
+    tg_array_t  *a;
+
+    a = tg_pcalloc(cycle->pool, sizeof(tg_array_t));
+    if (a == NULL || tg_array_init(a, cycle->pool, 4, sizeof(void *)) != TG_OK)
+    {
+        return NULL;
+    }
+    return a;
+}
+
+
+static void *
+tg_upstream_add_section(tg_conf_t *cf, void *conf, tg_str_t *name)
 {
     size_t          i;
     tg_upstream_t  *u, **up;
 
+    if (name->len == 0) {
+        tg_conf_error(cf, "[upstream] needs a name: [upstream NAME]");
+        return NULL;
+    }
     for (i = 0; i < name->len; i++) {
         if (!isalnum(name->data[i]) && name->data[i] != '-'
             && name->data[i] != '_' && name->data[i] != '.')
@@ -64,7 +101,7 @@ tg_upstream_add(tg_conf_t *cf, tg_str_t *name)
         return NULL;
     }
     u = tg_pcalloc(cf->pool, sizeof(tg_upstream_t));
-    up = tg_array_push(&cf->cycle->upstreams);
+    up = tg_array_push(conf);
     if (u == NULL || up == NULL
         || tg_pstrcopy(cf->pool, &u->name, name->data, name->len) != TG_OK
         || tg_array_init(&u->servers, cf->pool, 4,
@@ -95,8 +132,8 @@ tg_upstream_find(tg_cycle_t *cycle, tg_str_t *name)
     size_t          i;
     tg_upstream_t **up;
 
-    up = cycle->upstreams.elts;
-    for (i = 0; i < cycle->upstreams.nelts; i++) {
+    up = tg_upstreams(cycle)->elts;
+    for (i = 0; i < tg_upstreams(cycle)->nelts; i++) {
         if (tg_str_eq(&up[i]->name, name)) {
             return up[i];
         }
@@ -202,14 +239,16 @@ tg_upstream_set_server(tg_conf_t *cf, tg_command_t *cmd, void *conf)
 }
 
 
-int
-tg_upstream_init_conf(tg_cycle_t *cycle)
+static int
+tg_upstream_module_init_conf(tg_cycle_t *cycle, void *conf)
 {
-    size_t          i;
-    tg_upstream_t  *u, **up;
+    size_t                 i, j;
+    tg_array_t            *ups = conf;
+    tg_upstream_t         *u, **up;
+    tg_upstream_server_t  *srv;
 
-    up = cycle->upstreams.elts;
-    for (i = 0; i < cycle->upstreams.nelts; i++) {
+    up = ups->elts;
+    for (i = 0; i < ups->nelts; i++) {
         u = up[i];
         if (u->servers.nelts == 0) {
             snprintf(cycle->conf_error, sizeof(cycle->conf_error),
@@ -225,8 +264,44 @@ tg_upstream_init_conf(tg_cycle_t *cycle)
         tg_conf_default(u->read_timeout, 60000);
         tg_conf_default(u->next_upstream_tries, 0);
         tg_conf_default(u->ssl_verify, 1);
+        srv = u->servers.elts;
+        for (j = 0; j < u->servers.nelts; j++) {
+            if (srv[j].ssl) {
+                if (tg_upstream_ssl_ctx(cycle, u) != TG_OK) {
+                    return TG_ERROR;
+                }
+                break;
+            }
+        }
     }
     return TG_OK;
+}
+
+
+static void
+tg_upstream_dump_conf(tg_cycle_t *cycle, void *conf, FILE *out)
+{
+    size_t                  i, j;
+    tg_array_t             *ups = conf;
+    tg_upstream_t         **up;
+    tg_upstream_server_t   *srv;
+
+    up = ups->elts;
+    for (i = 0; i < ups->nelts; i++) {
+        fprintf(out, "%s[upstream " TG_STR_FMT "]\n", i ? "\n" : "",
+                TG_STR_ARG(&up[i]->name));
+        srv = up[i]->servers.elts;
+        for (j = 0; j < up[i]->servers.nelts; j++) {
+            fprintf(out, "server = " TG_STR_FMT " weight=%" PRId64
+                    " max_fails=%" PRId64 " fail_timeout=%" PRId64 "ms%s\n",
+                    TG_STR_ARG(&srv[j].text), srv[j].weight, srv[j].max_fails,
+                    srv[j].fail_timeout, srv[j].backup ? " backup" : "");
+        }
+        fprintf(out, "keepalive = %" PRId64 "\nconnect_timeout = %" PRId64
+                "ms\nread_timeout = %" PRId64 "ms\nsend_timeout = %" PRId64
+                "ms\n", up[i]->keepalive, up[i]->connect_timeout,
+                up[i]->read_timeout, up[i]->send_timeout);
+    }
 }
 
 
@@ -294,4 +369,58 @@ void
 tg_upstream_success(tg_upstream_server_t *s)
 {
     s->fails = 0;
+}
+
+
+int
+tg_upstream_ssl_ctx(tg_cycle_t *cycle, tg_upstream_t *u)
+{
+    char     *path, *key;
+    SSL_CTX  *ctx;
+
+    ctx = tg_ssl_ctx_new(cycle, TLS_client_method());
+    if (ctx == NULL) {
+        return tg_ssl_error(cycle, u->conf_file, u->conf_line,
+                            "SSL_CTX_new() failed%s", "");
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_alpn_protos(ctx, (const unsigned char *) "\x08http/1.1", 9);
+    ERR_clear_error();
+    if (u->ssl_verify) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        if (u->ssl_trusted_certificate.len) {
+            path = tg_conf_full_path(cycle->pool, cycle->prefix,
+                                     &u->ssl_trusted_certificate);
+            if (path == NULL
+                || SSL_CTX_load_verify_locations(ctx, path, NULL) != 1)
+            {
+                return tg_ssl_error(cycle, u->conf_file, u->conf_line,
+                                    "cannot load CA file \"%s\"",
+                                    path ? path : "");
+            }
+        } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+            return tg_ssl_error(cycle, u->conf_file, u->conf_line,
+                                "cannot load the system CA store%s", "");
+        }
+    }
+    if (u->ssl_certificate.len) {
+        path = tg_conf_full_path(cycle->pool, cycle->prefix,
+                                 &u->ssl_certificate);
+        key = tg_conf_full_path(cycle->pool, cycle->prefix,
+                                u->ssl_certificate_key.len
+                                    ? &u->ssl_certificate_key
+                                    : &u->ssl_certificate);
+        if (path == NULL || key == NULL
+            || SSL_CTX_use_certificate_chain_file(ctx, path) != 1
+            || SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1
+            || SSL_CTX_check_private_key(ctx) != 1)
+        {
+            return tg_ssl_error(cycle, u->conf_file, u->conf_line,
+                                "cannot load client certificate \"%s\"",
+                                path ? path : "");
+        }
+    }
+    u->ssl_ctx = ctx;
+    return TG_OK;
 }
