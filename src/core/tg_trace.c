@@ -165,28 +165,30 @@ int
 tg_trace_extract_traceparent(const tg_str_t *lines, size_t nlines,
     tg_trace_ctx_t *tc, size_t *ndup)
 {
-    int             bad;
-    size_t          i, n;
+    int             conflict;
+    size_t          i, n, nvalid;
     tg_str_t        rest, member;
     tg_trace_ctx_t  first, cur;
 
     memset(&first, 0, sizeof(first));
-    bad = 0;
+    conflict = 0;
     n = 0;
+    nvalid = 0;
 
     for (i = 0; i < nlines; i++) {
         tg_trace_list_start(&lines[i], &rest);
         while (tg_trace_list_next(&rest, &member)) {
             n++;
-            if (bad) {
+            /* an invalid member carries no context: it cannot conflict */
+            if (conflict
+                || tg_trace_parse_traceparent(&member, &cur) != TG_OK)
+            {
                 continue;
             }
-            if (tg_trace_parse_traceparent(&member, &cur) != TG_OK) {
-                bad = 1;
-            } else if (n == 1) {
+            if (nvalid++ == 0) {
                 first = cur;
             } else if (memcmp(cur.trace_id, first.trace_id, 16) != 0) {
-                bad = 1;
+                conflict = 1;
             }
         }
     }
@@ -194,7 +196,7 @@ tg_trace_extract_traceparent(const tg_str_t *lines, size_t nlines,
     if (ndup != NULL) {
         *ndup = n;
     }
-    if (n == 0 || bad) {
+    if (nvalid == 0 || conflict) {
         memset(tc, 0, sizeof(*tc));
         return TG_DECLINED;
     }

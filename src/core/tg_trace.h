@@ -59,13 +59,17 @@ int tg_trace_parse_traceparent(const tg_str_t *value, tg_trace_ctx_t *tc);
 
 /*
  * Extracts the context from all traceparent header lines of a request, in
- * order; each line may itself be a comma-joined list. Returns TG_OK with the
- * FIRST value when every member parses and all share one trace id (the
- * double-instrumentation repair: a documented deviation, W3C would restart
- * on any duplicate); *ndup (may be NULL) is the number of values seen, so
- * > 1 means a duplicate was repaired. An empty member, an invalid member, a
- * second trace id or nlines == 0 give TG_DECLINED with *tc zeroed (the
- * caller starts a new trace and drops tracestate).
+ * order; each line may itself be a comma-joined list, and separate lines
+ * count as comma-joined members. Members that do not parse (an empty one
+ * included) are ignored. Returns TG_OK with the FIRST valid member when
+ * every valid member shares one trace id: the double-instrumentation
+ * repair ("ff-T-S1-01,00-T-S2-01" continues T with parent S2), a
+ * documented deviation, as W3C would restart on any duplicate. *ndup (may
+ * be NULL) is the number of members seen, invalid and empty ones included,
+ * so > 1 with TG_OK means a repair. No valid member, valid members with
+ * different trace ids (W3C test_traceparent_duplicated) or nlines == 0
+ * give TG_DECLINED with *tc zeroed (the caller starts a new trace and
+ * drops tracestate).
  */
 int tg_trace_extract_traceparent(const tg_str_t *lines, size_t nlines,
     tg_trace_ctx_t *tc, size_t *ndup);
