@@ -246,9 +246,33 @@ ts_case([['traceparent', $VALID], ['tracestate', join(',', @m32[0 .. 19])],
          ['tracestate', join(',', @m33[20 .. 32])]], '33 members over two lines', undef);
 ts_case([['traceparent', $VALID], ['tracestate', 'Foo=1']], 'uppercase key', undef);
 ts_case([['traceparent', $VALID], ['tracestate', 'foo=1,Bar=2']], 'uppercase second key', undef);
-ts_case([['traceparent', $VALID], ['tracestate', 'foo=1,foo=2']], 'duplicate key', undef);
+# duplicated keys (test_tracestate_duplicated_keys): the list is inherited
+# with the first member of each key
+ts_case([['traceparent', $VALID], ['tracestate', 'foo=1,foo=1']], 'identical duplicates', 'foo=1');
+ts_case([['traceparent', $VALID], ['tracestate', 'foo=1,foo=2']], 'duplicate key', 'foo=1');
 ts_case([['traceparent', $VALID], ['tracestate', 'foo=1'], ['tracestate', 'foo=2']],
-        'duplicate key across lines', undef);
+        'duplicate key across lines', 'foo=1');
+ts_case([['traceparent', $VALID], ['tracestate', 'a=1,foo=1,b=2'], ['tracestate', 'foo=2,c=3']],
+        'duplicate key among others', 'a=1,foo=1,b=2,c=3');
+# the current key grammar: '@' is a keychar, one 256 limit for the key
+ts_case([['traceparent', $VALID], ['tracestate', 'foo@=1,bar=2']], "'\@' last in a key",
+        'foo@=1,bar=2');
+ts_case([['traceparent', $VALID], ['tracestate', 'foo=1'], ['tracestate', ('t' x 242) . '@v=1']],
+        "242 x t + '\@v' next to foo=1", 'foo=1,' . ('t' x 242) . '@v=1');
+ts_case([['traceparent', $VALID], ['tracestate', 'foo=1'],
+         ['tracestate', ('t' x 241) . '@' . ('v' x 14) . '=1']],
+        "241 x t + '\@' + 14 x v next to foo=1", 'foo=1,' . ('t' x 241) . '@' . ('v' x 14) . '=1');
+ts_case([['traceparent', $VALID], ['tracestate', 'foo=1'], ['tracestate', ('z' x 256) . '=1']],
+        '256-char key next to foo=1', 'foo=1,' . ('z' x 256) . '=1');
+ts_case([['traceparent', $VALID], ['tracestate', 'foo=1'], ['tracestate', ('z' x 257) . '=1']],
+        '257-char key next to foo=1', undef);
+ts_case([['traceparent', $VALID], ['tracestate', 'foo=1'],
+         ['tracestate', ('t' x 241) . '@' . ('v' x 15) . '=1']],
+        "257-char key with '\@' next to foo=1", undef);
+# still invalid, and one invalid member drops the whole list
+ts_case([['traceparent', $VALID], ['tracestate', '@foo=1,bar=2']], "'\@' first in a key", undef);
+ts_case([['traceparent', $VALID], ['tracestate', 'foo=1'], ['tracestate', 'bar@X=2']],
+        "uppercase after '\@'", undef);
 ts_case([['traceparent', $VALID], ['tracestate', 'foo.bar=1']], 'dot in key', undef);
 ts_case([['traceparent', $VALID], ['tracestate', 'foo=a=b']], '= in value', undef);
 ts_case([['traceparent', $VALID], ['tracestate', 'foo']], 'member without =', undef);

@@ -464,6 +464,62 @@ test_random_span(tg_span_t *s)
 }
 
 
+/*
+ * OTLP/JSON leaves out every field at its default value, as the protobuf
+ * form does and as the Collector's file exporter writes: a span received
+ * with nothing but its ids has no name, kind, times or attributes, and a
+ * resource without attributes has no "resource".
+ */
+static void
+test_json_defaults(void)
+{
+    tg_span_t           *s;
+    tg_otlp_buf_t        b;
+    tg_otlp_resource_t   none;
+    const tg_span_t     *sp[1];
+
+    s = calloc(1, sizeof(tg_span_t));
+    if (s == NULL) {
+        ok(0, "calloc");
+        return;
+    }
+    tg_span_init(s);
+    memset(s->trace_id, 0x11, 16);
+    memset(s->span_id, 0x22, 8);
+    sp[0] = s;
+    none.attrs = NULL;
+    none.nattrs = 0;
+    memset(&b, 0, sizeof(b));
+
+    is_int(tg_otlp_encode_json(&none, sp, 1, &b), TG_OK, "bare span: json");
+    ok(b.len && b.data[b.len - 1] == '\n', "bare span: one line");
+    if (b.len) {
+        b.len--;
+    }
+    is_mem(b.data, b.len,
+           "{\"resourceSpans\":[{\"scopeSpans\":[{\"scope\":{\"name\":"
+           "\"tracegate\",\"version\":\"" TG_VERSION "\"},\"spans\":[{"
+           "\"traceId\":\"11111111111111111111111111111111\","
+           "\"spanId\":\"2222222222222222\",\"flags\":256}]}]}]}",
+           "bare span: ids and flags only, no empty resource");
+    ok(!test_has(&b, "null") && !test_has(&b, "\"\"") && !test_has(&b, ":0")
+       && !test_has(&b, "[]") && !test_has(&b, "{}"),
+       "bare span: no null, \"\", 0, [] or {}");
+
+    s->kind = TG_SPAN_KIND_CLIENT;
+    s->status = TG_SPAN_STATUS_OK;
+    s->start_ns = 1;
+    b.len = 0;
+    tg_otlp_encode_json(&none, sp, 1, &b);
+    ok(test_has(&b, "\"flags\":256,\"kind\":3,\"startTimeUnixNano\":\"1\","
+                    "\"status\":{\"code\":1}}"),
+       "kind, start and status OK written; name, end, attributes not");
+
+    tg_otlp_buf_free(&b);
+    free(s);
+}
+
+
 /* Byte equality with protobuf-c, case by case, then random batches. */
 static void
 test_bytes(void)
@@ -910,6 +966,7 @@ main(void)
     is_mem(dst, n, "\xef\xbf\xbd\xef\xbf\xbd", "truncated sequence replaced");
 
     test_bytes();
+    test_json_defaults();
 
     tg_otlp_buf_free(&buf);
     tg_otlp_buf_free(&gz);

@@ -316,28 +316,36 @@ test_extract(void)
     ok(extract(l, 2, &tc, &ndup) == TG_DECLINED,
        "two lines, different trace ids: declined");
 
-    l[0] = TP_VALID ",00-" TP_TRACE "-" TP_SPAN "-0X";
-    ok(extract(l, 1, &tc, &ndup) == TG_DECLINED,
-       "one invalid member: declined");
+    /* invalid members are ignored; the first valid one wins */
+    l[0] = TP_VALID ",00-" TP_TRACE "-1111111111111111-0X";
+    ok(extract(l, 1, &tc, &ndup) == TG_OK && ndup == 2
+           && memcmp(tc.span_id, tp_span_bytes, 8) == 0,
+       "invalid second member ignored: the first kept");
     l[0] = "garbage," TP_VALID;
-    ok(extract(l, 1, &tc, &ndup) == TG_DECLINED,
-       "invalid first member: declined");
+    ok(extract(l, 1, &tc, &ndup) == TG_OK && ndup == 2
+           && memcmp(tc.span_id, tp_span_bytes, 8) == 0,
+       "invalid first member ignored: the second kept");
     l[0] = TP_VALID;
     l[1] = "ff-" TP_TRACE "-" TP_SPAN "-01";
-    ok(extract(l, 2, &tc, &ndup) == TG_DECLINED,
-       "invalid second line: declined");
+    ok(extract(l, 2, &tc, &ndup) == TG_OK && ndup == 2,
+       "invalid second line ignored");
 
     l[0] = TP_VALID ",";
-    ok(extract(l, 1, &tc, &ndup) == TG_DECLINED,
-       "trailing comma (empty member): declined");
+    ok(extract(l, 1, &tc, &ndup) == TG_OK && ndup == 2,
+       "trailing comma (an empty member) ignored");
     l[0] = TP_VALID;
     l[1] = "";
-    ok(extract(l, 2, &tc, &ndup) == TG_DECLINED,
-       "empty second line: declined");
+    ok(extract(l, 2, &tc, &ndup) == TG_OK && ndup == 2,
+       "empty second line ignored");
     l[0] = " ";
     ok(extract(l, 1, &tc, &ndup) == TG_DECLINED && ndup == 1,
        "whitespace-only line: declined");
-
+    l[0] = "ff-" TP_TRACE "-" TP_SPAN "-01, garbage";
+    l[1] = "";
+    memset(&tc, 0xa5, sizeof(tc));
+    ok(extract(l, 2, &tc, &ndup) == TG_DECLINED && ndup == 3,
+       "no valid member: declined, all counted");
+    ok(!tc.valid && tc.trace_id[0] == 0, "context zeroed on decline");
     ndup = 99;
     ok(extract(l, 0, &tc, &ndup) == TG_DECLINED && ndup == 0,
        "no lines: declined, ndup 0");
@@ -352,6 +360,80 @@ test_extract(void)
 }
 
 
+/*
+ * The repair applied to the valid members only: "ff-T-S1-01,00-T-S2-01"
+ * continues T with parent S2; valid members with different trace ids still
+ * restart (W3C test_traceparent_duplicated), whatever the invalid ones say.
+ */
+static void
+test_extract_invalid_members(void)
+{
+    tg_trace_ctx_t  tc;
+    size_t          ndup;
+    const char     *l[4];
+
+    static const u_char  s2[8] = {
+        0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22
+    };
+
+    l[0] = "ff-" TP_TRACE "-" TP_SPAN "-01,00-" TP_TRACE "-2222222222222222-01";
+    ndup = 0;
+    ok(extract(l, 1, &tc, &ndup) == TG_OK && tc.valid,
+       "ff-T-S1-01,00-T-S2-01: repaired");
+    ok(memcmp(tc.trace_id, tp_trace_bytes, 16) == 0
+           && memcmp(tc.span_id, s2, 8) == 0 && tc.flags == 1,
+       "ff-T-S1-01,00-T-S2-01: T continued, parent S2");
+    is_int(ndup, 2, "ff-T-S1-01,00-T-S2-01: two values seen (a repair)");
+
+    l[0] = "ff-" TP_TRACE "-" TP_SPAN "-01";
+    l[1] = "00-" TP_TRACE "-2222222222222222-01";
+    ok(extract(l, 2, &tc, &ndup) == TG_OK && memcmp(tc.span_id, s2, 8) == 0
+           && ndup == 2,
+       "the same as two lines: parent S2");
+
+    l[0] = "ff-" TP_TRACE "-" TP_SPAN "-01,00-" TP_TRACE "-2222222222222222-00";
+    l[1] = TP_VALID;
+    ok(extract(l, 2, &tc, &ndup) == TG_OK && memcmp(tc.span_id, s2, 8) == 0
+           && tc.flags == 0 && ndup == 3,
+       "invalid, then two valid with one trace id: the first valid wins");
+
+    l[0] = "ff-11111111111111111111111111111111-" TP_SPAN "-01";
+    l[1] = "00-" TP_TRACE "-2222222222222222-01";
+    ok(extract(l, 2, &tc, &ndup) == TG_OK
+           && memcmp(tc.trace_id, tp_trace_bytes, 16) == 0,
+       "an invalid member's other trace id does not count");
+
+    l[0] = "00-" TP_TRACE "-" TP_SPAN "-01.x,garbage," TP_VALID;
+    ok(extract(l, 1, &tc, &ndup) == TG_OK && ndup == 3
+           && memcmp(tc.span_id, tp_span_bytes, 8) == 0,
+       "two invalid members, then one valid: it wins");
+
+    l[0] = "00-" TP_TRACE "-0000000000000000-01," TP_VALID;
+    ok(extract(l, 1, &tc, &ndup) == TG_OK
+           && memcmp(tc.span_id, tp_span_bytes, 8) == 0,
+       "zero parent id ignored");
+
+    /* valid members with different trace ids: a new trace */
+    l[0] = "ff-" TP_TRACE "-" TP_SPAN "-01," TP_VALID
+           ",00-11111111111111111111111111111111-" TP_SPAN "-01";
+    memset(&tc, 0xa5, sizeof(tc));
+    ok(extract(l, 1, &tc, &ndup) == TG_DECLINED && ndup == 3,
+       "invalid, then two valid with different trace ids: declined");
+    ok(!tc.valid && tc.trace_id[0] == 0, "context zeroed");
+    l[0] = "00-11111111111111111111111111111111-" TP_SPAN "-01";
+    l[1] = "garbage";
+    l[2] = TP_VALID;
+    ok(extract(l, 3, &tc, &ndup) == TG_DECLINED && ndup == 3,
+       "different trace ids on lines around an invalid one: declined");
+
+    /* W3C test_traceparent_duplicated */
+    l[0] = "00-12345678901234567890123456789011-1234567890123456-01";
+    l[1] = "00-12345678901234567890123456789012-1234567890123456-01";
+    ok(extract(l, 2, &tc, &ndup) == TG_DECLINED,
+       "test_traceparent_duplicated: declined");
+}
+
+
 int
 main(void)
 {
@@ -361,5 +443,6 @@ main(void)
     test_future_version();
     test_format();
     test_extract();
+    test_extract_invalid_members();
     return done_testing();
 }

@@ -4,8 +4,9 @@
 #include "tap.h"
 
 /*
- * tracestate: W3C Trace Context Level 1 section 3.3 (grammar, 32 members,
- * duplicates, combining lines, truncation) and the harness's expectations.
+ * tracestate: W3C Trace Context section 3.3 (the current key grammar, 32
+ * members, duplicates, combining lines, truncation) and the expectations of
+ * the W3C test harness (test/test.py).
  */
 
 static tg_pool_t  *pool;
@@ -92,6 +93,14 @@ test_valid(void)
     accepts("fw529a3039@dt=x", "fw529a3039@dt=x", "multi-tenant key");
     accepts("0abc@sys-1_*/=v", "0abc@sys-1_*/=v",
             "tenant starting with a digit, system with keychars");
+    accepts("1abc=1", "1abc=1", "key starting with a digit");
+    accepts("foo@=1,bar=2", "foo@=1,bar=2",
+            "'@' last in a key (test_tracestate_key_illegal_vendor_format)");
+    accepts("foo@@=1,bar=2", "foo@@=1,bar=2", "two '@' in a row");
+    accepts("a@b@c=1", "a@b@c=1", "two '@' apart");
+    accepts("t@1s=1", "t@1s=1", "a digit after '@'");
+    accepts("t@_s=1", "t@_s=1", "a keychar after '@'");
+    accepts("0@=1", "0@=1", "a digit then '@'");
     accepts("k= v", "k= v", "leading space of a value kept");
     accepts("k=v w", "k=v w", "space inside a value");
     accepts("k=v  ", "k=v", "trailing spaces are OWS, not value");
@@ -127,40 +136,46 @@ test_keys(void)
 {
     char  key[300], m[600];
 
-    /* simple key: 1 + 255 characters */
+    /* key = (lcalpha / DIGIT) 0*255(keychar): 256 at most, '@' anywhere */
     repeat(key, 'a', 256);
     snprintf(m, sizeof(m), "%s=v", key);
-    ok(ts1(m) == TG_OK, "256-char simple key accepted");
+    ok(ts1(m) == TG_OK, "256-char key accepted");
     repeat(key, 'a', 257);
     snprintf(m, sizeof(m), "%s=v", key);
-    rejects(m, "257-char simple key");
+    rejects(m, "257-char key");
+    repeat(key, '9', 256);
+    snprintf(m, sizeof(m), "%s=v", key);
+    ok(ts1(m) == TG_OK, "256-char key of digits accepted");
 
-    /* tenant: 1 + 240, system: 1 + 13 */
+    /* no separate tenant (241) and system (14) lengths any more */
     repeat(key, 't', 241);
     snprintf(m, sizeof(m), "%s@sys=v", key);
-    ok(ts1(m) == TG_OK, "241-char tenant accepted");
+    ok(ts1(m) == TG_OK, "241 chars before '@' accepted");
     repeat(key, 't', 242);
     snprintf(m, sizeof(m), "%s@sys=v", key);
-    rejects(m, "242-char tenant");
-    snprintf(m, sizeof(m), "t@%s=v", repeat(key, 's', 14));
-    ok(ts1(m) == TG_OK, "14-char system accepted");
+    ok(ts1(m) == TG_OK, "242 chars before '@' accepted");
     snprintf(m, sizeof(m), "t@%s=v", repeat(key, 's', 15));
-    rejects(m, "15-char system");
+    ok(ts1(m) == TG_OK, "15 chars after '@' accepted");
+    repeat(key, 't', 252);
+    snprintf(m, sizeof(m), "%s@sys=v", key);
+    ok(ts1(m) == TG_OK, "256-char key with '@' accepted");
+    repeat(key, 't', 253);
+    snprintf(m, sizeof(m), "%s@sys=v", key);
+    rejects(m, "257-char key with '@'");
 
     rejects("Rojo=1", "uppercase key");
     rejects("roJo=1", "uppercase inside key");
     rejects("ro.jo=1", "'.' in key");
     rejects("ro jo=1", "space in key");
     rejects("rojo =1", "space before '='");
-    rejects("1abc=1", "simple key starting with a digit");
-    rejects("_abc=1", "simple key starting with '_'");
-    rejects("@sys=1", "'@' first (empty tenant)");
-    rejects("ten@=1", "'@' last (empty system)");
-    rejects("a@b@c=1", "two '@'");
-    rejects("t@1s=1", "system starting with a digit");
-    rejects("T@s=1", "uppercase tenant");
-    rejects("t@S=1", "uppercase system");
-    rejects("_t@s=1", "tenant starting with '_'");
+    rejects("_abc=1", "key starting with '_'");
+    rejects("*abc=1", "key starting with '*'");
+    rejects("@sys=1", "'@' first");
+    rejects("@foo=1,bar=2", "'@' first, next to a valid member");
+    rejects("T@s=1", "uppercase before '@'");
+    rejects("t@S=1", "uppercase after '@'");
+    rejects("t@s.x=1", "'.' after '@'");
+    rejects("_t@s=1", "key starting with '_', with '@'");
     rejects("=v", "empty key");
     rejects("ro\x01jo=1", "control character in key");
     rejects("rojo=1,Congo=2", "one bad key spoils the list");
@@ -222,15 +237,108 @@ test_counts(void)
            "b11=11,b12=12,b13=13,b14=14,b15=15,b16=16";
     ok(ts(l, 2, 0) == TG_DECLINED, "33 members across two lines rejected");
 
-    rejects("a=1,b=2,a=3", "duplicate key in one line");
-    rejects("a=1,a=1", "identical duplicate member");
-    rejects("t@s=1,t@s=2", "duplicate multi-tenant key");
-    ok(ts1("t@s=1,t@s2=2,t2@s=3") == TG_OK,
-       "similar but distinct multi-tenant keys");
-    ok(ts1("ab=1,abc=2,a=3") == TG_OK, "prefix keys are distinct");
+    /* duplicates count towards the 32 as received */
+    p = line;
+    for (i = 0; i < 32; i++) {
+        p += sprintf(p, "%sk%d=%d", i ? "," : "", i, i);
+    }
+    strcpy(p, ",k0=again");
+    rejects(line, "32 distinct keys and a duplicate: 33 members");
+}
+
+
+/*
+ * Duplicated keys (test_tracestate_duplicated_keys): the list is inherited
+ * with the first member of each key; later ones with the same key go.
+ */
+static void
+test_duplicates(void)
+{
+    const char  *l[3];
+
+    accepts("foo=1,foo=1", "foo=1", "identical duplicate: one kept");
+    accepts("foo=1,foo=2", "foo=1", "duplicate key: the first kept");
+    accepts("a=1,b=2,a=3", "a=1,b=2", "duplicate key after another key");
+    accepts("b=0,a=1,a=2,c=3,a=4", "b=0,a=1,c=3",
+            "three of one key among others, order kept");
+    accepts("t@s=1,t@s=2", "t@s=1", "duplicate key with '@'");
+    accepts("foo@=1,foo@=2,bar=3", "foo@=1,bar=3",
+            "duplicate key ending in '@'");
+    ok(ts1("t@s=1,t@s2=2,t2@s=3") == TG_OK && out.len == 19,
+       "similar but distinct keys all kept");
+    ok(ts1("ab=1,abc=2,a=3") == TG_OK && out.len == 14,
+       "prefix keys are distinct");
+
     l[0] = "a=1,b=2";
     l[1] = "c=3,a=4";
-    ok(ts(l, 2, 512) == TG_DECLINED, "duplicate key across lines rejected");
+    ok(ts(l, 2, 512) == TG_OK, "duplicate key across lines accepted");
+    is_mem(out.data, out.len, "a=1,b=2,c=3", "across lines: the first kept");
+    l[0] = "foo=1";
+    l[1] = "foo=1";
+    ok(ts(l, 2, 512) == TG_OK, "identical lines accepted");
+    is_mem(out.data, out.len, "foo=1", "identical lines: one kept");
+
+    /* a duplicate is still a member: an invalid one spoils the list */
+    rejects("foo=1,foo=", "invalid duplicate (empty value)");
+    rejects("foo=1,foo=a=b", "invalid duplicate ('=' in value)");
+    l[0] = "foo=1";
+    l[1] = "Foo=2,foo=3";
+    ok(ts(l, 2, 512) == TG_DECLINED, "invalid key beside a duplicate");
+}
+
+
+/*
+ * The harness's key vectors (test_tracestate_key_length_limit and
+ * _illegal_vendor_format): "foo=1" in one line, the key under test in a
+ * second one; both members pass, or the whole list is dropped.
+ */
+static void
+test_harness_keys(void)
+{
+    char         key[300], m[600];
+    const char  *l[2];
+
+    l[0] = "foo=1";
+    l[1] = m;
+
+    snprintf(m, sizeof(m), "%s=1", repeat(key, 'z', 256));
+    ok(ts(l, 2, 512) == TG_OK && out.len == 5 + 1 + 258,
+       "foo=1 + 256 x z: both passed");
+    snprintf(m, sizeof(m), "%s=1", repeat(key, 'z', 257));
+    ok(ts(l, 2, 512) == TG_DECLINED, "foo=1 + 257 x z: list dropped");
+
+    snprintf(m, sizeof(m), "%s@v=1", repeat(key, 't', 242));
+    ok(ts(l, 2, 512) == TG_OK, "foo=1 + 242 x t @v: accepted");
+    ok(out.len == 5 + 1 + 246 && memcmp(out.data, "foo=1,", 6) == 0
+           && memcmp(out.data + 6, m, 246) == 0,
+       "foo=1 + 242 x t @v: both members passed");
+
+    repeat(key, 't', 241);
+    key[241] = '@';
+    repeat(key + 242, 'v', 14);
+    snprintf(m, sizeof(m), "%s=1", key);
+    ok(strlen(key) == 256, "241 x t @ 14 x v is 256 characters");
+    ok(ts(l, 2, 512) == TG_OK, "foo=1 + 241 x t @ 14 x v: accepted");
+    ok(out.len == 5 + 1 + 258 && memcmp(out.data + 6, m, 258) == 0,
+       "foo=1 + 241 x t @ 14 x v: both members passed");
+
+    repeat(key + 242, 'v', 15);
+    snprintf(m, sizeof(m), "%s=1", key);
+    ok(ts(l, 2, 512) == TG_DECLINED,
+       "foo=1 + 241 x t @ 15 x v (257): list dropped");
+
+    snprintf(m, sizeof(m), "foo@=1,bar=2");
+    ok(ts(l + 1, 1, 512) == TG_OK, "foo@=1,bar=2 accepted");
+    is_mem(out.data, out.len, "foo@=1,bar=2", "foo@=1,bar=2: both passed");
+
+    snprintf(m, sizeof(m), "@foo=1,bar=2");
+    ok(ts(l + 1, 1, 512) == TG_DECLINED, "@foo=1,bar=2: list dropped");
+    snprintf(m, sizeof(m), "bar=2,@foo=1");
+    ok(ts(l, 2, 512) == TG_DECLINED, "'@' first in a second line: dropped");
+    snprintf(m, sizeof(m), "Foo=1");
+    ok(ts(l, 2, 512) == TG_DECLINED, "uppercase key in a second line");
+    snprintf(m, sizeof(m), "fo.o=1");
+    ok(ts(l, 2, 512) == TG_DECLINED, "'.' in a key in a second line");
 }
 
 
@@ -352,6 +460,8 @@ main(void)
     test_keys();
     test_values();
     test_counts();
+    test_duplicates();
+    test_harness_keys();
     test_empty();
     test_truncation();
     tg_pool_destroy(pool);

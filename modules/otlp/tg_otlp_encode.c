@@ -614,8 +614,11 @@ tg_otlp_encode_json(const tg_otlp_resource_t *res,
 
     start = out->len;
 
-    if (tg_otlp_json_lit(out, "{\"resourceSpans\":[{\"resource\":"
-                              "{\"attributes\":[") != TG_OK)
+    /* a Resource without attributes is left out, an empty message */
+    if (tg_otlp_json_lit(out, "{\"resourceSpans\":[{") != TG_OK
+        || (res->nattrs
+            && tg_otlp_json_lit(out, "\"resource\":{\"attributes\":[")
+                   != TG_OK))
     {
         goto failed;
     }
@@ -632,7 +635,8 @@ tg_otlp_encode_json(const tg_otlp_resource_t *res,
             goto failed;
         }
     }
-    if (tg_otlp_json_lit(out, "]},\"scopeSpans\":[{\"scope\":{\"name\":\""
+    if ((res->nattrs && tg_otlp_json_lit(out, "]},") != TG_OK)
+        || tg_otlp_json_lit(out, "\"scopeSpans\":[{\"scope\":{\"name\":\""
                               TG_OTLP_SCOPE_NAME "\",\"version\":\""
                               TG_VERSION "\"},\"spans\":[") != TG_OK)
     {
@@ -660,7 +664,7 @@ static int
 tg_otlp_json_span(tg_otlp_buf_t *b, const tg_span_t *s)
 {
     int             first;
-    size_t          off;
+    size_t          n, off;
     tg_span_attr_t  a;
 
     if (tg_otlp_json_lit(b, "{\"traceId\":") != TG_OK
@@ -677,16 +681,31 @@ tg_otlp_json_span(tg_otlp_buf_t *b, const tg_span_t *s)
     {
         return TG_ERROR;
     }
-    if (tg_otlp_json_fmt(b, ",\"flags\":%u,\"name\":",
-                         (unsigned) tg_otlp_span_flags(s)) != TG_OK
-        || tg_otlp_json_str(b, (const u_char *) s->name,
-                            strnlen(s->name, TG_SPAN_NAME_MAX)) != TG_OK
-        || tg_otlp_json_fmt(b, ",\"kind\":%u", (unsigned) s->kind) != TG_OK
-        || tg_otlp_json_fmt(b, ",\"startTimeUnixNano\":\"%" PRIu64 "\"",
-                            s->start_ns) != TG_OK
-        || tg_otlp_json_fmt(b, ",\"endTimeUnixNano\":\"%" PRIu64 "\"",
-                            s->end_ns) != TG_OK
-        || tg_otlp_json_lit(b, ",\"attributes\":[") != TG_OK)
+    /* never zero: HAS_IS_REMOTE is always set */
+    if (tg_otlp_json_fmt(b, ",\"flags\":%u",
+                         (unsigned) tg_otlp_span_flags(s)) != TG_OK)
+    {
+        return TG_ERROR;
+    }
+
+    /*
+     * As in the protobuf form, a field at its default value (empty name,
+     * kind UNSPECIFIED, zero time, no attributes) is left out: the OTLP/JSON
+     * mapping omits them, and spans received by the collector may have them
+     */
+    n = strnlen(s->name, TG_SPAN_NAME_MAX);
+    if ((n && (tg_otlp_json_lit(b, ",\"name\":") != TG_OK
+               || tg_otlp_json_str(b, (const u_char *) s->name, n) != TG_OK))
+        || (s->kind
+            && tg_otlp_json_fmt(b, ",\"kind\":%u", (unsigned) s->kind)
+                   != TG_OK)
+        || (s->start_ns
+            && tg_otlp_json_fmt(b, ",\"startTimeUnixNano\":\"%" PRIu64 "\"",
+                                s->start_ns) != TG_OK)
+        || (s->end_ns
+            && tg_otlp_json_fmt(b, ",\"endTimeUnixNano\":\"%" PRIu64 "\"",
+                                s->end_ns) != TG_OK)
+        || (s->attr_len && tg_otlp_json_lit(b, ",\"attributes\":[") != TG_OK))
     {
         return TG_ERROR;
     }
@@ -726,7 +745,7 @@ tg_otlp_json_span(tg_otlp_buf_t *b, const tg_span_t *s)
             break;
         }
     }
-    if (tg_otlp_json_lit(b, "]") != TG_OK) {
+    if (s->attr_len && tg_otlp_json_lit(b, "]") != TG_OK) {
         return TG_ERROR;
     }
 

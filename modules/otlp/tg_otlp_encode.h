@@ -54,7 +54,10 @@ int tg_otlp_encode_protobuf(const tg_otlp_resource_t *res,
 
 /*
  * Appends the same request as one line of OTLP/JSON and a '\n' to out (the
- * Collector file exporter's format). TG_OK or TG_ERROR (ENOMEM).
+ * Collector file exporter's format). As in the protobuf form, a field at
+ * its default value (empty name, kind 0, zero time, status UNSET, no
+ * parent, no attributes) is left out, never written as null, 0 or "", and
+ * so is a resource without attributes. TG_OK or TG_ERROR (ENOMEM).
  */
 int tg_otlp_encode_json(const tg_otlp_resource_t *res,
     const tg_span_t *const *spans, size_t n, tg_otlp_buf_t *out);

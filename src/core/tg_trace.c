@@ -5,8 +5,6 @@
 
 #define TG_TRACE_TRACESTATE_LONG    128 /* members removed first (3.3.1.5) */
 #define TG_TRACE_TRACESTATE_KEY     256
-#define TG_TRACE_TRACESTATE_TENANT  241
-#define TG_TRACE_TRACESTATE_SYSTEM  14
 #define TG_TRACE_TRACESTATE_VALUE   256
 #define TG_TRACE_TWO_POW_56         72057594037927936.0
 
@@ -167,28 +165,30 @@ int
 tg_trace_extract_traceparent(const tg_str_t *lines, size_t nlines,
     tg_trace_ctx_t *tc, size_t *ndup)
 {
-    int             bad;
-    size_t          i, n;
+    int             conflict;
+    size_t          i, n, nvalid;
     tg_str_t        rest, member;
     tg_trace_ctx_t  first, cur;
 
     memset(&first, 0, sizeof(first));
-    bad = 0;
+    conflict = 0;
     n = 0;
+    nvalid = 0;
 
     for (i = 0; i < nlines; i++) {
         tg_trace_list_start(&lines[i], &rest);
         while (tg_trace_list_next(&rest, &member)) {
             n++;
-            if (bad) {
+            /* an invalid member carries no context: it cannot conflict */
+            if (conflict
+                || tg_trace_parse_traceparent(&member, &cur) != TG_OK)
+            {
                 continue;
             }
-            if (tg_trace_parse_traceparent(&member, &cur) != TG_OK) {
-                bad = 1;
-            } else if (n == 1) {
+            if (nvalid++ == 0) {
                 first = cur;
             } else if (memcmp(cur.trace_id, first.trace_id, 16) != 0) {
-                bad = 1;
+                conflict = 1;
             }
         }
     }
@@ -196,7 +196,7 @@ tg_trace_extract_traceparent(const tg_str_t *lines, size_t nlines,
     if (ndup != NULL) {
         *ndup = n;
     }
-    if (n == 0 || bad) {
+    if (nvalid == 0 || conflict) {
         memset(tc, 0, sizeof(*tc));
         return TG_DECLINED;
     }
@@ -233,58 +233,31 @@ tg_trace_format_traceparent_hex(u_char *dst, const u_char trace_hex[32],
 }
 
 
+/*
+ * W3C Trace Context 3.3.1.3.1, the current text: the key grammar no longer
+ * splits tenant and system, so '@' is one more keychar.
+ */
 static int
 tg_trace_ts_keychar(u_char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'
-           || c == '-' || c == '*' || c == '/';
+           || c == '-' || c == '*' || c == '/' || c == '@';
 }
 
 
-/* Level 1 key grammar (3.3.1.3.1), see tg_trace.h. */
+/* key = (lcalpha / DIGIT) 0*255(keychar), see tg_trace.h */
 static int
 tg_trace_ts_key(const u_char *k, size_t n)
 {
-    size_t   i, tenant, system;
-    u_char  *at;
+    size_t  i;
 
-    if (n == 0) {
-        return 0;
-    }
-    at = memchr(k, '@', n);
-
-    if (at == NULL) {
-        if (n > TG_TRACE_TRACESTATE_KEY || k[0] < 'a' || k[0] > 'z') {
-            return 0;
-        }
-        for (i = 1; i < n; i++) {
-            if (!tg_trace_ts_keychar(k[i])) {
-                return 0;
-            }
-        }
-        return 1;
-    }
-
-    tenant = (size_t) (at - k);
-    system = n - tenant - 1;
-    if (tenant == 0 || tenant > TG_TRACE_TRACESTATE_TENANT || system == 0
-        || system > TG_TRACE_TRACESTATE_SYSTEM)
+    if (n == 0 || n > TG_TRACE_TRACESTATE_KEY
+        || !((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= '0' && k[0] <= '9')))
     {
         return 0;
     }
-    if (!((k[0] >= 'a' && k[0] <= 'z') || (k[0] >= '0' && k[0] <= '9'))) {
-        return 0;
-    }
-    for (i = 1; i < tenant; i++) {
+    for (i = 1; i < n; i++) {
         if (!tg_trace_ts_keychar(k[i])) {
-            return 0;
-        }
-    }
-    if (at[1] < 'a' || at[1] > 'z') {
-        return 0;
-    }
-    for (i = 2; i <= system; i++) {
-        if (!tg_trace_ts_keychar(at[i])) {
             return 0;
         }
     }
@@ -335,13 +308,15 @@ tg_trace_tracestate(tg_pool_t *pool, const tg_str_t *lines, size_t nlines,
     size_t limit, tg_str_t *out)
 {
     u_char    *p;
-    size_t     i, j, n, left, sum, klen[TG_TRACE_TRACESTATE_MEMBERS];
+    size_t     i, j, n, seen, left, sum, kl;
+    size_t     klen[TG_TRACE_TRACESTATE_MEMBERS];
     tg_str_t   rest, member, m[TG_TRACE_TRACESTATE_MEMBERS];
     u_char     gone[TG_TRACE_TRACESTATE_MEMBERS];
 
     out->len = 0;
     out->data = NULL;
     n = 0;
+    seen = 0;
 
     for (i = 0; i < nlines; i++) {
         tg_trace_list_start(&lines[i], &rest);
@@ -349,18 +324,28 @@ tg_trace_tracestate(tg_pool_t *pool, const tg_str_t *lines, size_t nlines,
             if (member.len == 0) {
                 continue;
             }
-            if (n == TG_TRACE_TRACESTATE_MEMBERS
-                || !tg_trace_ts_member(&member, &klen[n]))
+            /* the limit is on the list as received, duplicates included */
+            if (++seen > TG_TRACE_TRACESTATE_MEMBERS
+                || !tg_trace_ts_member(&member, &kl))
             {
                 return TG_DECLINED;
             }
+            /*
+             * a duplicated key: the list is inherited (W3C harness,
+             * test_tracestate_duplicated_keys) with the first member of
+             * that key: vendors add and update at the left, so it is the
+             * most recent one
+             */
             for (j = 0; j < n; j++) {
-                if (klen[j] == klen[n]
-                    && memcmp(m[j].data, member.data, klen[n]) == 0)
+                if (klen[j] == kl && memcmp(m[j].data, member.data, kl) == 0)
                 {
-                    return TG_DECLINED;
+                    break;
                 }
             }
+            if (j < n) {
+                continue;
+            }
+            klen[n] = kl;
             m[n++] = member;
         }
     }

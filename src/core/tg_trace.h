@@ -59,13 +59,17 @@ int tg_trace_parse_traceparent(const tg_str_t *value, tg_trace_ctx_t *tc);
 
 /*
  * Extracts the context from all traceparent header lines of a request, in
- * order; each line may itself be a comma-joined list. Returns TG_OK with the
- * FIRST value when every member parses and all share one trace id (the
- * double-instrumentation repair: a documented deviation, W3C would restart
- * on any duplicate); *ndup (may be NULL) is the number of values seen, so
- * > 1 means a duplicate was repaired. An empty member, an invalid member, a
- * second trace id or nlines == 0 give TG_DECLINED with *tc zeroed (the
- * caller starts a new trace and drops tracestate).
+ * order; each line may itself be a comma-joined list, and separate lines
+ * count as comma-joined members. Members that do not parse (an empty one
+ * included) are ignored. Returns TG_OK with the FIRST valid member when
+ * every valid member shares one trace id: the double-instrumentation
+ * repair ("ff-T-S1-01,00-T-S2-01" continues T with parent S2), a
+ * documented deviation, as W3C would restart on any duplicate. *ndup (may
+ * be NULL) is the number of members seen, invalid and empty ones included,
+ * so > 1 with TG_OK means a repair. No valid member, valid members with
+ * different trace ids (W3C test_traceparent_duplicated) or nlines == 0
+ * give TG_DECLINED with *tc zeroed (the caller starts a new trace and
+ * drops tracestate).
  */
 int tg_trace_extract_traceparent(const tg_str_t *lines, size_t nlines,
     tg_trace_ctx_t *tc, size_t *ndup);
@@ -85,14 +89,20 @@ u_char *tg_trace_format_traceparent_hex(u_char *dst,
 
 /*
  * Combines the tracestate header lines in order (as if joined with ','),
- * and validates every list member against the Level 1 grammar:
- *   key   = lcalpha 0*255(lcalpha / DIGIT / "_" / "-" / "*" / "/")
- *         / tenant "@" system, tenant = (lcalpha / DIGIT) 0*240(keychar),
- *           system = lcalpha 0*13(keychar)
+ * and validates every list member against the current W3C Trace Context
+ * grammar (3.3.1.3), which has no separate tenant and system parts:
+ *   key   = (lcalpha / DIGIT) 0*255(keychar),
+ *   keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"
+ *           ('@' anywhere after the first character: "foo@=1" is valid)
  *   value = 1 to 256 bytes of 0x20-0x7E except ',' and '=', the last not a
  *           space (trailing spaces are OWS around the member, so dropped).
- * Space and tab around members are ignored and empty members skipped; more
- * than 32 members or a repeated key make the whole list invalid.
+ * Space and tab around members are ignored and empty members skipped.
+ * One invalid member (uppercase, '.', a leading '@', a key over 256, a bad
+ * value, no '=') or more than 32 members, duplicates counted, make the
+ * whole list invalid. A duplicated key does not: the first (leftmost)
+ * member with that key is kept and later ones are dropped (W3C: the list
+ * is inherited, duplicates kept as they are or all but one dropped), so a
+ * strict next hop, which may discard a list with duplicates, gets none.
  * Returns TG_OK with *out the canonical list ("k1=v1,k2=v2", no spaces)
  * allocated from pool. When that is longer than limit bytes (0: no limit),
  * whole members are removed: members longer than 128 bytes first, rightmost

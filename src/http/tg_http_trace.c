@@ -131,8 +131,9 @@ tg_http_trace_start(tg_http_request_t *r)
                 tg_log_debug(&r->c->log, "traceparent line %zu: \"" TG_STR_FMT
                              "\" (%zu values; %s)", i + 1,
                              TG_STR_ARG(&lines[TG_TRACE_HDR_TRACEPARENT][i]),
-                             ndup, ctx.valid ? "repaired: first kept"
-                                             : "conflicting: new trace");
+                             ndup, ctx.valid ? "repaired: first valid kept"
+                                             : "none valid or conflicting:"
+                                               " new trace");
             }
         }
     }
