@@ -135,7 +135,7 @@ check([['traceparent', "$F1,garbage"], ['tracestate', 'a=1']], 'no valid member'
 
 # every repair counted, nothing else
 {
-    my $m = TG::http_get($t->{port}, '/_status/metrics');
+    my $m = TG::http_get($t->{port}, '/_status/metrics', host => 'localhost');
     my ($n) = (($m && $m->{body}) // '') =~ /^tracegate_trace_repairs_total (\d+)$/m;
     is($n, $repairs, "tracegate_trace_repairs_total is $repairs");
 }
