@@ -200,7 +200,7 @@ tg_fuzz_check_head(tg_http_request_t *r, struct evbuffer *out)
     llhttp_init(&p, HTTP_REQUEST, &s);
     p.data = &h;
     err = llhttp_execute(&p, (const char *) head, len);
-    if (err == HPE_PAUSED_UPGRADE && r->upgrade && h.headers_done == 1) {
+    if (err == HPE_PAUSED_UPGRADE && r->tunnel.requested && h.headers_done == 1) {
         err = HPE_OK; /* a tunnel request: llhttp stops after its head */
         h.messages = 1;
     }
@@ -295,14 +295,14 @@ tg_fuzz_handle(tg_http_request_t *r)
     }
     if (llhttp_get_upgrade(&c->parser)) {
         r->keepalive = 0;
-        r->upgrade = method == HTTP_GET && r->http_minor >= 1 && (conn & 4);
+        r->tunnel.requested = method == HTTP_GET && r->http_minor >= 1 && (conn & 4);
     }
     r->route = tg_http_route_find(tg_http_routes(tg_cycle), &r->path);
     tg_http_trace_start(r);
     if (r->route) {
-        r->upstream = r->route->upstream;
-        r->server = r->upstream->servers.elts;
-        r->attempts = 1;
+        r->upstream.conf = r->route->upstream;
+        r->upstream.server = r->upstream.conf->servers.elts;
+        r->upstream.attempts = 1;
         tg_http_trace_client_attempt(r);
         out = evbuffer_new();
         if (out == NULL) {
@@ -314,9 +314,9 @@ tg_fuzz_handle(tg_http_request_t *r)
             tg_fuzz_check_head(r, out);
         }
         evbuffer_free(out);
-        r->resp_headers_done = 1;
-        r->resp_status = 200;
-        r->upstream_done = 1;
+        r->upstream.headers_done = 1;
+        r->upstream.status = 200;
+        r->upstream.done = 1;
         tg_http_trace_client_end(r);
         r->status = 200;
     } else {
@@ -449,7 +449,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             r->c = c;
             r->pool = c->rpool;
             r->content_length = -1;
-            r->resp_content_length = -1;
+            r->upstream.content_length = -1;
             r->start_ns = tg_time_now_ns();
             c->r = r;
         }

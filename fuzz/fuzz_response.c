@@ -71,7 +71,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (nresp = 0; nresp < 4 && off < size; nresp++) {
         r = tg_pcalloc(pool, sizeof(tg_http_request_t));
         if (r == NULL
-            || tg_array_init(&r->resp_headers, pool, 16,
+            || tg_array_init(&r->upstream.headers, pool, 16,
                              sizeof(tg_http_header_t))
                    != TG_OK)
         {
@@ -81,14 +81,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         r->pool = pool;
         r->head = data[0] & 1;
         r->response_dechunk = (data[0] >> 1) & 1;
-        r->resp_content_length = -1;
-        llhttp_init(&r->resp, HTTP_RESPONSE, &tg_http_response_settings);
-        r->resp.data = r;
+        r->upstream.content_length = -1;
+        llhttp_init(&r->upstream.parser, HTTP_RESPONSE, &tg_http_response_settings);
+        r->upstream.parser.data = r;
         body = evbuffer_get_length(bufferevent_get_output(c->bev));
 
         while (off < size) {
             n = step ? tg_min(step, size - off) : size - off;
-            err = llhttp_execute(&r->resp, (const char *) data + off, n);
+            err = llhttp_execute(&r->upstream.parser, (const char *) data + off, n);
             if (err == HPE_OK) {
                 off += n;
                 continue;
@@ -96,38 +96,38 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (err != HPE_PAUSED) {
                 break; /* 502 or an aborted client response */
             }
-            off += (size_t) (llhttp_get_error_pos(&r->resp)
+            off += (size_t) (llhttp_get_error_pos(&r->upstream.parser)
                              - (const char *) data - off);
-            if (r->upstream_done) {
+            if (r->upstream.done) {
                 break;
             }
-            if (!r->resp_headers_done) {
+            if (!r->upstream.headers_done) {
                 abort(); /* pauses only after a final head */
             }
-            llhttp_resume(&r->resp);
+            llhttp_resume(&r->upstream.parser);
         }
-        if (!r->upstream_done && llhttp_get_errno(&r->resp) == HPE_OK) {
+        if (!r->upstream.done && llhttp_get_errno(&r->upstream.parser) == HPE_OK) {
             /* upstream EOF: a close-delimited body ends here */
-            (void) llhttp_finish(&r->resp);
+            (void) llhttp_finish(&r->upstream.parser);
         }
 
-        if (r->resp_headers_done) {
-            if (r->resp_status < 100 || r->resp_status > 999
-                || (r->resp_status < 200))
+        if (r->upstream.headers_done) {
+            if (r->upstream.status < 100 || r->upstream.status > 999
+                || (r->upstream.status < 200))
             {
                 abort(); /* a final response has a 2xx-9xx status */
             }
-            if (r->resp_headers.nelts > 200 || r->resp_reason.len > 256) {
+            if (r->upstream.headers.nelts > 200 || r->upstream.reason.len > 256) {
                 abort();
             }
-            h = r->resp_headers.elts;
-            for (i = 0; i < r->resp_headers.nelts; i++) {
+            h = r->upstream.headers.elts;
+            for (i = 0; i < r->upstream.headers.nelts; i++) {
                 if (h[i].name.len == 0 || h[i].value.data == NULL) {
                     abort();
                 }
             }
-            (void) tg_http_parse_connection_tokens(r, &r->resp_headers);
-            if (r->head && r->response_body_bytes != 0) {
+            (void) tg_http_parse_connection_tokens(r, &r->upstream.headers);
+            if (r->head && r->upstream.body_bytes != 0) {
                 abort(); /* a response to HEAD has no body */
             }
         }
@@ -135,12 +135,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* the output of an unconnected bufferevent cannot be drained
                (its start is frozen): compare the growth */
             after = evbuffer_get_length(bufferevent_get_output(c->bev));
-            if (after - body != r->response_body_bytes) {
+            if (after - body != r->upstream.body_bytes) {
                 abort();
             }
         }
-        if (!r->upstream_done
-            || !llhttp_should_keep_alive(&r->resp))
+        if (!r->upstream.done
+            || !llhttp_should_keep_alive(&r->upstream.parser))
         {
             break;
         }

@@ -134,19 +134,19 @@ main(void)
     r.http_major = 1;
     r.http_minor = 1;
     r.status = 200;
-    r.response_body_bytes = 612;
+    r.upstream.body_bytes = 612;
     r.bytes_sent = 850;
     /* times as ms before now: the request 250, the attempt 240 (headers
        after 90 ms, done after 190) */
     r.start_ns = ctx.now_ns - 250 * 1000000ULL;
     memset(&srv, 0, sizeof(srv));
     tg_str_set(&srv.text, "127.0.0.1:9001");
-    r.server = &srv;
-    r.upstream_status = 200;
-    r.upstream_start_ns = ctx.now_ns - 240 * 1000000ULL;
-    r.upstream_header_ns = ctx.now_ns - 150 * 1000000ULL;
-    r.upstream_end_ns = ctx.now_ns - 50 * 1000000ULL;
-    r.attempts = 1;
+    r.upstream.server = &srv;
+    r.upstream.result = 200;
+    r.upstream.start_ns = ctx.now_ns - 240 * 1000000ULL;
+    r.upstream.header_ns = ctx.now_ns - 150 * 1000000ULL;
+    r.upstream.end_ns = ctx.now_ns - 50 * 1000000ULL;
+    r.upstream.attempts = 1;
     memset(&rt, 0, sizeof(rt));
     tg_str_set(&rt.prefix, "/service-a");
     r.route = &rt;
@@ -247,8 +247,8 @@ main(void)
     r.status = 200;
 
     /* absent values */
-    r.server = NULL;
-    r.upstream_status = 0;
+    r.upstream.server = NULL;
+    r.upstream.result = 0;
     r.route = NULL;
     r.query.len = 0;
     r.x_trace_id.len = 0;

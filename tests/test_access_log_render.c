@@ -211,18 +211,18 @@ reset_request(void)
     req.http_major = 1;
     req.http_minor = 1;
     req.status = 200;
-    req.response_body_bytes = 612;
+    req.upstream.body_bytes = 612;
     req.bytes_sent = 850;
     req.request_body_bytes = 31;
     req.start_ns = TEST_AT(10000);
     memset(&srv, 0, sizeof(srv));
     tg_str_set(&srv.text, "127.0.0.1:9001");
-    req.server = &srv;
-    req.upstream_status = 201;
-    req.upstream_start_ns = TEST_AT(10010);
-    req.upstream_header_ns = TEST_AT(10100);
-    req.upstream_end_ns = TEST_AT(10200);
-    req.attempts = 2;
+    req.upstream.server = &srv;
+    req.upstream.result = 201;
+    req.upstream.start_ns = TEST_AT(10010);
+    req.upstream.header_ns = TEST_AT(10100);
+    req.upstream.end_ns = TEST_AT(10200);
+    req.upstream.attempts = 2;
     memset(&route, 0, sizeof(route));
     tg_str_set(&route.prefix, "/service-a");
     req.route = &route;
@@ -387,11 +387,11 @@ test_absent(void)
     req.query.len = 0;
     req.host.len = 0;
     req.status = 0;
-    req.server = NULL;
-    req.upstream_status = 0;
-    req.upstream_start_ns = 0;
-    req.upstream_header_ns = 0;
-    req.upstream_end_ns = 0;
+    req.upstream.server = NULL;
+    req.upstream.result = 0;
+    req.upstream.start_ns = 0;
+    req.upstream.header_ns = 0;
+    req.upstream.end_ns = 0;
     req.route = NULL;
     memset(req.trace_id, 0, 16);
     memset(req.span_id, 0, 8);
@@ -399,10 +399,10 @@ test_absent(void)
     req.has_parent = 0;
     req.x_trace_id.len = 0;
     req.headers.nelts = 0;
-    req.response_body_bytes = 0;
+    req.upstream.body_bytes = 0;
     req.bytes_sent = 0;
     req.request_body_bytes = 0;
-    req.attempts = 0;
+    req.upstream.attempts = 0;
 
     both("[$remote_addr][$remote_port][$server_addr][$server_port]"
          "[$connection][$connection_requests][$scheme]",
@@ -438,19 +438,19 @@ test_absent(void)
     /* upstream started but its server is unknown, header time before
        start */
     reset_request();
-    req.upstream_end_ns = 0;
+    req.upstream.end_ns = 0;
     both("[$upstream_response_time][$upstream_response_time_ms]",
          "[0.240][240]", "[0.240][240]", "unfinished attempt uses now");
-    req.upstream_header_ns = TEST_AT(10005);
+    req.upstream.header_ns = TEST_AT(10005);
     both("[$upstream_header_time]", "[-]", "[]", "header time before start");
-    req.upstream_header_ns = TEST_AT(10010);
+    req.upstream.header_ns = TEST_AT(10010);
     both("[$upstream_header_time]", "[0.000]", "[0.000]",
          "header time at start");
-    req.upstream_start_ns = 0;
+    req.upstream.start_ns = 0;
     both("[$upstream_response_time][$upstream_response_time_ms]", "[-][-]",
          "[][]", "no attempt started");
-    req.upstream_start_ns = TEST_AT(20000);
-    req.upstream_end_ns = TEST_AT(10000);
+    req.upstream.start_ns = TEST_AT(20000);
+    req.upstream.end_ns = TEST_AT(10000);
     both("[$upstream_response_time_ms]", "[0]", "[0]",
          "end before start is 0");
     req.start_ns = TEST_AT(20000);
@@ -476,11 +476,11 @@ test_numbers(void)
 
     reset_request();
     req.bytes_sent = UINT64_MAX;
-    req.response_body_bytes = UINT64_MAX - 1;
+    req.upstream.body_bytes = UINT64_MAX - 1;
     req.request_body_bytes = 10000000000000000000ULL;
     req.status = INT_MAX;
-    req.upstream_status = 999;
-    req.attempts = INT_MAX;
+    req.upstream.result = 999;
+    req.upstream.attempts = INT_MAX;
     conn.number = UINT64_MAX;
     conn.requests = UINT64_MAX - 1;
     conn.peer_port = 65535;
@@ -998,18 +998,18 @@ test_builtins(void)
     req.query.len = 0;
     req.host.len = 0;
     req.status = 400;
-    req.server = NULL;
-    req.upstream_status = 0;
+    req.upstream.server = NULL;
+    req.upstream.result = 0;
     req.route = NULL;
     memset(req.trace_id, 0, 16);
     memset(req.span_id, 0, 8);
     req.has_parent = 0;
     req.x_trace_id.len = 0;
     req.headers.nelts = 0;
-    req.response_body_bytes = 0;
+    req.upstream.body_bytes = 0;
     req.bytes_sent = 0;
     req.request_body_bytes = 0;
-    req.attempts = 0;
+    req.upstream.attempts = 0;
     is_str(render_builtin("trace"),
            "- - - [21/Nov/2026:15:56:07 +0000] \"-\" 400 0 \"-\" \"-\""
            " trace_id=- span_id=- parent_id=- sampled=- x_trace_id=-"
@@ -1185,7 +1185,7 @@ test_truncation(void)
 
     /* and with most values absent */
     req.c = NULL;
-    req.server = NULL;
+    req.upstream.server = NULL;
     req.route = NULL;
     req.headers.nelts = 0;
     req.has_parent = 0;

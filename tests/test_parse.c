@@ -79,16 +79,16 @@ test_response(const char *raw, tg_http_request_t **out)
     }
     last = pool = tg_pool_create(4096);
     r = tg_pcalloc(pool, sizeof(tg_http_request_t));
-    tg_array_init(&r->resp_headers, pool, 8, sizeof(tg_http_header_t));
+    tg_array_init(&r->upstream.headers, pool, 8, sizeof(tg_http_header_t));
     r->pool = pool;
-    r->resp_content_length = -1;
-    llhttp_init(&r->resp, HTTP_RESPONSE, &tg_http_response_settings);
-    r->resp.data = r;
-    err = llhttp_execute(&r->resp, raw, strlen(raw));
-    if (err == HPE_PAUSED && !r->upstream_done) {
-        llhttp_resume(&r->resp);
-        err = llhttp_execute(&r->resp, llhttp_get_error_pos(&r->resp),
-                             strlen(llhttp_get_error_pos(&r->resp)));
+    r->upstream.content_length = -1;
+    llhttp_init(&r->upstream.parser, HTTP_RESPONSE, &tg_http_response_settings);
+    r->upstream.parser.data = r;
+    err = llhttp_execute(&r->upstream.parser, raw, strlen(raw));
+    if (err == HPE_PAUSED && !r->upstream.done) {
+        llhttp_resume(&r->upstream.parser);
+        err = llhttp_execute(&r->upstream.parser, llhttp_get_error_pos(&r->upstream.parser),
+                             strlen(llhttp_get_error_pos(&r->upstream.parser)));
     }
     if (out) {
         *out = r;
@@ -295,7 +295,7 @@ main(void)
 
     /* responses */
     ok(test_response("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", &r)
-       && r->upstream_done && r->resp_status == 200, "200 response");
+       && r->upstream.done && r->upstream.status == 200, "200 response");
     ok(!test_response("HTTP/1.1 \r\nContent-Length: 0\r\n\r\n", NULL),
        "fuzz_response crash: a status line without a code is refused");
     ok(!test_response("HTTP/1.1 20\r\nContent-Length: 0\r\n\r\n", NULL),
@@ -307,10 +307,10 @@ main(void)
        "a response header name with a space is refused");
     ok(test_response("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content"
                      "\r\n\r\n", &r)
-       && r->resp_status == 204, "1xx skipped, then 204");
+       && r->upstream.status == 204, "1xx skipped, then 204");
     ok(test_response("HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n"
                      "HTTP/1.1 204 No Content\r\n\r\n", &r)
-           && r->resp_status == 204 && r->response_body_bytes == 0,
+           && r->upstream.status == 204 && r->upstream.body_bytes == 0,
        "fuzz_response crash: a 1xx has no body, whatever its Content-Length");
 
     done_testing();

@@ -899,7 +899,7 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
         /* body_bytes_sent when the writers count it, else the relayed
            upstream body (tg_http.h) */
         p = tg_utoa(p, r->body_bytes_sent ? r->body_bytes_sent
-                                          : r->response_body_bytes);
+                                          : r->upstream.body_bytes);
         break;
 
     case TG_AL_BYTES_SENT:
@@ -938,27 +938,27 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
         return TG_AL_ABSENT;
 
     case TG_AL_UPSTREAM_ADDR:
-        if (r->server == NULL) {
+        if (r->upstream.server == NULL) {
             return TG_AL_ABSENT;
         }
-        *v = r->server->text;
+        *v = r->upstream.server->text;
         return TG_AL_UNSAFE;
 
     case TG_AL_UPSTREAM_STATUS:
-        if (r->upstream_status <= 0) {
+        if (r->upstream.result <= 0) {
             return TG_AL_ABSENT;
         }
-        p = tg_utoa(p, (uint64_t) r->upstream_status);
+        p = tg_utoa(p, (uint64_t) r->upstream.result);
         break;
 
     case TG_AL_UPSTREAM_RESPONSE_TIME:
     case TG_AL_UPSTREAM_RESPONSE_TIME_MS:
-        if (r->server == NULL || r->upstream_start_ns == 0) {
+        if (r->upstream.server == NULL || r->upstream.start_ns == 0) {
             return TG_AL_ABSENT;
         }
         /* the last attempt, until its end (or now, when not recorded) */
-        end = tg_access_log_ms(r->upstream_start_ns,
-                               r->upstream_end_ns ? r->upstream_end_ns
+        end = tg_access_log_ms(r->upstream.start_ns,
+                               r->upstream.end_ns ? r->upstream.end_ns
                                                   : ctx->now_ns);
         if (op->code == TG_AL_UPSTREAM_RESPONSE_TIME) {
             p = tg_access_log_sec_ms(p, end);
@@ -969,18 +969,18 @@ tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
         break;
 
     case TG_AL_UPSTREAM_HEADER_TIME:
-        if (r->upstream_header_ns == 0
-            || r->upstream_header_ns < r->upstream_start_ns)
+        if (r->upstream.header_ns == 0
+            || r->upstream.header_ns < r->upstream.start_ns)
         {
             return TG_AL_ABSENT;
         }
-        p = tg_access_log_sec_ms(p, tg_access_log_ms(r->upstream_start_ns,
-                                                     r->upstream_header_ns));
+        p = tg_access_log_sec_ms(p, tg_access_log_ms(r->upstream.start_ns,
+                                                     r->upstream.header_ns));
         v->len = (size_t) (p - scratch);
         return TG_AL_SAFE;
 
     case TG_AL_UPSTREAM_ATTEMPTS:
-        p = tg_utoa(p, (uint64_t) r->attempts);
+        p = tg_utoa(p, (uint64_t) r->upstream.attempts);
         break;
 
     case TG_AL_HOST:

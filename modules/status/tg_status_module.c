@@ -818,7 +818,7 @@ tg_status_log_handler(tg_http_request_t *r)
     tg_status_add(&rs->bucket[b], 1);
     tg_status_add(&rs->sum_us, us);
     tg_status_add(r->sampled ? &w->slot->sampled : &w->slot->unsampled, 1);
-    tg_status_sync(w, r->upstream, 0);
+    tg_status_sync(w, r->upstream.conf, 0);
     return TG_OK;
 }
 
@@ -1224,7 +1224,7 @@ tg_status_content_handler(tg_http_request_t *r)
         return tg_status_send_text(r, 404, NULL);
     }
     r->route = NULL;
-    r->upstream = NULL;
+    r->upstream.conf = NULL;
 
     rc = tg_admin_access(r->c->listen, &r->c->peer.sa, &r->host, sc->allow);
     if (rc == 403) {

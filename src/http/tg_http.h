@@ -87,6 +87,54 @@ typedef struct {
     unsigned  digits:5;
 } tg_http_chunked_t;
 
+/*
+ * The upstream side of a request (r->upstream): the pool of its route,
+ * the server and connection of the current attempt, the response parser
+ * and what it read. Zeroed with the request; each retry starts the
+ * response state over (tg_http_upstream_next). Only the upstream code
+ * writes it; logs and spans read it.
+ */
+typedef struct {
+    tg_upstream_t           *conf;          /* [upstream NAME] of the route */
+    tg_upstream_server_t    *server;        /* of the current attempt */
+    tg_upstream_conn_t      *uc;
+    uint64_t                 tried;         /* bitmap of server indexes */
+    int                      attempts;
+    unsigned                 reused:1;      /* uc came from the idle cache */
+    unsigned                 body_started:1; /* body bytes went upstream */
+    unsigned                 request_sent:1; /* head + body handed to the
+                                                socket */
+    unsigned                 got_bytes:1;   /* some response byte arrived */
+    unsigned                 headers_done:1;
+    unsigned                 chunked:1;
+    unsigned                 done:1;        /* response fully read */
+    unsigned                 throttled:1;   /* not read: the client is slow */
+    llhttp_t                 parser;
+    tg_array_t               headers;       /* tg_http_header_t */
+    tg_str_t                 reason;
+    int                      status;        /* as the upstream sent it */
+    int                      result;        /* of the last attempt, for logs:
+                                               its status, or 502/504 */
+    int64_t                  content_length; /* -1: none */
+    uint64_t                 body_bytes;    /* response body bytes read */
+    uint64_t                 presend;       /* body bytes sent with the head,
+                                               still in the upstream input */
+    /* the last attempt, Unix ns, the clock of the spans and start_ns */
+    uint64_t                 start_ns;
+    uint64_t                 header_ns;
+    uint64_t                 end_ns;        /* 0: the access log uses its
+                                               own time */
+} tg_http_upstream_state_t;
+
+/* An Upgrade of the request (r->tunnel), once the upstream answered 101. */
+typedef struct {
+    unsigned  requested:1;  /* a GET that asked to upgrade */
+    unsigned  active:1;     /* 101 received: bytes relayed both ways */
+    unsigned  closing:1;
+    unsigned  abort:1;      /* close without flushing */
+    unsigned  error:1;
+} tg_http_tunnel_state_t;
+
 /* request states */
 typedef enum {
     TG_HTTP_READ_HEADERS = 0,
@@ -134,51 +182,21 @@ struct tg_http_request_s {
     unsigned                 response_started:1; /* head sent to client */
     unsigned                 response_close:1;   /* close after response */
     unsigned                 response_dechunk:1; /* 1.0 client, chunked */
-    unsigned                 upstream_done:1;
     unsigned                 client_throttled:1;
-    unsigned                 upstream_throttled:1;
     unsigned                 logged:1;
     unsigned                 aborted:1;        /* closed before its end */
-    unsigned                 upgrade:1;        /* client asked to upgrade */
-    unsigned                 tunnel:1;         /* 101 received: relaying */
-    unsigned                 tunnel_closing:1;
-    unsigned                 tunnel_abort:1;   /* close without flushing */
-    unsigned                 tunnel_error:1;
     uint64_t                 request_body_bytes;
-    uint64_t                 response_body_bytes;
-    uint64_t                 body_presend; /* body bytes sent with the head,
-                                              still in the upstream input */
     uint64_t                 bytes_sent;    /* to the client, head included */
     uint64_t                 body_bytes_sent; /* body bytes to the client;
                                                  0: access log falls back to
                                                  response_body_bytes */
     int                      err_status;    /* set by parse callbacks */
 
-    /* routing and upstream */
+    /* routing, and the attempts at the route's upstream */
     tg_http_route_t         *route;
-    tg_upstream_t           *upstream;
-    tg_upstream_server_t    *server;
-    tg_upstream_conn_t      *uc;
-    uint64_t                 tried;         /* bitmap of server indexes */
-    int                      attempts;
-    unsigned                 uc_reused:1;
-    unsigned                 body_started:1; /* body bytes went upstream */
-    unsigned                 request_sent:1; /* head + body handed to the socket */
-    unsigned                 got_response_bytes:1;
-    llhttp_t                 resp;
-    tg_array_t               resp_headers;  /* tg_http_header_t */
-    tg_str_t                 resp_reason;
-    int                      resp_status;
-    int64_t                  resp_content_length;
-    unsigned                 resp_chunked:1;
-    unsigned                 resp_headers_done:1;
+    tg_http_upstream_state_t upstream;
+    tg_http_tunnel_state_t   tunnel;
     int                      status;        /* sent to the client */
-    int                      upstream_status;
-    /* the last attempt, Unix ns, the clock of the spans and start_ns */
-    uint64_t                 upstream_start_ns;
-    uint64_t                 upstream_header_ns;
-    uint64_t                 upstream_end_ns; /* 0: the access log uses its
-                                                 own time */
     const char              *error_type;    /* span error.type */
 
     /* trace context */
@@ -321,7 +339,7 @@ int tg_http_parse_connection_tokens(tg_http_request_t *r, tg_array_t *headers);
 /*
  * Whether a 101's Upgrade names only protocols the client asked for
  * (RFC 9110 7.8: the server switches to one of those), and at least one.
- * Compares the members of r->resp_headers' Upgrade fields with those of
+ * Compares the members of r->upstream.headers' Upgrade fields with those of
  * r->headers', case-insensitively and whole (with the "/version").
  */
 int tg_http_upgrade_matches(tg_http_request_t *r);

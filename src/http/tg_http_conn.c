@@ -538,7 +538,7 @@ tg_http_timer_handler(evutil_socket_t fd, short what, void *ctx)
         tg_http_close_connection(c);
         return;
     }
-    if (c->r->tunnel) {
+    if (c->r->tunnel.active) {
         tg_http_tunnel_close(c->r, "timeout");
         return;
     }
@@ -564,7 +564,7 @@ tg_http_client_read_handler(struct bufferevent *bev, void *ctx)
      * reading at a bound; finalizing the request reads again.
      */
     if (!c->close_pending && !c->lingering && c->r
-        && c->r->state != TG_HTTP_READ_HEADERS && !c->r->tunnel
+        && c->r->state != TG_HTTP_READ_HEADERS && !c->r->tunnel.active
         && tg_event_input_length(bev)
                > (size_t) tg_cycle->main.proxy_buffer_size)
     {
@@ -593,7 +593,7 @@ tg_http_client_write_handler(struct bufferevent *bev, void *ctx)
     if (r == NULL) {
         return;
     }
-    if (r->tunnel && r->state != TG_HTTP_DONE) {
+    if (r->tunnel.active && r->state != TG_HTTP_DONE) {
         tg_http_tunnel_drained(r, 1);
         return;
     }
@@ -603,12 +603,12 @@ tg_http_client_write_handler(struct bufferevent *bev, void *ctx)
         }
         return;
     }
-    if (r->upstream_throttled && r->uc) {
+    if (r->upstream.throttled && r->upstream.uc) {
         /* the client drained below the low mark: read the upstream again */
-        r->upstream_throttled = 0;
+        r->upstream.throttled = 0;
         bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-        tg_http_read_on(r->uc->bev);
-        bufferevent_trigger(r->uc->bev, EV_READ, BEV_OPT_DEFER_CALLBACKS);
+        tg_http_read_on(r->upstream.uc->bev);
+        bufferevent_trigger(r->upstream.uc->bev, EV_READ, BEV_OPT_DEFER_CALLBACKS);
     }
 }
 
@@ -619,7 +619,7 @@ tg_http_client_event_handler(struct bufferevent *bev, short what, void *ctx)
     tg_http_conn_t     *c = ctx;
     tg_http_request_t  *r = c->r;
 
-    if (r && r->tunnel && r->state != TG_HTTP_DONE) {
+    if (r && r->tunnel.active && r->state != TG_HTTP_DONE) {
         tg_http_tunnel_close(r, (what & BEV_EVENT_EOF) ? "client closed"
                                                         : "error");
         return;
@@ -717,7 +717,7 @@ tg_http_request_new(tg_http_conn_t *c)
     r->pool = c->rpool;
     r->state = TG_HTTP_READ_HEADERS;
     r->content_length = -1;
-    r->resp_content_length = -1;
+    r->upstream.content_length = -1;
     r->start_ns = tg_time_now_ns();
     c->r = r;
     return r;
@@ -744,7 +744,7 @@ tg_http_process_input(tg_http_conn_t *c)
     if (c->processing || c->lingering) {
         return TG_OK;
     }
-    if (c->r && c->r->tunnel) {
+    if (c->r && c->r->tunnel.active) {
         tg_http_tunnel_relay(c->r, 1);
         return TG_DONE;
     }
@@ -780,8 +780,8 @@ tg_http_process_input(tg_http_conn_t *c)
             if (r->body_done) {
                 break;
             }
-            up = bufferevent_get_output(r->uc->bev);
-            if (tg_http_throttle(c->bev, r->uc->bev, r->server->ssl)) {
+            up = bufferevent_get_output(r->upstream.uc->bev);
+            if (tg_http_throttle(c->bev, r->upstream.uc->bev, r->upstream.server->ssl)) {
                 /* the upstream is slow to take the body */
                 r->client_throttled = 1;
                 break;
@@ -854,7 +854,7 @@ tg_http_process_input(tg_http_conn_t *c)
                     tg_http_close_connection(c);
                     return TG_DONE;
                 }
-                r->body_started = 1;
+                r->upstream.body_started = 1;
             }
             if (r->body_done) {
                 r->state = TG_HTTP_WAIT_RESPONSE;
@@ -883,12 +883,12 @@ tg_http_process_input(tg_http_conn_t *c)
         }
     }
 
-    if (!c->close_pending && c->r && c->r->uc
+    if (!c->close_pending && c->r && c->r->upstream.uc
         && c->r->state >= TG_HTTP_SEND_BODY)
     {
         /* what this round relayed goes out now; a request that failed
            in the same round was aborted before anything was written */
-        tg_http_flush(c->r->uc->bev, c->r->server->ssl);
+        tg_http_flush(c->r->upstream.uc->bev, c->r->upstream.server->ssl);
     }
     c->processing = 0;
     if (c->close_pending) {
@@ -1084,7 +1084,7 @@ tg_http_handle_request(tg_http_request_t *r)
         /* a GET asking to upgrade may become a tunnel; the connection
            never serves another request either way */
         r->keepalive = 0;
-        r->upgrade = method == HTTP_GET && r->http_minor >= 1 && (conn & 4);
+        r->tunnel.requested = method == HTTP_GET && r->http_minor >= 1 && (conn & 4);
     }
     h = r->headers.elts;
     for (i = 0; i < r->headers.nelts; i++) {
@@ -1126,7 +1126,7 @@ tg_http_handle_request(tg_http_request_t *r)
         tg_http_send_special(r, 404);
         return;
     }
-    r->upstream = r->route->upstream;
+    r->upstream.conf = r->route->upstream;
     tg_http_upstream_start(r);
 }
 
@@ -1309,7 +1309,7 @@ tg_http_finalize_now(tg_http_request_t *r)
     int              keepalive, complete;
     tg_http_conn_t  *c = r->c;
 
-    if (r->uc) {
+    if (r->upstream.uc) {
         tg_http_upstream_abort(r);
     }
     tg_http_trace_server_end(r);

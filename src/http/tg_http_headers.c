@@ -186,8 +186,8 @@ tg_http_upgrade_matches(tg_http_request_t *r)
     tg_http_header_t  *h;
 
     n = 0;
-    h = r->resp_headers.elts;
-    for (i = 0; i < r->resp_headers.nelts; i++) {
+    h = r->upstream.headers.elts;
+    for (i = 0; i < r->upstream.headers.nelts; i++) {
         if (!(h[i].flags & TG_HTTP_HDR_UPGRADE)) {
             continue;
         }

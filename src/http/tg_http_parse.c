@@ -489,7 +489,7 @@ const llhttp_settings_t  tg_http_request_settings = {
 static int
 tg_http_parse_resp_fail(tg_http_request_t *r, const char *reason)
 {
-    llhttp_set_error_reason(&r->resp, reason);
+    llhttp_set_error_reason(&r->upstream.parser, reason);
     return HPE_USER;
 }
 
@@ -499,11 +499,11 @@ tg_http_parse_resp_on_status(llhttp_t *p, const char *at, size_t len)
 {
     tg_http_request_t  *r = p->data;
 
-    r->got_response_bytes = 1;
-    if (r->resp_reason.len + len > 256) {
+    r->upstream.got_bytes = 1;
+    if (r->upstream.reason.len + len > 256) {
         return tg_http_parse_resp_fail(r, "status line too long");
     }
-    if (tg_http_append(r->pool, &r->resp_reason, at, len) != TG_OK) {
+    if (tg_http_append(r->pool, &r->upstream.reason, at, len) != TG_OK) {
         return tg_http_parse_resp_fail(r, "out of memory");
     }
     return 0;
@@ -513,7 +513,7 @@ tg_http_parse_resp_on_status(llhttp_t *p, const char *at, size_t len)
 static int
 tg_http_parse_resp_bytes(tg_http_request_t *r, size_t len)
 {
-    r->got_response_bytes = 1;
+    r->upstream.got_bytes = 1;
     r->header_bytes += len;
     if (r->header_bytes > TG_HTTP_MAX_RESPONSE_HEADER_BYTES) {
         return tg_http_parse_resp_fail(r, "response header too large");
@@ -557,13 +557,13 @@ tg_http_parse_resp_on_header_value_complete(llhttp_t *p)
 {
     tg_http_request_t  *r = p->data;
 
-    if (r->resp_headers.nelts >= TG_HTTP_MAX_RESPONSE_HEADERS) {
+    if (r->upstream.headers.nelts >= TG_HTTP_MAX_RESPONSE_HEADERS) {
         return tg_http_parse_resp_fail(r, "too many response headers");
     }
     if (!tg_http_parse_token(&r->cur_name)) {
         return tg_http_parse_resp_fail(r, "invalid header name");
     }
-    if (tg_http_parse_push_header(r, &r->resp_headers) != TG_OK) {
+    if (tg_http_parse_push_header(r, &r->upstream.headers) != TG_OK) {
         return tg_http_parse_resp_fail(r, "out of memory");
     }
     return 0;
@@ -577,14 +577,14 @@ tg_http_parse_resp_on_headers_complete(llhttp_t *p)
     tg_http_request_t  *r = p->data;
 
     status = llhttp_get_status_code(p);
-    r->resp_status = status;
+    r->upstream.status = status;
     if (status < 100 || status > 999) {
         /* llhttp 8.1 takes "HTTP/1.1 \r\n" as status 0 and "20" as 20:
            never relay what is not a three-digit code (RFC 9110 15) */
         return tg_http_parse_resp_fail(r, "invalid status code");
     }
     if (status == 101) {
-        if (!r->upgrade) {
+        if (!r->tunnel.requested) {
             return tg_http_parse_resp_fail(r, "unexpected 101 response");
         }
         if (!tg_http_upgrade_matches(r)) {
@@ -592,7 +592,7 @@ tg_http_parse_resp_on_headers_complete(llhttp_t *p)
                                            "protocol the client did not "
                                            "ask for");
         }
-        r->resp_headers_done = 1;
+        r->upstream.headers_done = 1;
         return HPE_PAUSED; /* what follows belongs to the tunnel */
     }
     if (status >= 100 && status < 200) {
@@ -600,11 +600,11 @@ tg_http_parse_resp_on_headers_complete(llhttp_t *p)
            says): complete right away, then dropped */
         return 1;
     }
-    r->resp_headers_done = 1;
+    r->upstream.headers_done = 1;
     if (p->flags & F_CHUNKED) {
-        r->resp_chunked = 1;
+        r->upstream.chunked = 1;
     } else if (p->flags & F_CONTENT_LENGTH) {
-        r->resp_content_length = (int64_t) p->content_length;
+        r->upstream.content_length = (int64_t) p->content_length;
     }
     if (r->head) {
         return 1; /* the response to HEAD has no body, whatever it says */
@@ -624,7 +624,7 @@ tg_http_parse_resp_on_body(llhttp_t *p, const char *at, size_t len)
 {
     tg_http_request_t  *r = p->data;
 
-    r->response_body_bytes += len;
+    r->upstream.body_bytes += len;
     if (r->response_dechunk) {
         if (bufferevent_write(r->c->bev, at, len) < 0) {
             return tg_http_parse_resp_fail(r, "out of memory");
@@ -641,15 +641,15 @@ tg_http_parse_resp_on_message_complete(llhttp_t *p)
 {
     tg_http_request_t  *r = p->data;
 
-    if (!r->resp_headers_done) {
+    if (!r->upstream.headers_done) {
         /* an interim 1xx response: forget it and parse the next one */
-        r->resp_headers.nelts = 0;
-        r->resp_reason.len = 0;
-        r->resp_reason.data = NULL;
+        r->upstream.headers.nelts = 0;
+        r->upstream.reason.len = 0;
+        r->upstream.reason.data = NULL;
         r->header_bytes = 0;
         return 0;
     }
-    r->upstream_done = 1;
+    r->upstream.done = 1;
     return HPE_PAUSED;
 }
 

@@ -223,7 +223,7 @@ tg_http_trace_client_attempt(tg_http_request_t *r)
     memcpy(s->span_id, r->client_span_id, 8);
     memcpy(s->parent_id, r->span_id, 8);
     s->kind = TG_SPAN_KIND_CLIENT;
-    s->start_ns = r->upstream_start_ns;
+    s->start_ns = r->upstream.start_ns;
 }
 
 
@@ -245,9 +245,9 @@ tg_http_trace_client_end(tg_http_request_t *r)
     u_char                 url[2048], *p, *last;
     const char            *etype;
     tg_span_t             *s;
-    tg_upstream_server_t  *srv = r->server;
+    tg_upstream_server_t  *srv = r->upstream.server;
 
-    r->upstream_end_ns = tg_time_now_ns();
+    r->upstream.end_ns = tg_time_now_ns();
     if (!r->sampled || r->nspans < 2) {
         return;
     }
@@ -255,7 +255,7 @@ tg_http_trace_client_end(tg_http_request_t *r)
     if (s->kind != TG_SPAN_KIND_CLIENT || s->end_ns) {
         return;
     }
-    s->end_ns = r->upstream_end_ns;
+    s->end_ns = r->upstream.end_ns;
     if (tg_http_trace_known_method(&r->method)) {
         tg_span_set_name(s, r->method.data, r->method.len);
         tg_span_str_lit(s, "http.request.method", r->method.data,
@@ -285,28 +285,28 @@ tg_http_trace_client_end(tg_http_request_t *r)
             tg_span_str_lit(s, "url.full", url, (size_t) (p - url));
         }
     }
-    if (r->attempts > 1) {
-        tg_span_int_lit(s, "http.request.resend_count", r->attempts - 1);
+    if (r->upstream.attempts > 1) {
+        tg_span_int_lit(s, "http.request.resend_count", r->upstream.attempts - 1);
     }
-    if (r->tunnel) {
+    if (r->tunnel.active) {
         tg_span_int_lit(s, "http.response.status_code", 101);
         tg_span_int_lit(s, "http.request.body.size",
                         (int64_t) r->request_body_bytes);
         tg_span_int_lit(s, "http.response.body.size",
-                        (int64_t) r->response_body_bytes);
+                        (int64_t) r->upstream.body_bytes);
     }
     etype = NULL;
-    if (!r->tunnel && r->resp_headers_done && r->resp_status >= 200) {
-        tg_span_int_lit(s, "http.response.status_code", r->resp_status);
-        if (r->resp_status >= 400) {
-            tg_http_trace_error_status(s, r->resp_status);
+    if (!r->tunnel.active && r->upstream.headers_done && r->upstream.status >= 200) {
+        tg_span_int_lit(s, "http.response.status_code", r->upstream.status);
+        if (r->upstream.status >= 400) {
+            tg_http_trace_error_status(s, r->upstream.status);
             s->status = TG_SPAN_STATUS_ERROR;
         }
-        if (r->upstream_done) {
+        if (r->upstream.done) {
             return;
         }
     }
-    if (!r->upstream_done) {
+    if (!r->upstream.done) {
         etype = r->error_type ? r->error_type : "_OTHER";
         tg_span_str_lit(s, "error.type", (u_char *) etype, strlen(etype));
         s->status = TG_SPAN_STATUS_ERROR;
@@ -603,9 +603,9 @@ tg_http_trace_server_end(tg_http_request_t *r)
         tg_span_int_lit(s, "http.request.body.size",
                         (int64_t) r->request_body_bytes);
     }
-    if (r->response_body_bytes) {
+    if (r->upstream.body_bytes) {
         tg_span_int_lit(s, "http.response.body.size",
-                        (int64_t) r->response_body_bytes);
+                        (int64_t) r->upstream.body_bytes);
     }
     if (r->x_trace_id.len
         && !(r->x_trace_id.len == 32
@@ -624,9 +624,9 @@ tg_http_trace_server_end(tg_http_request_t *r)
     }
     tg_http_trace_capture(s, tg_cycle->trace.capture_request_headers,
                           &r->headers, "http.request.header.");
-    if (r->resp_headers.elts) {
+    if (r->upstream.headers.elts) {
         tg_http_trace_capture(s, tg_cycle->trace.capture_response_headers,
-                              &r->resp_headers, "http.response.header.");
+                              &r->upstream.headers, "http.response.header.");
     }
     if (r->status >= 500 || r->status == 499 || r->status == 0
         || (r->aborted && r->error_type))

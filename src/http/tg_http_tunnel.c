@@ -33,21 +33,21 @@ tg_http_tunnel_start(tg_http_request_t *r)
 {
     tg_http_conn_t  *c = r->c;
 
-    r->tunnel = 1;
+    r->tunnel.active = 1;
     r->response_close = 1;
     r->state = TG_HTTP_SEND_RESPONSE;
     /* no read timeouts: idleness is measured over both directions */
     bufferevent_set_timeouts(c->bev, NULL, NULL);
-    bufferevent_set_timeouts(r->uc->bev, NULL, NULL);
-    tg_upstream_set_timer(r->uc, 0);
+    bufferevent_set_timeouts(r->upstream.uc->bev, NULL, NULL);
+    tg_upstream_set_timer(r->upstream.uc, 0);
     tg_http_read_on(c->bev);
-    tg_http_read_on(r->uc->bev);
+    tg_http_read_on(r->upstream.uc->bev);
     tg_http_tunnel_arm_timer(r);
     tg_log_debug(&c->log, "tunnel to " TG_STR_FMT " open",
-                 TG_STR_ARG(&r->server->text));
+                 TG_STR_ARG(&r->upstream.server->text));
     /* bytes that came with the upgrade request or the 101 go first */
     tg_http_tunnel_relay(r, 1);
-    if (c->r == r && r->uc) {
+    if (c->r == r && r->upstream.uc) {
         tg_http_tunnel_relay(r, 0);
     }
     if (c->r == r) {
@@ -68,11 +68,11 @@ tg_http_tunnel_relay(tg_http_request_t *r, int from_client)
     size_t               n;
     struct bufferevent  *src, *dst;
 
-    if (r->uc == NULL || r->tunnel_closing) {
+    if (r->upstream.uc == NULL || r->tunnel.closing) {
         return;
     }
-    src = from_client ? r->c->bev : r->uc->bev;
-    dst = from_client ? r->uc->bev : r->c->bev;
+    src = from_client ? r->c->bev : r->upstream.uc->bev;
+    dst = from_client ? r->upstream.uc->bev : r->c->bev;
     n = tg_event_input_length(src);
     if (n == 0) {
         return;
@@ -85,10 +85,10 @@ tg_http_tunnel_relay(tg_http_request_t *r, int from_client)
     if (from_client) {
         r->request_body_bytes += n;
     } else {
-        r->response_body_bytes += n;
+        r->upstream.body_bytes += n;
     }
     tg_http_tunnel_arm_timer(r);
-    ssl = from_client ? r->server->ssl : r->c->listen->ssl;
+    ssl = from_client ? r->upstream.server->ssl : r->c->listen->ssl;
     if (!tg_http_throttle(src, dst, ssl)) {
         tg_http_flush(dst, ssl);
     }
@@ -101,12 +101,12 @@ tg_http_tunnel_drained(tg_http_request_t *r, int to_client)
 {
     struct bufferevent  *src, *dst;
 
-    if (r->uc == NULL) {
+    if (r->upstream.uc == NULL) {
         return;
     }
-    src = to_client ? r->uc->bev : r->c->bev;
-    dst = to_client ? r->c->bev : r->uc->bev;
-    if (r->tunnel_closing) {
+    src = to_client ? r->upstream.uc->bev : r->c->bev;
+    dst = to_client ? r->c->bev : r->upstream.uc->bev;
+    if (r->tunnel.closing) {
         tg_http_tunnel_close(r, NULL);
         return;
     }
@@ -131,34 +131,34 @@ tg_http_tunnel_close(tg_http_request_t *r, const char *why)
     if (why) {
         tg_log_debug(&c->log, "tunnel closing: %s (%" PRIu64 " bytes up, %"
                      PRIu64 " down)", why, r->request_body_bytes,
-                     r->response_body_bytes);
-        r->tunnel_closing = 1;
+                     r->upstream.body_bytes);
+        r->tunnel.closing = 1;
         if (strcmp(why, "timeout") == 0 || strcmp(why, "error") == 0) {
-            r->tunnel_abort = 1;
+            r->tunnel.abort = 1;
         }
         if (strcmp(why, "error") == 0) {
-            r->tunnel_error = 1;
+            r->tunnel.error = 1;
             r->error_type = "connection_reset";
         }
     }
-    if (r->uc) {
-        bufferevent_disable(r->uc->bev, EV_READ);
+    if (r->upstream.uc) {
+        bufferevent_disable(r->upstream.uc->bev, EV_READ);
     }
     bufferevent_disable(c->bev, EV_READ);
-    if (!r->tunnel_abort
-        && ((r->uc && !tg_http_flush(r->uc->bev, r->server->ssl))
+    if (!r->tunnel.abort
+        && ((r->upstream.uc && !tg_http_flush(r->upstream.uc->bev, r->upstream.server->ssl))
             || !tg_http_flush(c->bev, c->listen->ssl)))
     {
-        if (r->uc) {
-            bufferevent_setwatermark(r->uc->bev, EV_WRITE, 0, 0);
+        if (r->upstream.uc) {
+            bufferevent_setwatermark(r->upstream.uc->bev, EV_WRITE, 0, 0);
         }
         bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
         return; /* the write handlers call back when drained */
     }
     /* an idle timeout is the tunnel's normal end; only errors are errors */
-    r->upstream_done = !r->tunnel_error;
+    r->upstream.done = !r->tunnel.error;
     tg_http_upstream_abort(r); /* ends the CLIENT span, closes upstream */
-    r->upstream_done = 1;
+    r->upstream.done = 1;
     r->body_done = 1;
     r->state = TG_HTTP_DONE;
     tg_http_set_timer(c, 0);

@@ -218,36 +218,36 @@ void
 tg_http_upstream_start(tg_http_request_t *r)
 {
     tg_http_upstream_path(r);
-    r->uc = NULL;
-    r->server = tg_upstream_next(r->upstream, &r->tried, tg_time_ms());
-    if (r->server == NULL) {
+    r->upstream.uc = NULL;
+    r->upstream.server = tg_upstream_next(r->upstream.conf, &r->upstream.tried, tg_time_ms());
+    if (r->upstream.server == NULL) {
         tg_log_error(TG_LOG_ERR, &r->c->log, 0,
                      "no live upstreams in \"" TG_STR_FMT "\"",
-                     TG_STR_ARG(&r->upstream->name));
-        if (r->attempts == 0) {
+                     TG_STR_ARG(&r->upstream.conf->name));
+        if (r->upstream.attempts == 0) {
             r->error_type = "no_live_upstreams";
         }
-        tg_http_send_special(r, r->upstream_status == 504 ? 504 : 502);
+        tg_http_send_special(r, r->upstream.result == 504 ? 504 : 502);
         return;
     }
-    r->attempts++;
-    r->upstream_start_ns = tg_time_now_ns();
-    r->upstream_header_ns = 0;
-    r->upstream_end_ns = 0;
+    r->upstream.attempts++;
+    r->upstream.start_ns = tg_time_now_ns();
+    r->upstream.header_ns = 0;
+    r->upstream.end_ns = 0;
     tg_http_trace_client_attempt(r);
-    r->got_response_bytes = 0;
-    r->request_sent = 0;
+    r->upstream.got_bytes = 0;
+    r->upstream.request_sent = 0;
 
-    r->uc = tg_upstream_idle_get(r->server);
-    if (r->uc) {
-        r->uc_reused = 1;
-        bufferevent_setcb(r->uc->bev, tg_http_upstream_read_handler,
+    r->upstream.uc = tg_upstream_idle_get(r->upstream.server);
+    if (r->upstream.uc) {
+        r->upstream.reused = 1;
+        bufferevent_setcb(r->upstream.uc->bev, tg_http_upstream_read_handler,
                           tg_http_upstream_write_handler,
                           tg_http_upstream_event_handler, r);
         tg_http_upstream_send_request(r);
         return;
     }
-    r->uc_reused = 0;
+    r->upstream.reused = 0;
     tg_http_upstream_connect(r);
 }
 
@@ -301,7 +301,7 @@ tg_http_upstream_connect(tg_http_request_t *r)
 {
     int                    err;
     tg_upstream_conn_t    *uc;
-    tg_upstream_server_t  *s = r->server;
+    tg_upstream_server_t  *s = r->upstream.server;
 
     uc = calloc(1, sizeof(tg_upstream_conn_t));
     if (uc == NULL) {
@@ -324,7 +324,7 @@ tg_http_upstream_connect(tg_http_request_t *r)
         tg_upstream_conn_close(uc);
         goto failed;
     }
-    r->uc = uc;
+    r->upstream.uc = uc;
     r->state = TG_HTTP_UPSTREAM_CONNECT;
     bufferevent_setcb(uc->bev, tg_http_upstream_read_handler,
                       tg_http_upstream_write_handler,
@@ -343,7 +343,7 @@ tg_http_upstream_connect(tg_http_request_t *r)
         < 0)
     {
         err = errno;
-        if (r->uc != uc) {
+        if (r->upstream.uc != uc) {
             /* libevent already ran the event handler, which moved on */
             return;
         }
@@ -399,9 +399,9 @@ tg_http_upstream_build_head(tg_http_request_t *r, u_char **head,
 
     tg_http_upstream_path(r);
     path = r->upstream_path;
-    host = r->upstream->host.len ? r->upstream->host : r->host;
+    host = r->upstream.conf->host.len ? r->upstream.conf->host : r->host;
     if (host.len == 0) {
-        host = r->server->text;
+        host = r->upstream.server->text;
     }
 
     xff = NULL;
@@ -476,7 +476,7 @@ tg_http_upstream_build_head(tg_http_request_t *r, u_char **head,
     }
     *p++ = CR;
     *p++ = LF;
-    if (r->upgrade) {
+    if (r->tunnel.requested) {
         for (i = 0; i < r->headers.nelts; i++) {
             if (h[i].flags & TG_HTTP_HDR_UPGRADE) {
                 p = (u_char *) mempcpy(p, "Connection: upgrade\r\nUpgrade: ",
@@ -507,38 +507,38 @@ tg_http_upstream_send_request(tg_http_request_t *r)
 {
     u_char              *head;
     size_t               hlen;
-    tg_upstream_conn_t  *uc = r->uc;
+    tg_upstream_conn_t  *uc = r->upstream.uc;
 
-    tg_upstream_set_timer(uc, r->upstream->read_timeout);
+    tg_upstream_set_timer(uc, r->upstream.conf->read_timeout);
     if (uc->server->ssl) {
         bufferevent_enable(uc->bev, EV_READ | EV_WRITE);
     } else {
         tg_http_read_on(uc->bev);
     }
 
-    llhttp_init(&r->resp, HTTP_RESPONSE, &tg_http_response_settings);
-    r->resp.data = r;
-    r->resp_headers.nelts = 0;
-    if (r->resp_headers.elts == NULL
-        && tg_array_init(&r->resp_headers, r->pool, 16,
+    llhttp_init(&r->upstream.parser, HTTP_RESPONSE, &tg_http_response_settings);
+    r->upstream.parser.data = r;
+    r->upstream.headers.nelts = 0;
+    if (r->upstream.headers.elts == NULL
+        && tg_array_init(&r->upstream.headers, r->pool, 16,
                          sizeof(tg_http_header_t))
                != TG_OK)
     {
         tg_http_send_special(r, 500);
         return;
     }
-    r->resp_reason.len = 0;
-    r->resp_reason.data = NULL;
-    r->resp_headers_done = 0;
-    r->resp_chunked = 0;
-    r->resp_content_length = -1;
+    r->upstream.reason.len = 0;
+    r->upstream.reason.data = NULL;
+    r->upstream.headers_done = 0;
+    r->upstream.chunked = 0;
+    r->upstream.content_length = -1;
     r->header_bytes = 0;
-    r->upstream_done = 0;
+    r->upstream.done = 0;
 
     if (tg_http_upstream_build_head(r, &head, &hlen) != TG_OK
         || (r->body_done
                 /* the whole request: it goes out now, buffered if it must */
-                ? tg_http_send(uc->bev, r->server->ssl, head, hlen)
+                ? tg_http_send(uc->bev, r->upstream.server->ssl, head, hlen)
                 : evbuffer_add(bufferevent_get_output(uc->bev), head, hlen))
                != TG_OK)
     {
@@ -546,7 +546,7 @@ tg_http_upstream_send_request(tg_http_request_t *r)
         return;
     }
     uc->requests++;
-    r->request_sent = 1;
+    r->upstream.request_sent = 1;
 
     if (r->body_done) {
         r->state = TG_HTTP_WAIT_RESPONSE;
@@ -578,8 +578,8 @@ tg_http_upstream_write_handler(struct bufferevent *bev, void *ctx)
 {
     tg_http_request_t  *r = ctx;
 
-    tg_http_write_done(bev, r->server->ssl);
-    if (r->tunnel) {
+    tg_http_write_done(bev, r->upstream.server->ssl);
+    if (r->tunnel.active) {
         tg_http_tunnel_drained(r, 0);
         return;
     }
@@ -601,7 +601,7 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
     llhttp_errno_t      perr;
     tg_http_request_t  *r = ctx;
 
-    if (r->tunnel) {
+    if (r->tunnel.active) {
         tg_http_tunnel_close(r, (what & BEV_EVENT_EOF) ? "upstream closed"
                                                         : "error");
         return;
@@ -611,12 +611,12 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
 
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &on,
                    sizeof(on));
-        if (!r->server->ssl) {
+        if (!r->upstream.server->ssl) {
             bufferevent_disable(bev, EV_WRITE); /* see tg_http_flush */
         }
         /* for the connection's life: reads are timed by uc->timer */
         bufferevent_set_timeouts(bev, NULL,
-                                 tg_http_tv(r->upstream->send_timeout));
+                                 tg_http_tv(r->upstream.conf->send_timeout));
         tg_http_upstream_send_request(r);
         return;
     }
@@ -627,11 +627,11 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
         if (what & BEV_EVENT_TIMEOUT) {
             tg_log_error(TG_LOG_ERR, &r->c->log, 0,
                          "upstream " TG_STR_FMT " timed out connecting",
-                         TG_STR_ARG(&r->server->text));
+                         TG_STR_ARG(&r->upstream.server->text));
             tg_http_upstream_next(r, "timeout", 504);
             return;
         }
-        if (r->server->ssl) {
+        if (r->upstream.server->ssl) {
             SSL            *ssl = bufferevent_openssl_get_ssl(bev);
             long            vr;
             unsigned long   e;
@@ -650,7 +650,7 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
                 }
                 tg_log_error(TG_LOG_ERR, &r->c->log, 0,
                              "TLS to upstream " TG_STR_FMT " failed: %s%s%s",
-                             TG_STR_ARG(&r->server->text), text,
+                             TG_STR_ARG(&r->upstream.server->text), text,
                              vr != X509_V_OK ? ", verify: " : "",
                              vr != X509_V_OK
                                  ? X509_verify_cert_error_string(vr)
@@ -664,7 +664,7 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
         }
         tg_log_error(TG_LOG_ERR, &r->c->log, err,
                      "connect() to " TG_STR_FMT " failed",
-                     TG_STR_ARG(&r->server->text));
+                     TG_STR_ARG(&r->upstream.server->text));
         tg_http_upstream_next(r, err == ECONNREFUSED ? "connection_refused"
                                                      : "connect_error",
                               502);
@@ -674,11 +674,11 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
     if (what & BEV_EVENT_TIMEOUT) {
         tg_log_error(TG_LOG_ERR, &r->c->log, 0,
                      "upstream " TG_STR_FMT " timed out %s",
-                     TG_STR_ARG(&r->server->text),
+                     TG_STR_ARG(&r->upstream.server->text),
                      (what & BEV_EVENT_READING) ? "reading the response"
                                                 : "taking the request");
         r->error_type = "timeout";
-        tg_upstream_fail(r->server, tg_time_ms());
+        tg_upstream_fail(r->upstream.server, tg_time_ms());
         if (r->response_started) {
             tg_http_close_connection(r->c);
             return;
@@ -691,12 +691,12 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
     if (what & BEV_EVENT_EOF) {
         /* let buffered bytes be parsed first, then see where EOF leaves us */
         tg_http_upstream_process(r);
-        if (r->c->r != r || r->uc == NULL || r->upstream_done) {
+        if (r->c->r != r || r->upstream.uc == NULL || r->upstream.done) {
             return;
         }
-        perr = llhttp_finish(&r->resp);
+        perr = llhttp_finish(&r->upstream.parser);
         if (perr == HPE_OK || perr == HPE_PAUSED) {
-            if (r->upstream_done) {
+            if (r->upstream.done) {
                 tg_http_upstream_finish(r);
                 return;
             }
@@ -704,26 +704,26 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
     }
 
     /* reset, error, or EOF in the middle of a message */
-    if (!r->got_response_bytes && !r->response_started
-        && (r->idempotent || !r->body_started))
+    if (!r->upstream.got_bytes && !r->response_started
+        && (r->idempotent || !r->upstream.body_started))
     {
         tg_log_error(TG_LOG_WARN, &r->c->log, err,
                      "upstream " TG_STR_FMT " closed the connection before "
                      "responding%s",
-                     TG_STR_ARG(&r->server->text),
-                     r->uc_reused ? " (cached connection)" : "");
-        if (r->uc_reused) {
+                     TG_STR_ARG(&r->upstream.server->text),
+                     r->upstream.reused ? " (cached connection)" : "");
+        if (r->upstream.reused) {
             /* a stale cached connection is not the server's fault */
-            r->tried &= ~(1ULL << tg_upstream_server_index(r->server));
+            r->upstream.tried &= ~(1ULL << tg_upstream_server_index(r->upstream.server));
         }
         tg_http_upstream_next(r, "connection_reset", 502);
         return;
     }
     tg_log_error(TG_LOG_ERR, &r->c->log, err,
                  "upstream " TG_STR_FMT " %s the response",
-                 TG_STR_ARG(&r->server->text),
-                 r->got_response_bytes ? "truncated" : "closed without");
-    r->error_type = r->got_response_bytes ? "response_truncated"
+                 TG_STR_ARG(&r->upstream.server->text),
+                 r->upstream.got_bytes ? "truncated" : "closed without");
+    r->error_type = r->upstream.got_bytes ? "response_truncated"
                                           : "connection_reset";
     if (r->response_started) {
         tg_http_close_connection(r->c);
@@ -738,20 +738,20 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
 static void
 tg_http_upstream_next(tg_http_request_t *r, const char *etype, int status)
 {
-    tg_upstream_t  *u = r->upstream;
+    tg_upstream_t  *u = r->upstream.conf;
     size_t          limit;
 
     r->error_type = etype;
-    r->upstream_status = status;
-    if (strcmp(etype, "connection_reset") != 0 || !r->uc_reused) {
-        tg_upstream_fail(r->server, tg_time_ms());
+    r->upstream.result = status;
+    if (strcmp(etype, "connection_reset") != 0 || !r->upstream.reused) {
+        tg_upstream_fail(r->upstream.server, tg_time_ms());
     }
     tg_http_upstream_abort(r);
 
     limit = u->next_upstream_tries ? (size_t) u->next_upstream_tries
                                    : u->servers.nelts + 1;
-    if ((size_t) r->attempts >= limit || r->attempts >= TG_HTTP_MAX_ATTEMPTS
-        || (r->body_started && !r->idempotent))
+    if ((size_t) r->upstream.attempts >= limit || r->upstream.attempts >= TG_HTTP_MAX_ATTEMPTS
+        || (r->upstream.body_started && !r->idempotent))
     {
         tg_http_send_special(r, status);
         return;
@@ -763,12 +763,12 @@ tg_http_upstream_next(tg_http_request_t *r, const char *etype, int status)
 void
 tg_http_upstream_abort(tg_http_request_t *r)
 {
-    if (r->uc == NULL) {
+    if (r->upstream.uc == NULL) {
         return;
     }
     tg_http_trace_client_end(r);
-    tg_upstream_conn_close(r->uc);
-    r->uc = NULL;
+    tg_upstream_conn_close(r->upstream.uc);
+    r->upstream.uc = NULL;
     if (r->client_throttled) {
         r->client_throttled = 0;
         bufferevent_enable(r->c->bev, EV_READ);
@@ -792,25 +792,25 @@ tg_http_upstream_process(tg_http_request_t *r)
     struct bufferevent     *in;
     tg_http_conn_t         *c = r->c;
 
-    if (r->uc == NULL) {
+    if (r->upstream.uc == NULL) {
         return;
     }
-    if (r->tunnel) {
+    if (r->tunnel.active) {
         tg_http_tunnel_relay(r, 0);
         return;
     }
     /* read_timeout counts from the last read (or from reading resumed) */
-    tg_upstream_set_timer(r->uc, r->upstream->read_timeout);
-    in = r->uc->bev;
+    tg_upstream_set_timer(r->upstream.uc, r->upstream.conf->read_timeout);
+    in = r->upstream.uc->bev;
     out = bufferevent_get_output(c->bev);
 
-    while (!r->upstream_done) {
+    while (!r->upstream.done) {
         if (r->response_started
-            && tg_http_throttle(r->uc->bev, c->bev, c->listen->ssl))
+            && tg_http_throttle(r->upstream.uc->bev, c->bev, c->listen->ssl))
         {
             /* not reading: no read timeout until the client drained */
-            r->upstream_throttled = 1;
-            tg_upstream_set_timer(r->uc, 0);
+            r->upstream.throttled = 1;
+            tg_upstream_set_timer(r->upstream.uc, 0);
             return;
         }
         n = tg_event_input_peek(in, &data);
@@ -819,19 +819,19 @@ tg_http_upstream_process(tg_http_request_t *r)
             tg_http_flush(c->bev, c->listen->ssl);
             return;
         }
-        err = llhttp_execute(&r->resp, data, n);
+        err = llhttp_execute(&r->upstream.parser, data, n);
         if (err == HPE_OK) {
             consumed = n;
         } else if (err == HPE_PAUSED) {
-            consumed = (size_t) (llhttp_get_error_pos(&r->resp) - data);
+            consumed = (size_t) (llhttp_get_error_pos(&r->upstream.parser) - data);
         } else {
             tg_log_error(TG_LOG_ERR, &c->log, 0,
                          "invalid response from upstream " TG_STR_FMT
-                         ": %s (%s)", TG_STR_ARG(&r->server->text),
-                         llhttp_get_error_reason(&r->resp),
+                         ": %s (%s)", TG_STR_ARG(&r->upstream.server->text),
+                         llhttp_get_error_reason(&r->upstream.parser),
                          llhttp_errno_name(err));
             r->error_type = "invalid_response";
-            tg_upstream_fail(r->server, tg_time_ms());
+            tg_upstream_fail(r->upstream.server, tg_time_ms());
             if (r->response_started) {
                 tg_http_close_connection(c);
                 return;
@@ -843,12 +843,12 @@ tg_http_upstream_process(tg_http_request_t *r)
 
         if (!r->response_started) {
             tg_event_input_drain(in, consumed);
-            if (r->resp_headers_done) {
-                r->upstream_header_ns = tg_time_now_ns();
+            if (r->upstream.headers_done) {
+                r->upstream.header_ns = tg_time_now_ns();
                 if (tg_http_upstream_send_head(r) != TG_OK) {
                     return;
                 }
-                if (r->resp_status == 101) {
+                if (r->upstream.status == 101) {
                     tg_http_tunnel_start(r);
                     return;
                 }
@@ -857,10 +857,10 @@ tg_http_upstream_process(tg_http_request_t *r)
             tg_event_input_drain(in, consumed);
         } else if (consumed) {
             /* what went out with the head is only drained */
-            sent = (size_t) tg_min(consumed, r->body_presend);
+            sent = (size_t) tg_min(consumed, r->upstream.presend);
             if (sent) {
                 tg_event_input_drain(in, sent);
-                r->body_presend -= sent;
+                r->upstream.presend -= sent;
             }
             if (consumed > sent
                 && tg_event_input_move(in, out, consumed - sent) != TG_OK)
@@ -873,7 +873,7 @@ tg_http_upstream_process(tg_http_request_t *r)
             r->bytes_sent += consumed;
         }
         if (err == HPE_PAUSED) {
-            llhttp_resume(&r->resp);
+            llhttp_resume(&r->upstream.parser);
         }
     }
     tg_http_upstream_finish(r);
@@ -889,26 +889,26 @@ tg_http_upstream_send_head(tg_http_request_t *r)
     tg_http_header_t   *h;
     tg_http_conn_t     *c = r->c;
 
-    r->status = r->resp_status;
-    r->upstream_status = r->resp_status;
+    r->status = r->upstream.status;
+    r->upstream.result = r->upstream.status;
     r->response_started = 1;
 
     if (!r->head && r->status != 204 && r->status != 304) {
-        if (r->resp_chunked && r->http_minor == 0) {
+        if (r->upstream.chunked && r->http_minor == 0) {
             r->response_dechunk = 1; /* 1.0 knows no chunks: close-delimit */
             r->response_close = 1;
-        } else if (!r->resp_chunked && r->resp_content_length < 0) {
+        } else if (!r->upstream.chunked && r->upstream.content_length < 0) {
             r->response_close = 1; /* close-delimited upstream body */
         }
     }
     if (!tg_http_keepalive_allowed(r)) {
         r->response_close = 1;
     }
-    tg_http_parse_connection_tokens(r, &r->resp_headers);
+    tg_http_parse_connection_tokens(r, &r->upstream.headers);
 
-    h = r->resp_headers.elts;
-    len = r->resp_reason.len + 96 + tg_http_trace_response_headers_max() + 2;
-    for (i = 0; i < r->resp_headers.nelts; i++) {
+    h = r->upstream.headers.elts;
+    len = r->upstream.reason.len + 96 + tg_http_trace_response_headers_max() + 2;
+    for (i = 0; i < r->upstream.headers.nelts; i++) {
         len += h[i].name.len + h[i].value.len + 4;
     }
     buf = tg_pnalloc(r->pool, len);
@@ -922,14 +922,14 @@ tg_http_upstream_send_head(tg_http_request_t *r)
     *p++ = (u_char) ('0' + n / 10 % 10);
     *p++ = (u_char) ('0' + n % 10);
     *p++ = ' ';
-    if (r->resp_reason.len) {
-        p = (u_char *) mempcpy(p, r->resp_reason.data, r->resp_reason.len);
+    if (r->upstream.reason.len) {
+        p = (u_char *) mempcpy(p, r->upstream.reason.data, r->upstream.reason.len);
     } else {
         p = (u_char *) stpcpy((char *) p, tg_http_status_reason(r->status));
     }
     *p++ = CR;
     *p++ = LF;
-    for (i = 0; i < r->resp_headers.nelts; i++) {
+    for (i = 0; i < r->upstream.headers.nelts; i++) {
         if (h[i].flags & (TG_HTTP_HDR_HOP | TG_HTTP_HDR_DROP)) {
             continue;
         }
@@ -947,7 +947,7 @@ tg_http_upstream_send_head(tg_http_request_t *r)
         *p++ = LF;
     }
     if (r->status == 101) {
-        for (i = 0; i < r->resp_headers.nelts; i++) {
+        for (i = 0; i < r->upstream.headers.nelts; i++) {
             if (h[i].flags & TG_HTTP_HDR_UPGRADE) {
                 p = (u_char *) mempcpy(p, "Upgrade: ", 9);
                 p = (u_char *) mempcpy(p, h[i].value.data, h[i].value.len);
@@ -997,15 +997,15 @@ tg_http_upstream_head_out(tg_http_request_t *r, u_char *head, size_t hlen)
 
     if (r->head || r->status == 204 || r->status == 304) {
         body = 0;
-    } else if (!r->resp_chunked && r->resp_content_length >= 0) {
-        body = (size_t) r->resp_content_length;
+    } else if (!r->upstream.chunked && r->upstream.content_length >= 0) {
+        body = (size_t) r->upstream.content_length;
     } else {
         body = SIZE_MAX;
     }
     data = NULL;
     rc = TG_DECLINED;
     if (body != SIZE_MAX && r->status != 101
-        && (body == 0 || tg_event_input_peek(r->uc->bev, &data) >= body))
+        && (body == 0 || tg_event_input_peek(r->upstream.uc->bev, &data) >= body))
     {
         iov[0].iov_base = head;
         iov[0].iov_len = hlen;
@@ -1014,7 +1014,7 @@ tg_http_upstream_head_out(tg_http_request_t *r, u_char *head, size_t hlen)
         rc = tg_http_sendv(c->bev, c->listen->ssl, iov, body ? 2 : 1);
     }
     if (rc == TG_OK) {
-        r->body_presend = body;
+        r->upstream.presend = body;
     } else if (rc == TG_DECLINED) {
         rc = evbuffer_add(bufferevent_get_output(c->bev), head, hlen) == 0
                  ? TG_OK
@@ -1027,15 +1027,15 @@ tg_http_upstream_head_out(tg_http_request_t *r, u_char *head, size_t hlen)
 static void
 tg_http_upstream_finish(tg_http_request_t *r)
 {
-    tg_upstream_conn_t  *uc = r->uc;
+    tg_upstream_conn_t  *uc = r->upstream.uc;
 
     if (uc == NULL) {
         return;
     }
-    tg_upstream_success(r->server);
+    tg_upstream_success(r->upstream.server);
     tg_http_trace_client_end(r);
-    r->uc = NULL;
-    if (llhttp_should_keep_alive(&r->resp) && r->body_done
+    r->upstream.uc = NULL;
+    if (llhttp_should_keep_alive(&r->upstream.parser) && r->body_done
         && tg_event_input_length(uc->bev) == 0
         && evbuffer_get_length(bufferevent_get_output(uc->bev)) == 0)
     {
@@ -1043,8 +1043,8 @@ tg_http_upstream_finish(tg_http_request_t *r)
     } else {
         tg_upstream_conn_close(uc);
     }
-    if (r->upstream_throttled) {
-        r->upstream_throttled = 0;
+    if (r->upstream.throttled) {
+        r->upstream.throttled = 0;
     }
     tg_http_request_done(r);
 }
