@@ -1,8 +1,11 @@
 #include <tg_config.h>
 #include <tg_core.h>
 #include <tg_cycle.h>
+#include <tg_metrics.h>
 #include <tg_http.h>
 #include <tg_otlp_exporter.h>
+
+#include <curl/curl.h>
 
 
 /*
@@ -63,6 +66,8 @@ typedef struct {
 } tg_otlp_process_t;
 
 static void *tg_otlp_create_conf(tg_cycle_t *cycle);
+static int tg_otlp_metrics_add(tg_cycle_t *cycle);
+static int tg_otlp_init_master(void);
 static int tg_otlp_init_conf(tg_cycle_t *cycle, void *conf);
 static int tg_otlp_init_process(tg_cycle_t *cycle);
 static void tg_otlp_exit_process(tg_cycle_t *cycle);
@@ -144,6 +149,7 @@ static const tg_http_module_t  tg_otlp_http_module = {
 
 tg_module_t  tg_otlp_module = {
     .section = tg_string("otlp"),
+    .init_master = tg_otlp_init_master,
     .commands = tg_otlp_commands,
     .create_conf = tg_otlp_create_conf,
     .init_conf = tg_otlp_init_conf,
@@ -158,6 +164,62 @@ static tg_otlp_stats_t    tg_otlp_stats_local;
 tg_otlp_stats_t          *tg_otlp_stats = &tg_otlp_stats_local;
 
 static tg_otlp_process_t  tg_otlp_process;
+
+
+/* libcurl, once per process before any thread (libcurl-thread.md) */
+static int
+tg_otlp_init_master(void)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "tracegate: curl_global_init() failed\n");
+        return TG_ERROR;
+    }
+    return TG_OK;
+}
+
+
+/*
+ * The exporter's counters in the metrics registry, in the order of the
+ * status page's "exporter" object; registered whether or not this cycle
+ * exports, so that they keep their places across reloads.
+ */
+static int
+tg_otlp_metrics_add(tg_cycle_t *cycle)
+{
+    size_t  i;
+
+    const tg_metric_t  metrics[] = {
+        { "tracegate_exporter_spans_queued_total", NULL,
+          "Spans queued for export.", "exporter.queued",
+          &tg_otlp_stats_local.queued },
+        { "tracegate_exporter_spans_exported_total", NULL,
+          "Spans accepted by the receiver.", "exporter.exported",
+          &tg_otlp_stats_local.exported },
+        { "tracegate_exporter_spans_dropped_total", "reason=\"queue_full\"",
+          "Spans dropped, by reason.", "exporter.dropped.queue_full",
+          &tg_otlp_stats_local.dropped_full },
+        { "tracegate_exporter_spans_dropped_total",
+          "reason=\"export_failed\"", "Spans dropped, by reason.",
+          "exporter.dropped.export_failed",
+          &tg_otlp_stats_local.dropped_failed },
+        { "tracegate_exporter_requests_retried_total", NULL,
+          "Export requests retried.", "exporter.retried",
+          &tg_otlp_stats_local.retried },
+        { "tracegate_exporter_spans_rejected_total", NULL,
+          "Spans the receiver rejected (partial success).",
+          "exporter.rejected", &tg_otlp_stats_local.rejected },
+        { "tracegate_exporter_requests_total", NULL,
+          "Export requests sent, retries included.", "exporter.requests",
+          &tg_otlp_stats_local.requests },
+    };
+
+    for (i = 0; i < tg_nelts(metrics); i++) {
+        if (tg_metric_add(cycle, &metrics[i]) != TG_OK) {
+            return TG_ERROR;
+        }
+    }
+    return TG_OK;
+}
 
 
 static void *
@@ -191,7 +253,8 @@ tg_otlp_init_conf(tg_cycle_t *cycle, void *conf)
     const char      *v, *which;
     tg_otlp_conf_t  *oc = conf;
 
-    if (tg_otlp_conf_endpoint(cycle, oc) != TG_OK
+    if (tg_otlp_metrics_add(cycle) != TG_OK
+        || tg_otlp_conf_endpoint(cycle, oc) != TG_OK
         || tg_otlp_conf_exporter(cycle, oc) != TG_OK
         || tg_otlp_conf_protocol(cycle, oc) != TG_OK
         || tg_otlp_conf_headers(cycle, oc) != TG_OK

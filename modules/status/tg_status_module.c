@@ -5,9 +5,7 @@
 #include <tg_http.h>
 #include <tg_process.h>
 #include <tg_shm.h>
-#ifdef TG_HAVE_OTLP_MODULE
-#include <tg_otlp_exporter.h>
-#endif
+#include <tg_metrics.h>
 
 #include <stdatomic.h>
 #include <event2/buffer.h>
@@ -61,7 +59,6 @@
 #define TG_STATUS_UPS_LEN      64
 #define TG_STATUS_CLASSES      6   /* 0: no status, then 1xx .. 5xx */
 #define TG_STATUS_BUCKETS      14  /* the bounds below, then +Inf */
-#define TG_STATUS_OTLP         7
 #define TG_STATUS_MAGIC        0x74677374
 #define TG_STATUS_SYNC_MS      1000
 #define TG_STATUS_DEFAULT_LOC  "/_status"
@@ -90,7 +87,7 @@ typedef struct {
     tg_status_counter_t  sampled;
     tg_status_counter_t  unsampled;
     tg_status_counter_t  repairs;
-    tg_status_counter_t  otlp[TG_STATUS_OTLP];
+    tg_status_counter_t  metrics[TG_METRICS_MAX]; /* the registry's */
     tg_status_route_t    routes[TG_STATUS_ROUTES];
     tg_status_server_t   servers[TG_STATUS_SERVERS];
 } tg_status_slot_t;
@@ -120,7 +117,7 @@ typedef struct {
     uint64_t  sampled;
     uint64_t  unsampled;
     uint64_t  repairs;
-    uint64_t  otlp[TG_STATUS_OTLP];
+    uint64_t  metrics[TG_METRICS_MAX];
     uint64_t  status[TG_STATUS_ROUTES][TG_STATUS_CLASSES];
     uint64_t  bucket[TG_STATUS_ROUTES][TG_STATUS_BUCKETS];
     uint64_t  sum_us[TG_STATUS_ROUTES];
@@ -161,7 +158,7 @@ typedef struct {
     uint64_t                last_accepted;
     uint64_t                last_closed;
     uint64_t                last_repairs;
-    uint64_t                last_otlp[TG_STATUS_OTLP];
+    uint64_t                last_metrics[TG_METRICS_MAX];
 } tg_status_worker_t;
 
 static void *tg_status_create_conf(tg_cycle_t *cycle);
@@ -194,6 +191,8 @@ static void tg_status_json(tg_status_worker_t *w, tg_status_totals_t *t,
     struct evbuffer *b);
 static void tg_status_prometheus(tg_status_totals_t *t, struct evbuffer *b);
 static void tg_status_json_str(struct evbuffer *b, const char *s);
+static void tg_status_json_metrics(tg_status_totals_t *t,
+    struct evbuffer *b);
 static void tg_status_label_str(struct evbuffer *b, const char *s);
 static void tg_status_server_metric(struct evbuffer *b, tg_status_zone_t *z,
     size_t n, const char *name, const char *type, const char *help,
@@ -700,12 +699,10 @@ tg_status_sync_servers(tg_status_worker_t *w, size_t from, size_t to,
 static void
 tg_status_sync(tg_status_worker_t *w, tg_upstream_t *only, int all)
 {
-    size_t              i;
+    size_t              i, nmetrics;
     uint64_t            v, closed;
-#ifdef TG_HAVE_OTLP_MODULE
-    uint64_t            cur[TG_STATUS_OTLP];
-#endif
     tg_status_slot_t   *s = w->slot;
+    const tg_metric_t  *metrics;
     tg_upstream_t     **ups;
 
     v = tg_http_worker.next_number;
@@ -727,30 +724,14 @@ tg_status_sync(tg_status_worker_t *w, tg_upstream_t *only, int all)
         w->last_repairs = v;
     }
 
-#ifdef TG_HAVE_OTLP_MODULE
-    if (tg_otlp_stats != NULL) {
-        cur[0] = atomic_load_explicit(&tg_otlp_stats->queued,
-                                      memory_order_relaxed);
-        cur[1] = atomic_load_explicit(&tg_otlp_stats->dropped_full,
-                                      memory_order_relaxed);
-        cur[2] = atomic_load_explicit(&tg_otlp_stats->exported,
-                                      memory_order_relaxed);
-        cur[3] = atomic_load_explicit(&tg_otlp_stats->dropped_failed,
-                                      memory_order_relaxed);
-        cur[4] = atomic_load_explicit(&tg_otlp_stats->rejected,
-                                      memory_order_relaxed);
-        cur[5] = atomic_load_explicit(&tg_otlp_stats->retried,
-                                      memory_order_relaxed);
-        cur[6] = atomic_load_explicit(&tg_otlp_stats->requests,
-                                      memory_order_relaxed);
-        for (i = 0; i < TG_STATUS_OTLP; i++) {
-            if (cur[i] > w->last_otlp[i]) {
-                tg_status_add(&s->otlp[i], cur[i] - w->last_otlp[i]);
-                w->last_otlp[i] = cur[i];
-            }
+    metrics = tg_metrics(tg_cycle, &nmetrics);
+    for (i = 0; i < nmetrics; i++) {
+        v = atomic_load_explicit(metrics[i].value, memory_order_relaxed);
+        if (v > w->last_metrics[i]) {
+            tg_status_add(&s->metrics[i], v - w->last_metrics[i]);
+            w->last_metrics[i] = v;
         }
     }
-#endif
 
     if (all) {
         tg_status_sync_servers(w, 0, w->nservers, tg_time_ms());
@@ -843,8 +824,8 @@ tg_status_sum(tg_status_totals_t *t)
         t->sampled += tg_status_get(&s->sampled);
         t->unsampled += tg_status_get(&s->unsampled);
         t->repairs += tg_status_get(&s->repairs);
-        for (k = 0; k < TG_STATUS_OTLP; k++) {
-            t->otlp[k] += tg_status_get(&s->otlp[k]);
+        for (k = 0; k < TG_METRICS_MAX; k++) {
+            t->metrics[k] += tg_status_get(&s->metrics[k]);
         }
         for (j = 0; j < t->nroutes; j++) {
             for (k = 0; k < TG_STATUS_CLASSES; k++) {
@@ -974,14 +955,55 @@ tg_status_json(tg_status_worker_t *w, tg_status_totals_t *t,
 
     evbuffer_add_printf(b, "],\"trace\":{\"sampled\":%" PRIu64
                         ",\"unsampled\":%" PRIu64 ",\"repairs\":%" PRIu64
-                        "},", t->sampled, t->unsampled, t->repairs);
-    evbuffer_add_printf(b, "\"exporter\":{\"queued\":%" PRIu64
-                        ",\"exported\":%" PRIu64 ",\"dropped\":{"
-                        "\"queue_full\":%" PRIu64 ",\"export_failed\":%"
-                        PRIu64 "},\"retried\":%" PRIu64 ",\"rejected\":%"
-                        PRIu64 ",\"requests\":%" PRIu64 "}}\n",
-                        t->otlp[0], t->otlp[2], t->otlp[1], t->otlp[3],
-                        t->otlp[5], t->otlp[4], t->otlp[6]);
+                        "}", t->sampled, t->unsampled, t->repairs);
+    tg_status_json_metrics(t, b);
+    evbuffer_add(b, "}\n", 2);
+}
+
+
+/*
+ * The registry's counters as JSON members of the page's object, nested
+ * by their dotted paths: "exporter.dropped.queue_full" goes into
+ * "exporter":{"dropped":{"queue_full":N}}. Entries under one object are
+ * consecutive in the registry.
+ */
+static void
+tg_status_json_metrics(tg_status_totals_t *t, struct evbuffer *b)
+{
+    size_t              i, n, depth, keep, plen, len;
+    const char         *path, *prev, *p, *dot;
+    const tg_metric_t  *m;
+
+    m = tg_metrics(tg_cycle, &n);
+    prev = "";
+    plen = 0;
+    depth = 0;
+    for (i = 0; i < n; i++) {
+        path = m[i].json;
+        /* the objects this path shares with the previous one stay open */
+        keep = 0;
+        for (p = path; (dot = strchr(p, '.')) != NULL; p = dot + 1) {
+            len = (size_t) (dot - path) + 1;
+            if (len > plen || strncmp(path, prev, len) != 0) {
+                break;
+            }
+            keep++;
+        }
+        for (; depth > keep; depth--) {
+            evbuffer_add(b, "}", 1);
+        }
+        evbuffer_add(b, ",", 1);
+        for (; (dot = strchr(p, '.')) != NULL; p = dot + 1) {
+            evbuffer_add_printf(b, "\"%.*s\":{", (int) (dot - p), p);
+            depth++;
+        }
+        evbuffer_add_printf(b, "\"%s\":%" PRIu64, p, t->metrics[i]);
+        prev = path;
+        plen = strlen(path);
+    }
+    for (; depth > 0; depth--) {
+        evbuffer_add(b, "}", 1);
+    }
 }
 
 
@@ -1027,28 +1049,10 @@ tg_status_server_metric(struct evbuffer *b, tg_status_zone_t *z, size_t n,
 static void
 tg_status_prometheus(tg_status_totals_t *t, struct evbuffer *b)
 {
-    size_t             i, k;
-    uint64_t           total, cum;
-    tg_status_zone_t  *z = tg_status_zone;
-
-    static const char  *otlp_help[TG_STATUS_OTLP] = {
-        "Spans queued for export.",
-        NULL,
-        "Spans accepted by the receiver.",
-        NULL,
-        "Spans the receiver rejected (partial success).",
-        "Export requests retried.",
-        "Export requests sent, retries included."
-    };
-    static const char  *otlp_metric[TG_STATUS_OTLP] = {
-        "tracegate_exporter_spans_queued_total",
-        NULL,
-        "tracegate_exporter_spans_exported_total",
-        NULL,
-        "tracegate_exporter_spans_rejected_total",
-        "tracegate_exporter_requests_retried_total",
-        "tracegate_exporter_requests_total"
-    };
+    size_t              i, k, n;
+    uint64_t            total, cum;
+    tg_status_zone_t   *z = tg_status_zone;
+    const tg_metric_t  *m;
 
     evbuffer_add_printf(b,
         "# HELP tracegate_workers Worker processes counting into the "
@@ -1142,21 +1146,17 @@ tg_status_prometheus(tg_status_totals_t *t, struct evbuffer *b)
         "tracegate_trace_repairs_total %" PRIu64 "\n",
         t->sampled, t->unsampled, t->repairs);
 
-    for (k = 0; k < TG_STATUS_OTLP; k++) {
-        if (otlp_metric[k] == NULL) {
-            continue;
+    m = tg_metrics(tg_cycle, &n);
+    for (k = 0; k < n; k++) {
+        if (k == 0 || strcmp(m[k].name, m[k - 1].name) != 0) {
+            evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s counter\n",
+                                m[k].name, m[k].help, m[k].name);
         }
-        evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64
-                            "\n", otlp_metric[k], otlp_help[k],
-                            otlp_metric[k], otlp_metric[k], t->otlp[k]);
+        evbuffer_add_printf(b, "%s%s%s%s %" PRIu64 "\n", m[k].name,
+                            m[k].labels ? "{" : "",
+                            m[k].labels ? m[k].labels : "",
+                            m[k].labels ? "}" : "", t->metrics[k]);
     }
-    evbuffer_add_printf(b,
-        "# HELP tracegate_exporter_spans_dropped_total Spans dropped, by "
-        "reason.\n# TYPE tracegate_exporter_spans_dropped_total counter\n"
-        "tracegate_exporter_spans_dropped_total{reason=\"queue_full\"} %"
-        PRIu64 "\n"
-        "tracegate_exporter_spans_dropped_total{reason=\"export_failed\"} %"
-        PRIu64 "\n", t->otlp[1], t->otlp[3]);
 }
 
 

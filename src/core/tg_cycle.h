@@ -119,6 +119,7 @@ struct tg_cycle_s {
     tg_main_conf_t   main;
     tg_trace_conf_t  trace;
     tg_array_t       conf_files;  /* tg_str_t: every file read, for -T */
+    tg_array_t       metrics;     /* tg_metric_t (tg_metrics.h) */
     void           **module_conf;
     tg_log_file_t    error_log_file;
     int              error_log_level;

@@ -15,6 +15,9 @@ struct tg_module_s {
        NULL after reporting the error with tg_conf_error. Without it the
        section takes no argument and appears once */
     void          *(*add_section)(tg_conf_t *cf, void *conf, tg_str_t *arg);
+    /* once in main(), before any cycle, fork or thread: process-wide
+       library set-up; reports its own error on stderr (may be NULL) */
+    int            (*init_master)(void);
     /* allocates the module conf in cycle->pool with everything unset */
     void          *(*create_conf)(tg_cycle_t *cycle);
     /* fills defaults (after the file and OTEL_* env) and validates; errors

@@ -3,7 +3,6 @@
 #include <tg_cycle.h>
 #include <tg_process.h>
 
-#include <curl/curl.h>
 #include <event2/thread.h>
 #include <openssl/ssl.h>
 
@@ -221,17 +220,21 @@ main(int argc, char **argv)
         prefix = strdup(cwd);
     }
 
-    /* libcurl and libevent threading set up once, before any fork/thread */
+    /* libevent threading and the modules' libraries set up once, before
+       any fork or thread */
     if (evthread_use_pthreads() < 0) {
         fprintf(stderr, "tracegate: evthread_use_pthreads() failed\n");
         return 1;
     }
     OPENSSL_init_ssl(0, NULL);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        fprintf(stderr, "tracegate: curl_global_init() failed\n");
-        return 1;
-    }
     tg_module_init_indexes();
+    for (i = 0; tg_modules[i]; i++) {
+        if (tg_modules[i]->init_master
+            && tg_modules[i]->init_master() != TG_OK)
+        {
+            return 1;
+        }
+    }
 
     cycle = tg_cycle_load(prefix, conf_file, err, sizeof(err));
     if (cycle == NULL) {
