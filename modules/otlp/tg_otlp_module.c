@@ -72,7 +72,7 @@ static int tg_otlp_init_conf(tg_cycle_t *cycle, void *conf);
 static int tg_otlp_init_process(tg_cycle_t *cycle);
 static void tg_otlp_exit_process(tg_cycle_t *cycle);
 static void tg_otlp_dump_conf(tg_cycle_t *cycle, void *conf, FILE *out);
-static int tg_otlp_log_handler(tg_http_request_t *r);
+static void tg_otlp_sink(const tg_span_batch_t *b, void *data);
 static const char *tg_otlp_env(const char *name);
 static const char *tg_otlp_env2(const char *traces, const char *general,
     const char **which);
@@ -142,9 +142,6 @@ static tg_command_t  tg_otlp_commands[] = {
 };
 
 
-static const tg_http_module_t  tg_otlp_http_module = {
-    { [TG_HTTP_LOG_PHASE] = tg_otlp_log_handler }
-};
 
 
 tg_module_t  tg_otlp_module = {
@@ -155,8 +152,7 @@ tg_module_t  tg_otlp_module = {
     .init_conf = tg_otlp_init_conf,
     .init_process = tg_otlp_init_process,
     .exit_process = tg_otlp_exit_process,
-    .dump_conf = tg_otlp_dump_conf,
-    .ctx = &tg_otlp_http_module
+    .dump_conf = tg_otlp_dump_conf
 };
 
 
@@ -962,6 +958,9 @@ tg_otlp_init_process(tg_cycle_t *cycle)
     }
     oc->ex.resource = &tg_otlp_process.resource;
 
+    if (tg_span_sink_add(tg_otlp_sink, NULL) != TG_OK) {
+        goto failed;
+    }
     tg_otlp_process.ring = tg_otlp_ring_create(oc->max_queue, 0);
     if (tg_otlp_process.ring == NULL) {
         goto failed;
@@ -1025,25 +1024,26 @@ tg_otlp_export_span(const tg_span_t *span)
 }
 
 
-/* LOG phase: copy the sampled spans of the request into the ring. */
-static int
-tg_otlp_log_handler(tg_http_request_t *r)
+/*
+ * Span sink subscriber: copies the sampled spans of the gateway's requests
+ * into the ring (received spans come through tg_otlp_export_span).
+ */
+static void
+tg_otlp_sink(const tg_span_batch_t *b, void *data)
 {
-    size_t      i, n;
-    uint64_t    queued, dropped;
-    tg_span_t  *spans;
+    size_t    i;
+    uint64_t  queued, dropped;
 
-    if (tg_otlp_process.ring == NULL) {
-        return TG_OK;
+    if (b->received || tg_otlp_process.ring == NULL) {
+        return;
     }
-    n = tg_http_request_spans(r, &spans);
     queued = 0;
     dropped = 0;
-    for (i = 0; i < n; i++) {
-        if ((spans[i].flags & 0x01) == 0) {
+    for (i = 0; i < b->n; i++) {
+        if ((b->spans[i].flags & 0x01) == 0) {
             continue;
         }
-        if (tg_otlp_ring_push(tg_otlp_process.ring, &spans[i]) == TG_OK) {
+        if (tg_otlp_ring_push(tg_otlp_process.ring, &b->spans[i]) == TG_OK) {
             queued++;
         } else {
             dropped++;
@@ -1055,7 +1055,6 @@ tg_otlp_log_handler(tg_http_request_t *r)
     if (dropped) {
         tg_otlp_stat_add(&tg_otlp_stats->dropped_full, dropped);
     }
-    return TG_OK;
 }
 
 

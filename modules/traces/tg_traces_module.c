@@ -60,7 +60,7 @@ static void tg_traces_dump_conf(tg_cycle_t *cycle, void *conf, FILE *out);
 static int tg_traces_load_file(tg_cycle_t *cycle, tg_traces_conf_t *tc,
     tg_traces_file_t *f);
 static void tg_traces_store_release(void *data);
-static int tg_traces_log_handler(tg_http_request_t *r);
+static void tg_traces_sink(const tg_span_batch_t *b, void *data);
 static int tg_traces_content_handler(tg_http_request_t *r);
 static int tg_traces_api_list(tg_http_request_t *r);
 static int tg_traces_api_trace(tg_http_request_t *r, tg_str_t *id);
@@ -99,8 +99,7 @@ static tg_command_t  tg_traces_commands[] = {
 
 
 static const tg_http_module_t  tg_traces_http_module = {
-    { [TG_HTTP_CONTENT_PHASE] = tg_traces_content_handler,
-      [TG_HTTP_LOG_PHASE] = tg_traces_log_handler }
+    { [TG_HTTP_CONTENT_PHASE] = tg_traces_content_handler }
 };
 
 
@@ -315,6 +314,9 @@ tg_traces_init_process(tg_cycle_t *cycle)
     tg_traces_store = tc ? tc->store : NULL;
     tg_traces_listen = tg_traces_store ? tg_admin_listen_get(cycle, &tc->listen)
                                        : NULL;
+    if (tg_traces_store != NULL) {
+        return tg_span_sink_add(tg_traces_sink, tg_traces_store);
+    }
     return TG_OK;
 }
 
@@ -359,38 +361,35 @@ tg_traces_under_location(tg_traces_conf_t *tc, tg_str_t *path)
 }
 
 
-/* LOG phase: the gateway's own spans of a sampled request. */
-static int
-tg_traces_log_handler(tg_http_request_t *r)
+/*
+ * Span sink subscriber: the sampled spans of every batch, the gateway's
+ * and those the collector received, except those of the viewer's own
+ * requests (it answered them itself, on its listener or under location).
+ */
+static void
+tg_traces_sink(const tg_span_batch_t *b, void *data)
 {
-    size_t             i, n, k;
-    tg_span_t         *spans;
-    tg_traces_conf_t  *tc;
-    tg_traces_span_t   recs[8];
+    size_t              i, k;
+    tg_traces_store_t  *store = data;
+    tg_traces_span_t    recs[8];
 
-    tc = tg_module_conf(tg_cycle, tg_traces_module);
-    if (tc == NULL || tc->store == NULL
-        || tg_traces_under_location(tc, &r->path)
-        || (tg_traces_listen != NULL && r->c->listen == tg_traces_listen))
-    {
-        return TG_OK;
+    if (b->origin == &tg_traces_module) {
+        return;
     }
-    n = tg_http_request_spans(r, &spans);
     k = 0;
-    for (i = 0; i < n; i++) {
-        if ((spans[i].flags & 0x01) == 0) {
+    for (i = 0; i < b->n; i++) {
+        if ((b->spans[i].flags & 0x01) == 0) {
             continue;
         }
-        tg_traces_span_from(&recs[k++], &spans[i], &tg_cycle->trace.service_name);
+        tg_traces_span_from(&recs[k++], &b->spans[i], b->service);
         if (k == tg_nelts(recs)) {
-            tg_traces_store_add(tc->store, recs, k);
+            tg_traces_store_add(store, recs, k);
             k = 0;
         }
     }
     if (k) {
-        tg_traces_store_add(tc->store, recs, k);
+        tg_traces_store_add(store, recs, k);
     }
-    return TG_OK;
 }
 
 

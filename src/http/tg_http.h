@@ -10,6 +10,7 @@
 #include <tg_cycle.h>
 #include <tg_http_types.h>
 #include <tg_span.h>
+#include <tg_span_sink.h>
 #include <tg_http_upstream.h>
 #include <tg_http_route.h>
 #include <llhttp.h>
@@ -39,6 +40,14 @@ typedef struct {
  * init_process).
  */
 int tg_http_run_phase(tg_http_request_t *r, tg_http_phase_e phase);
+
+/*
+ * The end of a request for logs and spans, run once (r->logged): the LOG
+ * phase, then the request's sampled spans published to the span sink
+ * (tg_span_sink.h) with origin r->answered_by. Call it after the SERVER
+ * span ended (tg_http_trace_server_end).
+ */
+void tg_http_log_request(tg_http_request_t *r);
 
 /* the HTTP/1.1 server, a built-in module (tg_http_conn.c) */
 extern tg_module_t  tg_http_module;
@@ -194,6 +203,7 @@ struct tg_http_request_s {
 
     /* routing, and the attempts at the route's upstream */
     tg_http_route_t         *route;
+    const tg_module_t       *answered_by;   /* CONTENT handler that answered */
     tg_http_upstream_state_t upstream;
     tg_http_tunnel_state_t   tunnel;
     int                      status;        /* sent to the client */

@@ -357,10 +357,9 @@ tg_http_close_connection(tg_http_conn_t *c)
          */
         tg_http_upstream_abort(c->r);
         if (!c->r->logged) {
-            c->r->logged = 1;
             c->r->aborted = 1;
             tg_http_trace_server_end(c->r);
-            tg_http_run_phase(c->r, TG_HTTP_LOG_PHASE);
+            tg_http_log_request(c->r);
         }
         c->r = NULL;
     }
@@ -395,8 +394,10 @@ tg_http_drain(tg_cycle_t *cycle)
 }
 
 
-/* per phase, the handlers of every module in order, NULL-terminated */
-static tg_http_hook_pt  tg_http_phase_hooks[TG_HTTP_PHASES][16];
+/* per phase, the handlers of every module in order, NULL-terminated, and
+   the module of each */
+static tg_http_hook_pt     tg_http_phase_hooks[TG_HTTP_PHASES][16];
+static const tg_module_t  *tg_http_phase_modules[TG_HTTP_PHASES][16];
 
 
 int
@@ -406,12 +407,44 @@ tg_http_run_phase(tg_http_request_t *r, tg_http_phase_e phase)
     tg_http_hook_pt  *h;
 
     for (h = tg_http_phase_hooks[phase]; *h; h++) {
+        if (phase == TG_HTTP_CONTENT_PHASE) {
+            /* set before: the answer may finish r inside the handler */
+            r->answered_by =
+                tg_http_phase_modules[phase][h - tg_http_phase_hooks[phase]];
+        }
         rc = (*h)(r);
         if (rc == TG_DONE || rc == TG_ERROR) {
             return rc;
         }
     }
+    if (phase == TG_HTTP_CONTENT_PHASE) {
+        r->answered_by = NULL;
+    }
     return TG_OK;
+}
+
+
+void
+tg_http_log_request(tg_http_request_t *r)
+{
+    size_t           n;
+    tg_span_t       *spans;
+    tg_span_batch_t  b;
+
+    if (r->logged) {
+        return;
+    }
+    r->logged = 1;
+    tg_http_run_phase(r, TG_HTTP_LOG_PHASE);
+    n = tg_http_request_spans(r, &spans);
+    if (n) {
+        b.spans = spans;
+        b.n = n;
+        b.service = &tg_cycle->trace.service_name;
+        b.origin = r->answered_by;
+        b.received = 0;
+        tg_span_publish(&b);
+    }
 }
 
 
@@ -428,6 +461,7 @@ tg_http_init_process(tg_cycle_t *cycle)
 
     memset(n, 0, sizeof(n));
     memset(tg_http_phase_hooks, 0, sizeof(tg_http_phase_hooks));
+    memset(tg_http_phase_modules, 0, sizeof(tg_http_phase_modules));
     for (i = 0; tg_modules[i]; i++) {
         hm = tg_modules[i]->ctx;
         for (p = 0; hm && p < TG_HTTP_PHASES; p++) {
@@ -439,6 +473,7 @@ tg_http_init_process(tg_cycle_t *cycle)
                              "too many phase handlers");
                 return TG_ERROR;
             }
+            tg_http_phase_modules[p][n[p]] = tg_modules[i];
             tg_http_phase_hooks[p][n[p]++] = hm->hooks[p];
         }
     }
@@ -1313,10 +1348,7 @@ tg_http_finalize_now(tg_http_request_t *r)
         tg_http_upstream_abort(r);
     }
     tg_http_trace_server_end(r);
-    if (!r->logged) {
-        r->logged = 1;
-        tg_http_run_phase(r, TG_HTTP_LOG_PHASE);
-    }
+    tg_http_log_request(r);
     /*
      * A response that did not announce "Connection: close" keeps the
      * connection: closing it now, even while stopping, would race the
