@@ -69,6 +69,7 @@ static int tg_collector_decode_pb(tg_collector_ctx_t *x, const u_char *body,
     size_t len, char *err, size_t errlen);
 static int tg_collector_decode_json(tg_collector_ctx_t *x,
     const u_char *body, size_t len, char *err, size_t errlen);
+static void tg_collector_dropped(tg_span_t *s, uint64_t n);
 static void tg_collector_span(tg_collector_ctx_t *x, tg_span_t *s);
 static void tg_collector_flush(tg_collector_ctx_t *x);
 static void tg_collector_reply(struct evhttp_request *req, int status,
@@ -470,6 +471,19 @@ tg_collector_flush(tg_collector_ctx_t *x)
 }
 
 
+/*
+ * Counts n more dropped attributes: those the sender dropped (its
+ * dropped_attributes_count), or one that is not kept here. The count
+ * stops at UINT16_MAX.
+ */
+static void
+tg_collector_dropped(tg_span_t *s, uint64_t n)
+{
+    s->dropped_attrs = (uint16_t) tg_min(n + s->dropped_attrs,
+                                         (uint64_t) UINT16_MAX);
+}
+
+
 static void
 tg_collector_add_pb_attr(tg_span_t *s, const tg_collector_kv_pb_t *kv)
 {
@@ -498,7 +512,7 @@ tg_collector_add_pb_attr(tg_span_t *s, const tg_collector_kv_pb_t *kv)
         break;
     default:
         /* arrays, maps, bytes: not shown by the viewer */
-        s->dropped_attrs++;
+        tg_collector_dropped(s, 1);
         break;
     }
 }
@@ -582,6 +596,7 @@ tg_collector_decode_pb(tg_collector_ctx_t *x, const u_char *body, size_t len,
                 for (a = 0; a < p->n_attributes; a++) {
                     tg_collector_add_pb_attr(&s, p->attributes[a]);
                 }
+                tg_collector_dropped(&s, p->dropped_attributes_count);
                 tg_collector_span(x, &s);
             }
         }
@@ -640,7 +655,7 @@ tg_collector_add_json_attr(tg_span_t *s, tg_json_t *kv)
     {
         tg_span_add_str(s, (char *) key->str.data, v->str.data, v->str.len);
     } else {
-        s->dropped_attrs++;
+        tg_collector_dropped(s, 1);
     }
 }
 
@@ -732,6 +747,11 @@ tg_collector_json_span(tg_collector_ctx_t *x, tg_json_t *js, char *err,
         for (a = v->child; a; a = a->next) {
             tg_collector_add_json_attr(&s, a);
         }
+    }
+    if (tg_json_uint(tg_json_get(js, "droppedAttributesCount",
+                                 "dropped_attributes_count"), &t) == TG_OK)
+    {
+        tg_collector_dropped(&s, t);
     }
     tg_collector_span(x, &s);
     return TG_OK;
