@@ -209,7 +209,7 @@ static tg_command_t  tg_status_commands[] = {
       offsetof(tg_status_conf_t, location) },
 
     { tg_string("allow"), TG_CONF_TAKE1 | TG_CONF_MULTI, tg_conf_set_allow,
-      0 },
+      offsetof(tg_status_conf_t, allow) },
 
     { tg_string("listen"), TG_CONF_TAKE1, tg_status_set_listen, 0 },
 
