@@ -1,17 +1,105 @@
 #include <tg_config.h>
 #include <tg_core.h>
+#include <tg_collector_limits.h>
 #include <tg_collector_json.h>
 
 
+/*
+ * Where a value sits in an OTLP/JSON request, as far as the limits care:
+ * containers that hold counted objects, and the objects that lead to them.
+ * Everything else is TG_JSON_K_OTHER and only counts against the budget.
+ */
+#define TG_JSON_K_OTHER       0
+#define TG_JSON_K_ROOT        1
+#define TG_JSON_K_RS_LIST     2
+#define TG_JSON_K_RS          3
+#define TG_JSON_K_RESOURCE    4
+#define TG_JSON_K_SS_LIST     5
+#define TG_JSON_K_SS          6
+#define TG_JSON_K_SCOPE       7
+#define TG_JSON_K_SPAN_LIST   8
+#define TG_JSON_K_SPAN        9
+#define TG_JSON_K_EVENT_LIST  10
+#define TG_JSON_K_EVENT       11
+#define TG_JSON_K_LINK_LIST   12
+#define TG_JSON_K_LINK        13
+#define TG_JSON_K_ATTR_LIST   14
+#define TG_JSON_K_KV          15
+#define TG_JSON_K_ANY         16
+#define TG_JSON_K_ARRAY       17
+#define TG_JSON_K_VALUE_LIST  18
+#define TG_JSON_K_KVLIST      19
+
+/* a member of an object of kind parent, named key (any case) */
 typedef struct {
-    tg_pool_t     *pool;
-    const u_char  *p;
-    const u_char  *end;
-    char          *err;
-    size_t         errlen;
+    uint8_t      parent;
+    uint8_t      kind;
+    const char  *key;
+} tg_json_member_t;
+
+/* the elements of an array of kind list: their kind and count */
+typedef struct {
+    uint8_t  list;
+    uint8_t  kind;
+    int      count;
+} tg_json_element_t;
+
+/*
+ * The names the decoder reads (tg_json_get: lowerCamelCase, snake_case and
+ * the older instrumentationLibrary* ones), so that nothing it reads goes
+ * uncounted; a name it does not read may be counted here, never the other
+ * way round.
+ */
+static const tg_json_member_t  tg_json_members[] = {
+    { TG_JSON_K_ROOT, TG_JSON_K_RS_LIST, "resourceSpans" },
+    { TG_JSON_K_ROOT, TG_JSON_K_RS_LIST, "resource_spans" },
+    { TG_JSON_K_RS, TG_JSON_K_RESOURCE, "resource" },
+    { TG_JSON_K_RS, TG_JSON_K_SS_LIST, "scopeSpans" },
+    { TG_JSON_K_RS, TG_JSON_K_SS_LIST, "scope_spans" },
+    { TG_JSON_K_RS, TG_JSON_K_SS_LIST, "instrumentationLibrarySpans" },
+    { TG_JSON_K_RS, TG_JSON_K_SS_LIST, "instrumentation_library_spans" },
+    { TG_JSON_K_RESOURCE, TG_JSON_K_ATTR_LIST, "attributes" },
+    { TG_JSON_K_SS, TG_JSON_K_SCOPE, "scope" },
+    { TG_JSON_K_SS, TG_JSON_K_SCOPE, "instrumentationLibrary" },
+    { TG_JSON_K_SS, TG_JSON_K_SCOPE, "instrumentation_library" },
+    { TG_JSON_K_SS, TG_JSON_K_SPAN_LIST, "spans" },
+    { TG_JSON_K_SCOPE, TG_JSON_K_ATTR_LIST, "attributes" },
+    { TG_JSON_K_SPAN, TG_JSON_K_ATTR_LIST, "attributes" },
+    { TG_JSON_K_SPAN, TG_JSON_K_EVENT_LIST, "events" },
+    { TG_JSON_K_SPAN, TG_JSON_K_LINK_LIST, "links" },
+    { TG_JSON_K_EVENT, TG_JSON_K_ATTR_LIST, "attributes" },
+    { TG_JSON_K_LINK, TG_JSON_K_ATTR_LIST, "attributes" },
+    { TG_JSON_K_KV, TG_JSON_K_ANY, "value" },
+    { TG_JSON_K_ANY, TG_JSON_K_ARRAY, "arrayValue" },
+    { TG_JSON_K_ANY, TG_JSON_K_ARRAY, "array_value" },
+    { TG_JSON_K_ANY, TG_JSON_K_KVLIST, "kvlistValue" },
+    { TG_JSON_K_ANY, TG_JSON_K_KVLIST, "kvlist_value" },
+    { TG_JSON_K_ARRAY, TG_JSON_K_VALUE_LIST, "values" },
+    { TG_JSON_K_KVLIST, TG_JSON_K_ATTR_LIST, "values" },
+};
+
+static const tg_json_element_t  tg_json_elements[] = {
+    { TG_JSON_K_RS_LIST, TG_JSON_K_RS, TG_COLLECTOR_RESOURCE_SPANS },
+    { TG_JSON_K_SS_LIST, TG_JSON_K_SS, TG_COLLECTOR_SCOPE_SPANS },
+    { TG_JSON_K_SPAN_LIST, TG_JSON_K_SPAN, TG_COLLECTOR_SPANS },
+    { TG_JSON_K_EVENT_LIST, TG_JSON_K_EVENT, TG_COLLECTOR_EVENTS },
+    { TG_JSON_K_LINK_LIST, TG_JSON_K_LINK, TG_COLLECTOR_LINKS },
+    { TG_JSON_K_ATTR_LIST, TG_JSON_K_KV, TG_COLLECTOR_ATTRIBUTES },
+    { TG_JSON_K_VALUE_LIST, TG_JSON_K_ANY, TG_COLLECTOR_ATTRIBUTES },
+};
+
+typedef struct {
+    tg_pool_t              *pool;
+    const u_char           *p;
+    const u_char           *end;
+    tg_collector_limits_t  *lim;
+    char                   *err;
+    size_t                  errlen;
 } tg_json_ctx_t;
 
-static tg_json_t *tg_json_value(tg_json_ctx_t *j, int depth);
+static tg_json_t *tg_json_value(tg_json_ctx_t *j, int depth, int kind);
+static int tg_json_member_kind(int parent, const tg_str_t *key);
+static int tg_json_element(tg_json_ctx_t *j, int list, int *kind);
 static int tg_json_string(tg_json_ctx_t *j, tg_str_t *out);
 static int tg_json_number(tg_json_ctx_t *j, tg_json_t *v);
 static void tg_json_ws(tg_json_ctx_t *j);
@@ -40,8 +128,8 @@ tg_json_ws(tg_json_ctx_t *j)
 
 
 tg_json_t *
-tg_json_parse(tg_pool_t *pool, const u_char *p, size_t len, char *err,
-    size_t errlen)
+tg_json_parse(tg_pool_t *pool, const u_char *p, size_t len,
+    tg_collector_limits_t *lim, char *err, size_t errlen)
 {
     tg_json_t      *root;
     tg_json_ctx_t   j;
@@ -49,11 +137,15 @@ tg_json_parse(tg_pool_t *pool, const u_char *p, size_t len, char *err,
     j.pool = pool;
     j.p = p;
     j.end = p + len;
+    j.lim = lim;
     j.err = err;
     j.errlen = errlen;
     err[0] = '\0';
+    if (lim != NULL) {
+        tg_collector_limits_reset(lim);
+    }
 
-    root = tg_json_value(&j, 0);
+    root = tg_json_value(&j, 0, TG_JSON_K_ROOT);
     if (root == NULL) {
         return NULL;
     }
@@ -80,9 +172,51 @@ tg_json_lit(tg_json_ctx_t *j, const char *lit)
 }
 
 
-static tg_json_t *
-tg_json_value(tg_json_ctx_t *j, int depth)
+static int
+tg_json_member_kind(int parent, const tg_str_t *key)
 {
+    size_t  i;
+
+    if (parent == TG_JSON_K_OTHER) {
+        return TG_JSON_K_OTHER;
+    }
+    for (i = 0; i < tg_nelts(tg_json_members); i++) {
+        if (tg_json_members[i].parent == parent
+            && tg_str_caseeq_c(key, tg_json_members[i].key))
+        {
+            return tg_json_members[i].kind;
+        }
+    }
+    return TG_JSON_K_OTHER;
+}
+
+
+/* Counts an element of an array of kind list; TG_OK with its kind. */
+static int
+tg_json_element(tg_json_ctx_t *j, int list, int *kind)
+{
+    size_t  i;
+
+    *kind = TG_JSON_K_OTHER;
+    for (i = 0; i < tg_nelts(tg_json_elements); i++) {
+        if (tg_json_elements[i].list == list) {
+            *kind = tg_json_elements[i].kind;
+            return tg_collector_count(j->lim, tg_json_elements[i].count);
+        }
+    }
+    return TG_OK;
+}
+
+
+/*
+ * A value of the given kind. With limits, every value counts against the
+ * field budget, and the elements of the arrays that hold counted objects
+ * count before they are read: the parse stops at the first one over.
+ */
+static tg_json_t *
+tg_json_value(tg_json_ctx_t *j, int depth, int kind)
+{
+    int         ekind;
     u_char      c, close;
     tg_json_t  *v, *item, **tail;
 
@@ -93,6 +227,10 @@ tg_json_value(tg_json_ctx_t *j, int depth)
     tg_json_ws(j);
     if (j->p == j->end) {
         tg_json_fail(j, "unexpected end");
+        return NULL;
+    }
+    if (j->lim != NULL && tg_collector_count_field(j->lim) != TG_OK) {
+        tg_json_fail(j, "over a limit");
         return NULL;
     }
     v = tg_pcalloc(j->pool, sizeof(tg_json_t));
@@ -115,6 +253,13 @@ tg_json_value(tg_json_ctx_t *j, int depth)
         for ( ;; ) {
             tg_str_t  key = tg_null_string;
 
+            ekind = TG_JSON_K_OTHER;
+            if (j->lim != NULL && v->type == TG_JSON_ARRAY
+                && tg_json_element(j, kind, &ekind) != TG_OK)
+            {
+                tg_json_fail(j, "over a limit");
+                return NULL;
+            }
             if (v->type == TG_JSON_OBJECT) {
                 tg_json_ws(j);
                 if (tg_json_string(j, &key) != TG_OK) {
@@ -126,8 +271,9 @@ tg_json_value(tg_json_ctx_t *j, int depth)
                     return NULL;
                 }
                 j->p++;
+                ekind = tg_json_member_kind(kind, &key);
             }
-            item = tg_json_value(j, depth + 1);
+            item = tg_json_value(j, depth + 1, ekind);
             if (item == NULL) {
                 return NULL;
             }

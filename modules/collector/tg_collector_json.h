@@ -31,9 +31,18 @@ struct tg_json_s {
 /*
  * Parses p[0..len) into a tree allocated from pool; the text is not
  * referenced afterwards. Returns the root, or NULL with a reason in err.
+ *
+ * With lim (else NULL), the body is read as an OTLP/JSON
+ * ExportTraceServiceRequest and counted as it is parsed (lim is reset
+ * first; see tg_collector_limits.h): every value against the budget,
+ * resource spans, scope spans, spans, events, links and attributes (every
+ * element of an "attributes" or kvlist "values" array, and of an array
+ * value's "values") before each is read. The parse stops at the first
+ * count over its limit: NULL with lim->over set, so the tree never holds
+ * more than the limits allow.
  */
 tg_json_t *tg_json_parse(tg_pool_t *pool, const u_char *p, size_t len,
-    char *err, size_t errlen);
+    tg_collector_limits_t *lim, char *err, size_t errlen);
 
 /*
  * The member of an object named key, or else alt (may be NULL): OTLP/JSON

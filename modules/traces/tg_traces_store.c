@@ -563,7 +563,9 @@ tg_traces_span_add(tg_traces_span_t *sp, uint8_t type, const u_char *key,
         need += 1;
     }
     if (sp->attr_len + need > TG_TRACES_ATTR_BYTES) {
-        sp->dropped_attrs++;
+        if (sp->dropped_attrs < UINT16_MAX) {
+            sp->dropped_attrs++;
+        }
         return TG_DECLINED;
     }
     p = sp->attrs + sp->attr_len;
@@ -639,6 +641,8 @@ tg_traces_span_from(tg_traces_span_t *sp, const tg_span_t *s,
                        service->len);
     tg_traces_span_set(sp->name, TG_TRACES_NAME_MAX, (u_char *) s->name,
                        strlen(s->name));
+    /* those the span dropped already, then those the record cannot hold */
+    sp->dropped_attrs = s->dropped_attrs;
     off = 0;
     while (tg_span_attr_next(s, &off, &a)) {
         tg_traces_span_add(sp, a.type, a.key.data, a.key.len, a.str.data,

@@ -28,7 +28,7 @@
  * A stored span. Attributes are packed as in tg_span_t (type byte, key
  * length byte, key, then a 2-byte little-endian length and the bytes for
  * strings and doubles, 8 bytes for ints, 1 byte for bools); attributes
- * that do not fit are counted in dropped_attrs.
+ * that do not fit are counted in dropped_attrs (stops at UINT16_MAX).
  */
 typedef struct {
     u_char    trace_id[16];
@@ -132,7 +132,11 @@ void tg_traces_span_set(char *dst, size_t size, const u_char *src, size_t n);
 int tg_traces_span_add(tg_traces_span_t *sp, uint8_t type, const u_char *key,
     size_t klen, const u_char *val, size_t vlen, int64_t num);
 
-/* Converts a gateway span (tg_span_t) into a record of service. */
+/*
+ * Converts a span (the gateway's or a received one) into a record of
+ * service. Its dropped_attrs are the span's and those that do not fit in
+ * the record (stopping at UINT16_MAX).
+ */
 void tg_traces_span_from(tg_traces_span_t *sp, const tg_span_t *s,
     const tg_str_t *service);
 

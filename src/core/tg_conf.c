@@ -290,10 +290,44 @@ tg_conf_handler(void *user, const char *section, const char *name,
 
     rv = cmd->set(cf, cmd, ctx);
     if (rv != TG_CONF_OK) {
-        tg_conf_error(cf, "\"%s\": %s \"%s\"", name, rv, value);
+        tg_conf_error(cf, "\"%s\": %s \"%s\"", name, rv,
+                      (cmd->flags & TG_CONF_SECRET) ? "<redacted>" : value);
         return 0;
     }
     return 1;
+}
+
+
+int
+tg_conf_secret(const tg_str_t *section, const tg_str_t *key)
+{
+    int            in;
+    size_t         i;
+    tg_str_t       name;
+    tg_command_t  *cmd;
+
+    name = section ? *section : (tg_str_t) tg_null_string;
+    for (i = 0; i < name.len && name.data[i] != ' '; i++) {
+        /* "[upstream NAME]": the section's kind is its first word */
+    }
+    name.len = i;
+    for (i = 0; tg_modules[i]; i++) {
+        for (cmd = tg_modules[i]->commands; cmd && cmd->name.len; cmd++) {
+            if (!(cmd->flags & TG_CONF_SECRET)
+                || !tg_str_caseeq(&cmd->name, key))
+            {
+                continue;
+            }
+            in = section == NULL
+                 || ((cmd->flags & TG_CONF_MAIN)
+                     ? tg_str_caseeq_c(&name, "main")
+                     : tg_str_caseeq(&tg_modules[i]->section, &name));
+            if (in) {
+                return 1;
+            }
+        }
+    }
+    return 0;
 }
 
 

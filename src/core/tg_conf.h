@@ -15,6 +15,8 @@
 #define TG_CONF_TAKE1  0x0000
 #define TG_CONF_MULTI  0x0001 /* repeated key appends instead of erroring */
 #define TG_CONF_MAIN   0x0002 /* module key that lives in [main] */
+#define TG_CONF_SECRET 0x0004 /* a credential: errors and -T never show the
+                                 value (tg_conf_secret) */
 
 #define TG_CONF_OK     NULL
 #define TG_CONF_UNSET  -1
@@ -70,6 +72,14 @@ int tg_conf_parse_string(tg_conf_t *cf, const char *name, const char *text);
 /* Records "FILE:LINE: message" as the first error; returns TG_ERROR. */
 int tg_conf_error(tg_conf_t *cf, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * Whether key, read in [section] (NULL: before any section header, as in
+ * an included file), names a TG_CONF_SECRET command; with no section
+ * known, a secret command of that name in any module counts. For -T,
+ * which prints the files read with such values replaced.
+ */
+int tg_conf_secret(const tg_str_t *section, const tg_str_t *key);
 
 /* Joins prefix and a relative path into a pool C string. */
 char *tg_conf_full_path(tg_pool_t *pool, const char *prefix, tg_str_t *path);

@@ -16,6 +16,7 @@ static char *tg_cycle_set_header_list(tg_conf_t *cf, tg_command_t *cmd,
 static int tg_cycle_init_main(tg_cycle_t *cycle);
 static int tg_cycle_init_trace(tg_cycle_t *cycle);
 static int tg_cycle_load_pages(tg_cycle_t *cycle);
+static void tg_cycle_dump_file(FILE *fp, FILE *out);
 
 
 tg_command_t  tg_main_commands[] = {
@@ -975,10 +976,62 @@ tg_cycle_free(tg_cycle_t *cycle)
 }
 
 
+/*
+ * Copies a configuration file to out as written, but for the values of
+ * secret keys (TG_CONF_SECRET), which become "<redacted>". Lines are read
+ * as the conf reader reads them: "[section ...]" headers, "key = value"
+ * or "key: value"; a line longer than the buffer is copied as it is (the
+ * reader refuses such lines, so no secret is read from one).
+ */
+static void
+tg_cycle_dump_file(FILE *fp, FILE *out)
+{
+    int       known, whole;
+    char      line[TG_CONF_LINE_MAX + 3], section[TG_CONF_LINE_MAX + 3];
+    size_t    n, k, e;
+    tg_str_t  sec, key;
+
+    known = 0;
+    whole = 1;
+    sec.len = 0;
+    sec.data = (u_char *) section;
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        n = strlen(line);
+        if (!whole) {
+            /* the rest of a line too long to be read as configuration */
+            whole = (n > 0 && line[n - 1] == '\n');
+            fputs(line, out);
+            continue;
+        }
+        whole = (n > 0 && line[n - 1] == '\n');
+        for (k = 0; k < n && (line[k] == ' ' || line[k] == '\t'); k++) {
+            /* leading space */
+        }
+        if (line[k] == '[') {
+            e = strcspn(line + k + 1, "]\r\n");
+            memcpy(section, line + k + 1, e);
+            sec.len = e;
+            known = 1;
+        } else if (line[k] != ';' && line[k] != '#') {
+            e = k + strcspn(line + k, "=:\r\n");
+            if (line[e] == '=' || line[e] == ':') {
+                key.data = (u_char *) line + k;
+                key.len = e - k;
+                tg_str_trim_ows(&key);
+                if (key.len && tg_conf_secret(known ? &sec : NULL, &key)) {
+                    fprintf(out, "%.*s <redacted>\n", (int) (e + 1), line);
+                    continue;
+                }
+            }
+        }
+        fputs(line, out);
+    }
+}
+
+
 void
 tg_cycle_dump(tg_cycle_t *cycle, FILE *out)
 {
-    int                    c;
     FILE                  *fp;
     size_t           i;
     tg_str_t        *files;
@@ -991,9 +1044,7 @@ tg_cycle_dump(tg_cycle_t *cycle, FILE *out)
                 TG_STR_ARG(&files[i]));
         fp = fopen((char *) files[i].data, "r");
         if (fp) {
-            while ((c = fgetc(fp)) != EOF) {
-                fputc(c, out);
-            }
+            tg_cycle_dump_file(fp, out);
             fclose(fp);
         }
         fputc('\n', out);

@@ -89,7 +89,9 @@ tg_span_attr_open(tg_span_t *s, const char *key, size_t klen, int check,
     return tg_span_len(p, any);
 
 dropped:
-    s->dropped_attrs++;
+    if (s->dropped_attrs < UINT16_MAX) {
+        s->dropped_attrs++;
+    }
     return NULL;
 }
 
@@ -106,7 +108,9 @@ tg_span_add_string(tg_span_t *s, const char *key, size_t klen, int check,
     }
     if (n > (size_t) (TG_SPAN_ATTR_BYTES - s->attr_len)) {
         /* cannot fit: not measured */
-        s->dropped_attrs++;
+        if (s->dropped_attrs < UINT16_MAX) {
+            s->dropped_attrs++;
+        }
         return TG_DECLINED;
     }
     fix = tg_utf8_fixed_len(v, n);

@@ -43,7 +43,8 @@ typedef struct {
     u_char    link_trace_id[16];
     u_char    link_span_id[8];
     uint16_t  nattrs;
-    uint16_t  dropped_attrs; /* over the count limit or out of room */
+    uint16_t  dropped_attrs; /* over the count limit or out of room;
+                                stops at UINT16_MAX */
     uint16_t  attr_len;      /* bytes used in attrs */
     uint16_t  attr_count_limit; /* 0: no limit set (defaults to 128) */
     uint16_t  attr_value_limit; /* 0: no limit on string value length */
