@@ -2,8 +2,7 @@
 #include <tg_core.h>
 #include <tg_cycle.h>
 #include <tg_http.h>
-#include <tg_traces_store.h>
-#include <tg_otlp_exporter.h>
+#include <tg_span_sink.h>
 #include <tg_collector_limits.h>
 #include <tg_collector_json.h>
 
@@ -86,8 +85,9 @@ typedef struct {
     size_t                   rejected;
     char                     reason[128]; /* first rejection */
     tg_collector_limits_t    lim;
-    size_t                   nrecs;
-    tg_traces_span_t         recs[TG_COLLECTOR_BATCH];
+    size_t                   nspans;
+    const char              *batch_service; /* of spans[] */
+    tg_span_t                spans[TG_COLLECTOR_BATCH];
 } tg_collector_ctx_t;
 
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
@@ -909,14 +909,13 @@ tg_collector_count_prefix(tg_collector_ctx_t *x, int json, const u_char *p,
 
 /*
  * One received span: checked (16-byte trace id and 8-byte span id, not
- * zero), stored and forwarded. s->name and ids are filled by the caller.
+ * zero), then published to the span sink in batches of one resource's
+ * spans. s->name and ids are filled by the caller.
  */
 static void
 tg_collector_span(tg_collector_ctx_t *x, tg_span_t *s)
 {
-    static u_char      zero[16];
-    tg_str_t           service;
-    tg_traces_span_t  *rec;
+    static u_char  zero[16];
 
     if (memcmp(s->trace_id, zero, 16) == 0 || memcmp(s->span_id, zero, 8) == 0)
     {
@@ -927,33 +926,40 @@ tg_collector_span(tg_collector_ctx_t *x, tg_span_t *s)
         return;
     }
     x->accepted++;
-    service.data = (u_char *) x->service;
-    service.len = strlen(x->service);
-
-    if (tg_traces_store != NULL) {
-        rec = &x->recs[x->nrecs++];
-        tg_traces_span_from(rec, s, &service);
-        rec->received = 1;
-        if (x->nrecs == TG_COLLECTOR_BATCH) {
-            tg_collector_flush(x);
-        }
+    if (x->nspans && x->batch_service != x->service) {
+        tg_collector_flush(x);
     }
-    if (x->cc->forward) {
-        /* the exporter has one resource (ours): keep who sent the span */
-        tg_span_str_lit(s, "tracegate.source.service.name", service.data,
-                        service.len);
-        tg_otlp_export_span(s);
+    x->batch_service = x->service;
+    x->spans[x->nspans++] = *s;
+    if (x->nspans == TG_COLLECTOR_BATCH) {
+        tg_collector_flush(x);
     }
 }
 
 
+/*
+ * Hands the spans gathered so far to the span sink: the trace store keeps
+ * them, the exporter forwards them unless [collector] forward is off.
+ */
 static void
 tg_collector_flush(tg_collector_ctx_t *x)
 {
-    if (x->nrecs) {
-        tg_traces_store_add(tg_traces_store, x->recs, x->nrecs);
-        x->nrecs = 0;
+    tg_str_t         service;
+    tg_span_batch_t  b;
+
+    if (x->nspans == 0) {
+        return;
     }
+    service.data = (u_char *) x->batch_service;
+    service.len = strlen(x->batch_service);
+    b.spans = x->spans;
+    b.n = x->nspans;
+    b.service = &service;
+    b.origin = &tg_collector_module;
+    b.received = 1;
+    b.local = !x->cc->forward;
+    tg_span_publish(&b);
+    x->nspans = 0;
 }
 
 

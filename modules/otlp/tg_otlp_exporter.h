@@ -93,13 +93,5 @@ void tg_otlp_exporter_stop(tg_otlp_exporter_t *ex, int64_t flush_ms);
  */
 extern tg_otlp_stats_t  *tg_otlp_stats;
 
-/*
- * Queues a span that this gateway did not make (the collector module's
- * received spans) on this worker's ring, counted like the LOG hook's
- * spans. The caller filters by sampling. It is exported with this
- * process's resource. TG_OK, or TG_DECLINED when export is off in this
- * worker or the ring is full (dropped_full).
- */
-int tg_otlp_export_span(const tg_span_t *span);
 
 #endif /* _TG_OTLP_EXPORTER_H_INCLUDED_ */

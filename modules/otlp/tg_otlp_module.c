@@ -1009,41 +1009,36 @@ tg_otlp_exit_process(tg_cycle_t *cycle)
 }
 
 
-int
-tg_otlp_export_span(const tg_span_t *span)
-{
-    if (tg_otlp_process.ring == NULL) {
-        return TG_DECLINED;
-    }
-    if (tg_otlp_ring_push(tg_otlp_process.ring, span) != TG_OK) {
-        tg_otlp_stat_add(&tg_otlp_stats->dropped_full, 1);
-        return TG_DECLINED;
-    }
-    tg_otlp_stat_add(&tg_otlp_stats->queued, 1);
-    return TG_OK;
-}
-
-
 /*
- * Span sink subscriber: copies the sampled spans of the gateway's requests
- * into the ring (received spans come through tg_otlp_export_span).
+ * Span sink subscriber: copies the sampled spans of a batch into the ring.
+ * Received spans go out with the exporter's one resource (ours), so each
+ * copy names its sender in tracegate.source.service.name.
  */
 static void
 tg_otlp_sink(const tg_span_batch_t *b, void *data)
 {
-    size_t    i;
-    uint64_t  queued, dropped;
+    size_t            i;
+    uint64_t          queued, dropped;
+    const tg_span_t  *s;
+    static tg_span_t  copy;
 
-    if (b->received || tg_otlp_process.ring == NULL) {
+    if (b->local || tg_otlp_process.ring == NULL) {
         return;
     }
     queued = 0;
     dropped = 0;
     for (i = 0; i < b->n; i++) {
-        if ((b->spans[i].flags & 0x01) == 0) {
+        s = &b->spans[i];
+        if ((s->flags & 0x01) == 0) {
             continue;
         }
-        if (tg_otlp_ring_push(tg_otlp_process.ring, &b->spans[i]) == TG_OK) {
+        if (b->received) {
+            copy = *s;
+            tg_span_str_lit(&copy, "tracegate.source.service.name",
+                            b->service->data, b->service->len);
+            s = &copy;
+        }
+        if (tg_otlp_ring_push(tg_otlp_process.ring, s) == TG_OK) {
             queued++;
         } else {
             dropped++;

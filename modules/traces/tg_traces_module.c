@@ -381,7 +381,8 @@ tg_traces_sink(const tg_span_batch_t *b, void *data)
         if ((b->spans[i].flags & 0x01) == 0) {
             continue;
         }
-        tg_traces_span_from(&recs[k++], &b->spans[i], b->service);
+        tg_traces_span_from(&recs[k], &b->spans[i], b->service);
+        recs[k++].received = b->received;
         if (k == tg_nelts(recs)) {
             tg_traces_store_add(store, recs, k);
             k = 0;

@@ -18,6 +18,7 @@ typedef struct {
     const void       *origin;   /* the module that answered the request
                                    itself (tg_module_t *), or NULL */
     unsigned          received:1; /* from a service, through [collector] */
+    unsigned          local:1;    /* for local stores only, not exported */
 } tg_span_batch_t;
 
 /* A subscriber: copies what it keeps; b and its spans die on return. */

@@ -443,6 +443,7 @@ tg_http_log_request(tg_http_request_t *r)
         b.service = &tg_cycle->trace.service_name;
         b.origin = r->answered_by;
         b.received = 0;
+        b.local = 0;
         tg_span_publish(&b);
     }
 }
