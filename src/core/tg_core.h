@@ -15,7 +15,6 @@ typedef struct tg_listen_s           tg_listen_t;
 
 #define TG_OK        0
 #define TG_ERROR    -1
-#define TG_AGAIN    -2 /* would block; called again from an event */
 #define TG_DONE     -4 /* hook finished the request itself */
 #define TG_DECLINED -5 /* hook not interested; try the next one */
 
