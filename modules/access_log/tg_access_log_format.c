@@ -66,6 +66,9 @@ enum {
 
 #define TG_AL_SCRATCH 64 /* longest computed value: a traceparent, 55 */
 
+/* how the json escaping spells ASCII (tg_json_escape) */
+#define TG_AL_JSON    (TG_JSON_SHORT_NRT | TG_JSON_SHORT_BF | TG_JSON_UPPER_HEX)
+
 #define TG_AL_ONES    0x0101010101010101ULL
 #define TG_AL_HIGH    0x8080808080808080ULL
 
@@ -211,8 +214,6 @@ static void tg_access_log_put(tg_access_log_out_t *o, const u_char *s,
     size_t n);
 static u_char *tg_access_log_escape_default(u_char *p, u_char *last,
     const u_char *src, size_t n, int space, unsigned *truncated);
-static u_char *tg_access_log_escape_json(u_char *p, u_char *last,
-    const u_char *src, size_t n, unsigned *truncated);
 static u_char *tg_access_log_sec_ms(u_char *p, uint64_t ms);
 
 /* Whole milliseconds from start to end (Unix ns); 0 when the clock stepped
@@ -909,76 +910,12 @@ tg_access_log_escape_default(u_char *p, u_char *last, const u_char *src,
 }
 
 
-/* JSON string contents (RFC 8259 section 7); invalid UTF-8 -> \u00XX */
-static u_char *
-tg_access_log_escape_json(u_char *p, u_char *last, const u_char *src,
-    size_t n, unsigned *truncated)
-{
-    size_t  i, j, k;
-    u_char  c, e;
-
-    for (i = 0; i < n; i = j + 1) {
-        for (j = i; j < n && !(tg_access_log_esc[src[j]] & 1); j++) {
-            /* scan */
-        }
-        if ((size_t) (last - p) < j - i) {
-            *truncated = 1;
-            break;
-        }
-        p = (u_char *) mempcpy(p, src + i, j - i);
-        if (j == n) {
-            break;
-        }
-        c = src[j];
-        if (c >= 0x80) {
-            k = tg_utf8_seq(src + j, n - j);
-            if (k) {
-                if ((size_t) (last - p) < k) {
-                    *truncated = 1;
-                    break;
-                }
-                p = (u_char *) mempcpy(p, src + j, k);
-                j += k - 1;
-                continue;
-            }
-        }
-        switch (c) {
-        case '"':  e = '"'; break;
-        case '\\': e = '\\'; break;
-        case '\n': e = 'n'; break;
-        case '\r': e = 'r'; break;
-        case '\t': e = 't'; break;
-        case '\b': e = 'b'; break;
-        case '\f': e = 'f'; break;
-        default:   e = 0; break;
-        }
-        if (e) {
-            if (last - p < 2) {
-                *truncated = 1;
-                break;
-            }
-            *p++ = '\\';
-            *p++ = e;
-            continue;
-        }
-        if (last - p < 6) {
-            *truncated = 1;
-            break;
-        }
-        p = (u_char *) mempcpy(p, "\\u00", 4);
-        *p++ = tg_access_log_hex[c >> 4];
-        *p++ = tg_access_log_hex[c & 0xf];
-    }
-    return p;
-}
-
-
 u_char *
 tg_access_log_escape(u_char *p, u_char *last, const u_char *src, size_t n,
     int mode, unsigned *truncated)
 {
     if (mode == TG_ACCESS_LOG_ESC_JSON) {
-        return tg_access_log_escape_json(p, last, src, n, truncated);
+        return tg_json_escape(p, last, src, n, TG_AL_JSON, truncated);
     }
     return tg_access_log_escape_default(p, last, src, n, 0, truncated);
 }
@@ -1014,7 +951,8 @@ tg_access_log_emit_cut(tg_access_log_out_t *o,
     if (kind == TG_AL_SAFE || kind == TG_AL_NUMBER) {
         tg_access_log_put(o, v->data, v->len);
     } else if (fmt->escape == TG_ACCESS_LOG_ESC_JSON) {
-        o->p = tg_access_log_escape_json(o->p, o->last, v->data, v->len, &t);
+        o->p = tg_json_escape(o->p, o->last, v->data, v->len, TG_AL_JSON,
+                              &t);
     } else {
         o->p = tg_access_log_escape_default(o->p, o->last, v->data, v->len,
                                             kind == TG_AL_TOKEN, &t);
@@ -1083,7 +1021,7 @@ tg_access_log_escape_fast(u_char *p, u_char *last, const u_char *src,
     }
     t = 0;
     if (mode == TG_ACCESS_LOG_ESC_JSON) {
-        return tg_access_log_escape_json(p, last, src, n, &t);
+        return tg_json_escape(p, last, src, n, TG_AL_JSON, &t);
     }
     return tg_access_log_escape_default(p, last, src, n, space, &t);
 }
@@ -1207,7 +1145,7 @@ tg_access_log_put_unsafe(tg_access_log_line_t *l,
 
     room = (size_t) (l->last - p);
     /* "\xHH" or "\u00XX" for a byte */
-    worst = l->fmt->escape == TG_ACCESS_LOG_ESC_JSON ? 6 : 4;
+    worst = l->fmt->escape == TG_ACCESS_LOG_ESC_JSON ? TG_JSON_ESCAPE_MAX : 4;
     if (room < 2 || n > (room - 2) / worst) {
         return tg_access_log_cut(l, op, p, kind, s, n);
     }
@@ -1397,7 +1335,7 @@ tg_access_log_write_request(tg_access_log_line_t *l,
     const tg_access_log_fmt_t  *fmt = l->fmt;
 
     room = (size_t) (l->last - p);
-    worst = fmt->escape == TG_ACCESS_LOG_ESC_JSON ? 6 : 4;
+    worst = fmt->escape == TG_ACCESS_LOG_ESC_JSON ? TG_JSON_ESCAPE_MAX : 4;
 
     /* quotes, the space and " HTTP/x.y": 12 */
     if (r->method.len && room >= 12

@@ -27,6 +27,7 @@ typedef struct tg_listen_s           tg_listen_t;
 #define tg_nelts(a)  (sizeof(a) / sizeof((a)[0]))
 
 #include <tg_string.h>
+#include <tg_json.h>
 #include <tg_pool.h>
 #include <tg_array.h>
 #include <tg_log.h>
