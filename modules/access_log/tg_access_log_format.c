@@ -113,9 +113,10 @@ static tg_access_log_op_t *tg_access_log_add_op(tg_access_log_build_t *b,
     uint16_t code, uint8_t json);
 static void tg_access_log_add_text(tg_access_log_build_t *b, const u_char *s,
     size_t n);
+/* out of line, so that a writer's usual path needs no stack frame */
 static u_char *tg_access_log_cut(tg_access_log_line_t *l,
     const tg_access_log_op_t *op, u_char *p, int kind, const u_char *s,
-    size_t n);
+    size_t n) __attribute__((cold, noinline));
 static u_char *tg_access_log_write_none(tg_access_log_line_t *l,
     const tg_access_log_op_t *op, u_char *p);
 static u_char *tg_access_log_write_remote_addr(tg_access_log_line_t *l,
