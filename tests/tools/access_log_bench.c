@@ -9,10 +9,12 @@
  * system call inside the loop, so that an instruction count of the whole
  * run (valgrind --tool=callgrind) measures the renderer:
  *
- *   access_log_bench [-n lines] [-f combined|trace|json|all|every]
+ *   access_log_bench [-n lines] [-f combined|trace|json|all|every] [-u]
  *
  * "every" is a custom format with every variable, in default escaping;
  * "all" (the default) renders combined, trace, json and every in turn.
+ * -u gives the request a User-Agent and a query that need escaping
+ * (quotes, a tab, a backslash, UTF-8), so that the escapers run too.
  * Prints each format's line once, then the count and total bytes, so two
  * builds can be compared for identical output as well as for cost.
  */
@@ -59,6 +61,7 @@ main(int argc, char **argv)
     unsigned                t;
     tg_str_t                s;
     tg_pool_t              *pool;
+    int                     hostile;
     const char             *which;
     tg_listen_t             ls;
     tg_http_conn_t          conn;
@@ -74,7 +77,8 @@ main(int argc, char **argv)
 
     k = 100000;
     which = "all";
-    while ((opt = getopt(argc, argv, "n:f:")) != -1) {
+    hostile = 0;
+    while ((opt = getopt(argc, argv, "n:f:u")) != -1) {
         switch (opt) {
         case 'n':
             k = (size_t) strtoull(optarg, NULL, 10);
@@ -82,9 +86,12 @@ main(int argc, char **argv)
         case 'f':
             which = optarg;
             break;
+        case 'u':
+            hostile = 1;
+            break;
         default:
             fprintf(stderr, "usage: access_log_bench [-n lines] "
-                    "[-f combined|trace|json|every|all]\n");
+                    "[-f combined|trace|json|every|all] [-u]\n");
             return 2;
         }
     }
@@ -171,9 +178,18 @@ main(int argc, char **argv)
     req.sampled = 1;
     tg_str_set(&req.x_trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
     tg_al_bench_header(&req, "Host", "shop.example:8443", TG_HTTP_HDR_HOST);
-    tg_al_bench_header(&req, "User-Agent",
-                       "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) "
-                       "Gecko/20100101 Firefox/128.0", TG_HTTP_HDR_UA);
+    if (hostile) {
+        tg_str_set(&req.uri, "/service-a/search?q=\"caf\xc3\xa9\"&c=\\x");
+        tg_str_set(&req.query, "q=\"caf\xc3\xa9\"&c=\\x");
+        tg_al_bench_header(&req, "User-Agent",
+                           "Mozilla/5.0 (X11; \"Linux\"\tx86_64) "
+                           "Gecko/20100101 Firefox/128.0 \xe2\x82\xac "
+                           "caf\xc3\xa9", TG_HTTP_HDR_UA);
+    } else {
+        tg_al_bench_header(&req, "User-Agent",
+                           "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) "
+                           "Gecko/20100101 Firefox/128.0", TG_HTTP_HDR_UA);
+    }
     tg_al_bench_header(&req, "Accept", "*/*", 0);
     tg_al_bench_header(&req, "Referer", "https://shop.example/cart", 0);
     tg_al_bench_header(&req, "Authorization", "Bearer s3cr3t",
