@@ -1330,9 +1330,9 @@ static u_char *
 tg_access_log_write_request(tg_access_log_line_t *l,
     const tg_access_log_op_t *op, u_char *p)
 {
-    size_t                     room, worst;
-    tg_http_request_t         *r = l->r;
-    tg_access_log_out_t        o;
+    size_t                      room, worst;
+    tg_http_request_t          *r = l->r;
+    tg_access_log_out_t         o;
     const tg_access_log_fmt_t  *fmt = l->fmt;
 
     room = (size_t) (l->last - p);
