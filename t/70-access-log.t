@@ -206,8 +206,8 @@ my $HOSTILE_UA = qq{Mozilla "evil" \\ x\tTAB \xff\xfe \xc3\xa9 end};
     is($o->{upstream_status}, 200, 'json: upstream_status');
     is($o->{'http.response.body.size'}, length($r1->{body}), 'json: body size');
     ok(defined $o->{duration_ms} && $o->{duration_ms} =~ /^\d+$/, 'json: duration_ms');
-    is($o->{'user_agent.original'}, "Mozilla \"evil\" \\ x\tTAB \x{ff}\x{fe} \x{e9} end",
-       'json: hostile User-Agent round-trips (valid UTF-8 kept, invalid bytes as \\u00XX)');
+    is($o->{'user_agent.original'}, "Mozilla \"evil\" \\ x\tTAB \x{fffd}\x{fffd} \x{e9} end",
+       'json: hostile User-Agent round-trips (valid UTF-8 kept, U+FFFD for each invalid byte)');
     ok(!defined $o->{parent_id}, 'json: absent parent_id is null');
     my $p = $o[1] || {};
     is($p->{'http.response.status_code'}, 404, 'json: 404 line');

@@ -21,6 +21,10 @@
 #define TEST_NOW    1795276567123456789ULL
 #define TEST_AT(ms) (TEST_NOW - (10250 - (uint64_t) (ms)) * 1000000)
 
+/* U+FFFD REPLACEMENT CHARACTER: json escaping writes it for each byte that
+   is not part of well-formed UTF-8 */
+#define FFFD        "\xef\xbf\xbd"
+
 static tg_pool_t              *pool;
 static tg_access_log_clock_t   clk;
 static tg_access_log_ctx_t     ctx;
@@ -162,7 +166,12 @@ ref_json_byte(u_char *out, u_char c)
     case '\b': memcpy(out, "\\b", 2); return 2;
     case '\f': memcpy(out, "\\f", 2); return 2;
     }
-    if (c < 0x20 || c >= 0x7f) {
+    if (c >= 0x80) {
+        /* not part of well-formed UTF-8 here: U+FFFD */
+        memcpy(out, FFFD, 3);
+        return 3;
+    }
+    if (c < 0x20 || c == 0x7f) {
         memcpy(out, "\\u00", 4);
         out[4] = (u_char) hex[c >> 4];
         out[5] = (u_char) hex[c & 0xf];
@@ -864,25 +873,25 @@ test_utf8(void)
         { "\xf0\x90\x80\x80", "\xf0\x90\x80\x80" },
         { "\xc2\x80", "\xc2\x80" },
         { "\xdf\xbf", "\xdf\xbf" },
-        { "\xc0\x80", "\\u00C0\\u0080" },
-        { "\xc1\xbf", "\\u00C1\\u00BF" },
-        { "\xe0\x80\x80", "\\u00E0\\u0080\\u0080" },
-        { "\xe0\x9f\xbf", "\\u00E0\\u009F\\u00BF" },
-        { "\xed\xa0\x80", "\\u00ED\\u00A0\\u0080" },
-        { "\xf0\x80\x80\x80", "\\u00F0\\u0080\\u0080\\u0080" },
-        { "\xf0\x8f\xbf\xbf", "\\u00F0\\u008F\\u00BF\\u00BF" },
-        { "\xf4\x90\x80\x80", "\\u00F4\\u0090\\u0080\\u0080" },
-        { "\xf5\x80\x80\x80", "\\u00F5\\u0080\\u0080\\u0080" },
-        { "\xe2\x82", "\\u00E2\\u0082" },
-        { "\xf0\x9f\x98", "\\u00F0\\u009F\\u0098" },
-        { "\xc3", "\\u00C3" },
-        { "\xe2\x28\xa1", "\\u00E2(\\u00A1" },
-        { "\xe2\x82\x28", "\\u00E2\\u0082(" },
-        { "\xf0\x9f\x98\x28", "\\u00F0\\u009F\\u0098(" },
-        { "a\xc3\xa9\"\xc3", "a\xc3\xa9\\\"\\u00C3" },
+        { "\xc0\x80", FFFD FFFD },
+        { "\xc1\xbf", FFFD FFFD },
+        { "\xe0\x80\x80", FFFD FFFD FFFD },
+        { "\xe0\x9f\xbf", FFFD FFFD FFFD },
+        { "\xed\xa0\x80", FFFD FFFD FFFD },
+        { "\xf0\x80\x80\x80", FFFD FFFD FFFD FFFD },
+        { "\xf0\x8f\xbf\xbf", FFFD FFFD FFFD FFFD },
+        { "\xf4\x90\x80\x80", FFFD FFFD FFFD FFFD },
+        { "\xf5\x80\x80\x80", FFFD FFFD FFFD FFFD },
+        { "\xe2\x82", FFFD FFFD },
+        { "\xf0\x9f\x98", FFFD FFFD FFFD },
+        { "\xc3", FFFD },
+        { "\xe2\x28\xa1", FFFD "(" FFFD },
+        { "\xe2\x82\x28", FFFD FFFD "(" },
+        { "\xf0\x9f\x98\x28", FFFD FFFD FFFD "(" },
+        { "a\xc3\xa9\"\xc3", "a\xc3\xa9\\\"" FFFD },
         { "\xc3\xa9\xc3\xa9", "\xc3\xa9\xc3\xa9" },
-        { "\xc3\xc3\xa9", "\\u00C3\xc3\xa9" },
-        { "\x80\xc3\xa9\xbf", "\\u0080\xc3\xa9\\u00BF" },
+        { "\xc3\xc3\xa9", FFFD "\xc3\xa9" },
+        { "\x80\xc3\xa9\xbf", FFFD "\xc3\xa9" FFFD },
     };
 
     reset_request();
@@ -981,7 +990,7 @@ test_builtins(void)
            "\"server.address\":\"shop.example\",\"server.port\":8080,"
            "\"network.protocol.version\":\"1.1\","
            "\"user_agent.original\":\"Mozilla \\\"5.0\\\"\\r\\n\\tX\","
-           "\"http.request.header.referer\":\"\\u00FF\\u00FE\","
+           "\"http.request.header.referer\":\"" FFFD FFFD "\","
            "\"http.request.body.size\":31,\"http.response.body.size\":612,"
            "\"bytes_sent\":850,\"duration_ms\":250,"
            "\"upstream\":\"127.0.0.1:9001\",\"upstream_status\":201,"

@@ -202,6 +202,15 @@ main(void)
         ok(0, "summary of a span ending before its start: listed");
     }
     if (b != NULL) {
+        /* JSON strings: tg_json_escape, controls as \u00xx, DEL as it is,
+           U+FFFD for a byte of ill-formed UTF-8 */
+        evbuffer_drain(b, evbuffer_get_length(b));
+        tg_traces_json_str(b, (const u_char *) "a\"\\\n\x7f\xc3\xa9\xff\0z",
+                           10);
+        evbuffer_add(b, "", 1);
+        json = (char *) evbuffer_pullup(b, -1);
+        is_str(json, "\"a\\\"\\\\\\u000a\x7f\xc3\xa9\xef\xbf\xbd\\u0000z\"",
+               "JSON string: escapes, valid UTF-8 kept, U+FFFD");
         evbuffer_free(b);
     }
 

@@ -48,10 +48,14 @@ enum {
     TG_AL_TRACE_FLAGS,
     TG_AL_X_TRACE_ID,
     TG_AL_ROUTE,
-    TG_AL_TRACEPARENT
+    TG_AL_TRACEPARENT,
+    TG_AL_NVARS
 };
 
-/* what a variable yields, which decides its escaping */
+/*
+ * What a variable yields, which decides how it is written: the put helper
+ * its writer calls, and what tg_access_log_emit_cut() cuts.
+ */
 enum {
     TG_AL_ABSENT = 0, /* "-" (json: null) */
     TG_AL_SAFE,       /* our own ASCII text: copied */
@@ -62,6 +66,9 @@ enum {
 
 #define TG_AL_SCRATCH 64 /* longest computed value: a traceparent, 55 */
 
+/* how the json escaping spells ASCII (tg_json_escape) */
+#define TG_AL_JSON    (TG_JSON_SHORT_NRT | TG_JSON_SHORT_BF | TG_JSON_UPPER_HEX)
+
 #define TG_AL_ONES    0x0101010101010101ULL
 #define TG_AL_HIGH    0x8080808080808080ULL
 
@@ -69,6 +76,19 @@ typedef struct {
     const char  *name;
     uint16_t     code;
 } tg_access_log_var_t;
+
+/* the line being rendered, for the writers */
+typedef struct {
+    tg_http_request_t          *r;
+    const tg_access_log_ctx_t  *ctx;
+    const tg_access_log_fmt_t  *fmt;
+    u_char                     *last;
+    unsigned                    truncated;
+} tg_access_log_line_t;
+
+/* A variable's writer (see tg_access_log_writers). */
+typedef u_char *(*tg_access_log_write_pt)(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
 
 typedef struct {
     u_char    *p;
@@ -93,15 +113,96 @@ static tg_access_log_op_t *tg_access_log_add_op(tg_access_log_build_t *b,
     uint16_t code, uint8_t json);
 static void tg_access_log_add_text(tg_access_log_build_t *b, const u_char *s,
     size_t n);
-static int tg_access_log_value(const tg_access_log_op_t *op,
-    tg_http_request_t *r, const tg_access_log_ctx_t *ctx, u_char *scratch,
-    tg_str_t *v);
-static u_char *tg_access_log_emit(u_char *p, u_char *last,
-    const tg_access_log_fmt_t *fmt, const tg_access_log_op_t *op, int kind,
-    const tg_str_t *v, unsigned *truncated);
-static u_char *tg_access_log_emit_request(u_char *p, u_char *last,
-    const tg_access_log_fmt_t *fmt, const tg_access_log_op_t *op,
-    tg_http_request_t *r, unsigned *truncated);
+/* out of line, so that a writer's usual path needs no stack frame */
+static u_char *tg_access_log_cut(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p, int kind, const u_char *s,
+    size_t n) __attribute__((cold, noinline));
+static u_char *tg_access_log_write_none(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_remote_addr(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_remote_port(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_absent(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_time_local(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_time_iso8601(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_time_rfc3339(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_msec(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_request(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_request_method(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_request_uri(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_uri(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_args(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_server_protocol(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_protocol_version(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_scheme(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_status(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_body_bytes_sent(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_bytes_sent(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_request_body_length(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_request_time(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_request_time_ms(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_http(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_upstream_addr(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_upstream_status(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_upstream_response_time(
+    tg_access_log_line_t *l, const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_upstream_response_time_ms(
+    tg_access_log_line_t *l, const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_upstream_header_time(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_upstream_attempts(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_host(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_server_addr(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_server_port(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_connection(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_connection_requests(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_pid(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_trace_id(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_span_id(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_parent_id(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_sampled(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_trace_flags(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_x_trace_id(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_route(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
+static u_char *tg_access_log_write_traceparent(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p);
 static inline u_char *tg_access_log_escape_fast(u_char *p, u_char *last,
     const u_char *src, size_t n, int mode, int space);
 static void tg_access_log_emit_cut(tg_access_log_out_t *o,
@@ -114,8 +215,6 @@ static void tg_access_log_put(tg_access_log_out_t *o, const u_char *s,
     size_t n);
 static u_char *tg_access_log_escape_default(u_char *p, u_char *last,
     const u_char *src, size_t n, int space, unsigned *truncated);
-static u_char *tg_access_log_escape_json(u_char *p, u_char *last,
-    const u_char *src, size_t n, unsigned *truncated);
 static u_char *tg_access_log_sec_ms(u_char *p, uint64_t ms);
 
 /* Whole milliseconds from start to end (Unix ns); 0 when the clock stepped
@@ -765,360 +864,6 @@ tg_access_log_copy_clean(u_char *p, const u_char *s, size_t n, int space)
 }
 
 
-/*
- * Computes one variable: its kind (TG_AL_*) and, unless absent, its bytes
- * in v (pointing into r, the clock, or scratch[TG_AL_SCRATCH]).
- */
-static int
-tg_access_log_value(const tg_access_log_op_t *op, tg_http_request_t *r,
-    const tg_access_log_ctx_t *ctx, u_char *scratch, tg_str_t *v)
-{
-    size_t             i;
-    u_char            *p;
-    uint64_t           end;
-    tg_http_conn_t    *c = r->c;
-    tg_http_header_t  *h;
-
-    p = scratch;
-    v->data = scratch;
-
-    switch (op->code) {
-
-    case TG_AL_REMOTE_ADDR:
-        if (c == NULL || c->peer_text[0] == '\0') {
-            return TG_AL_ABSENT;
-        }
-        v->data = (u_char *) c->peer_text;
-        v->len = tg_access_log_cstrlen(c->peer_text, sizeof(c->peer_text));
-        return TG_AL_SAFE;
-
-    case TG_AL_REMOTE_PORT:
-        if (c == NULL) {
-            return TG_AL_ABSENT;
-        }
-        p = tg_utoa(p, (uint64_t) c->peer_port);
-        break;
-
-    case TG_AL_REMOTE_USER:
-        /* tracegate authenticates nobody, and never logs credentials */
-        return TG_AL_ABSENT;
-
-    case TG_AL_TIME_LOCAL:
-        v->data = ctx->clock->local;
-        v->len = sizeof(ctx->clock->local);
-        return TG_AL_SAFE;
-
-    case TG_AL_TIME_ISO8601:
-        v->data = ctx->clock->iso8601;
-        v->len = sizeof(ctx->clock->iso8601);
-        return TG_AL_SAFE;
-
-    case TG_AL_TIME_RFC3339:
-        memcpy(p, ctx->clock->utc, sizeof(ctx->clock->utc));
-        p += sizeof(ctx->clock->utc);
-        *p++ = '.';
-        p = tg_access_log_3digits(p, (uint32_t) (ctx->now_ns / 1000000
-                                                 % 1000));
-        *p++ = 'Z';
-        v->len = (size_t) (p - scratch);
-        return TG_AL_SAFE;
-
-    case TG_AL_MSEC:
-        p = tg_access_log_sec_ms(p, ctx->now_ns / 1000000);
-        v->len = (size_t) (p - scratch);
-        return TG_AL_SAFE;
-
-    case TG_AL_REQUEST_METHOD:
-        if (r->method.len == 0) {
-            return TG_AL_ABSENT;
-        }
-        *v = r->method;
-        return TG_AL_UNSAFE;
-
-    case TG_AL_REQUEST_URI:
-        if (r->uri.len == 0) {
-            return TG_AL_ABSENT;
-        }
-        *v = r->uri;
-        return TG_AL_UNSAFE;
-
-    case TG_AL_URI:
-        if (r->path.len == 0) {
-            return TG_AL_ABSENT;
-        }
-        *v = r->path;
-        return TG_AL_UNSAFE;
-
-    case TG_AL_ARGS:
-        if (r->query.len == 0) {
-            return TG_AL_ABSENT;
-        }
-        *v = r->query;
-        return TG_AL_UNSAFE;
-
-    case TG_AL_SERVER_PROTOCOL:
-        if (r->method.len == 0) {
-            return TG_AL_ABSENT;
-        }
-        p = (u_char *) mempcpy(p, "HTTP/", 5);
-        *p++ = (u_char) ('0' + r->http_major);
-        *p++ = '.';
-        *p++ = (u_char) ('0' + r->http_minor);
-        break;
-
-    case TG_AL_PROTOCOL_VERSION:
-        if (r->method.len == 0) {
-            return TG_AL_ABSENT;
-        }
-        *p++ = (u_char) ('0' + r->http_major);
-        *p++ = '.';
-        *p++ = (u_char) ('0' + r->http_minor);
-        v->len = 3;
-        return TG_AL_SAFE;
-
-    case TG_AL_SCHEME:
-        if (c != NULL && c->listen != NULL && c->listen->ssl) {
-            tg_str_set(v, "https");
-        } else {
-            tg_str_set(v, "http");
-        }
-        return TG_AL_SAFE;
-
-    case TG_AL_STATUS:
-        if (r->status <= 0) {
-            if (op->json) {
-                return TG_AL_ABSENT;
-            }
-            tg_str_set(v, "000"); /* nginx: no status was sent */
-            return TG_AL_SAFE;
-        }
-        p = tg_utoa(p, (uint64_t) r->status);
-        break;
-
-    case TG_AL_BODY_BYTES_SENT:
-        /* body_bytes_sent when the writers count it, else the relayed
-           upstream body (tg_http.h) */
-        p = tg_utoa(p, r->body_bytes_sent ? r->body_bytes_sent
-                                          : r->upstream.body_bytes);
-        break;
-
-    case TG_AL_BYTES_SENT:
-        p = tg_utoa(p, r->bytes_sent);
-        break;
-
-    case TG_AL_REQUEST_BODY_LENGTH:
-        p = tg_utoa(p, r->request_body_bytes);
-        break;
-
-    case TG_AL_REQUEST_TIME:
-    case TG_AL_REQUEST_TIME_MS:
-        end = tg_access_log_ms(r->start_ns, ctx->now_ns);
-        if (op->code == TG_AL_REQUEST_TIME) {
-            p = tg_access_log_sec_ms(p, end);
-            v->len = (size_t) (p - scratch);
-            return TG_AL_SAFE;
-        }
-        p = tg_utoa(p, end);
-        break;
-
-    case TG_AL_HTTP:
-        h = r->headers.elts;
-        for (i = 0; i < r->headers.nelts; i++) {
-            if (h[i].name.len == op->text.len
-                && tg_str_caseeq(&h[i].name, &op->text))
-            {
-                if (op->secret || (h[i].flags & TG_HTTP_HDR_SECRET)) {
-                    tg_str_set(v, "[redacted]");
-                    return TG_AL_SAFE;
-                }
-                *v = h[i].value;
-                return TG_AL_UNSAFE;
-            }
-        }
-        return TG_AL_ABSENT;
-
-    case TG_AL_UPSTREAM_ADDR:
-        if (r->upstream.server == NULL) {
-            return TG_AL_ABSENT;
-        }
-        *v = r->upstream.server->text;
-        return TG_AL_UNSAFE;
-
-    case TG_AL_UPSTREAM_STATUS:
-        if (r->upstream.result <= 0) {
-            return TG_AL_ABSENT;
-        }
-        p = tg_utoa(p, (uint64_t) r->upstream.result);
-        break;
-
-    case TG_AL_UPSTREAM_RESPONSE_TIME:
-    case TG_AL_UPSTREAM_RESPONSE_TIME_MS:
-        if (r->upstream.server == NULL || r->upstream.start_ns == 0) {
-            return TG_AL_ABSENT;
-        }
-        /* the last attempt, until its end (or now, when not recorded) */
-        end = tg_access_log_ms(r->upstream.start_ns,
-                               r->upstream.end_ns ? r->upstream.end_ns
-                                                  : ctx->now_ns);
-        if (op->code == TG_AL_UPSTREAM_RESPONSE_TIME) {
-            p = tg_access_log_sec_ms(p, end);
-            v->len = (size_t) (p - scratch);
-            return TG_AL_SAFE;
-        }
-        p = tg_utoa(p, end);
-        break;
-
-    case TG_AL_UPSTREAM_HEADER_TIME:
-        if (r->upstream.header_ns == 0
-            || r->upstream.header_ns < r->upstream.start_ns)
-        {
-            return TG_AL_ABSENT;
-        }
-        p = tg_access_log_sec_ms(p, tg_access_log_ms(r->upstream.start_ns,
-                                                     r->upstream.header_ns));
-        v->len = (size_t) (p - scratch);
-        return TG_AL_SAFE;
-
-    case TG_AL_UPSTREAM_ATTEMPTS:
-        p = tg_utoa(p, (uint64_t) r->upstream.attempts);
-        break;
-
-    case TG_AL_HOST:
-        if (r->host.len == 0) {
-            return TG_AL_ABSENT;
-        }
-        *v = r->host;
-        /* without the port, as nginx's $host; "[v6]:port" keeps brackets */
-        for (i = v->len; i > 0; i--) {
-            if (v->data[i - 1] == ':') {
-                v->len = i - 1;
-                break;
-            }
-            if (v->data[i - 1] == ']' || !isdigit(v->data[i - 1])) {
-                break;
-            }
-        }
-        return TG_AL_UNSAFE;
-
-    case TG_AL_SERVER_ADDR:
-        if (c == NULL || c->local_text[0] == '\0') {
-            return TG_AL_ABSENT;
-        }
-        v->data = (u_char *) c->local_text;
-        v->len = tg_access_log_cstrlen(c->local_text, sizeof(c->local_text));
-        return TG_AL_SAFE;
-
-    case TG_AL_SERVER_PORT:
-        if (c == NULL) {
-            return TG_AL_ABSENT;
-        }
-        p = tg_utoa(p, (uint64_t) c->local_port);
-        break;
-
-    case TG_AL_CONNECTION:
-        if (c == NULL) {
-            return TG_AL_ABSENT;
-        }
-        p = tg_utoa(p, c->number);
-        break;
-
-    case TG_AL_CONNECTION_REQUESTS:
-        if (c == NULL) {
-            return TG_AL_ABSENT;
-        }
-        /* c->requests counts finished requests; nginx counts this one */
-        p = tg_utoa(p, c->requests + 1);
-        break;
-
-    case TG_AL_PID:
-        p = tg_utoa(p, (uint64_t) ctx->pid);
-        break;
-
-    case TG_AL_TRACE_ID:
-        if (tg_access_log_zero(r->trace_id, 16)) {
-            return TG_AL_ABSENT;
-        }
-        if (r->trace_hex[0] != '\0') {
-            /* encoded once with the id, for the error log */
-            v->data = r->trace_hex;
-        } else {
-            tg_hex_encode(p, r->trace_id, 16);
-        }
-        v->len = 32;
-        return TG_AL_SAFE;
-
-    case TG_AL_SPAN_ID:
-        if (tg_access_log_zero(r->span_id, 8)) {
-            return TG_AL_ABSENT;
-        }
-        p = tg_hex_encode(p, r->span_id, 8);
-        v->len = 16;
-        return TG_AL_SAFE;
-
-    case TG_AL_PARENT_ID:
-        if (!r->has_parent || tg_access_log_zero(r->parent_id, 8)) {
-            return TG_AL_ABSENT;
-        }
-        p = tg_hex_encode(p, r->parent_id, 8);
-        v->len = 16;
-        return TG_AL_SAFE;
-
-    case TG_AL_SAMPLED:
-        if (tg_access_log_zero(r->trace_id, 16)) {
-            return TG_AL_ABSENT;
-        }
-        *p++ = r->sampled ? '1' : '0';
-        break;
-
-    case TG_AL_TRACE_FLAGS:
-        if (tg_access_log_zero(r->trace_id, 16)) {
-            return TG_AL_ABSENT;
-        }
-        p = tg_hex_encode(p, &r->trace_flags, 1);
-        v->len = 2;
-        return TG_AL_SAFE;
-
-    case TG_AL_X_TRACE_ID:
-        if (r->x_trace_id.len == 0) {
-            return TG_AL_ABSENT;
-        }
-        *v = r->x_trace_id;
-        return TG_AL_TOKEN;
-
-    case TG_AL_ROUTE:
-        if (r->route == NULL) {
-            return TG_AL_ABSENT;
-        }
-        *v = r->route->prefix;
-        return TG_AL_TOKEN;
-
-    case TG_AL_TRACEPARENT:
-        if (tg_access_log_zero(r->trace_id, 16)) {
-            return TG_AL_ABSENT;
-        }
-        memcpy(p, "00-", 3);
-        if (r->trace_hex[0] != '\0') {
-            memcpy(p + 3, r->trace_hex, 32);
-            p += 35;
-        } else {
-            p = tg_hex_encode(p + 3, r->trace_id, 16);
-        }
-        *p++ = '-';
-        p = tg_hex_encode(p, r->span_id, 8);
-        *p++ = '-';
-        p = tg_hex_encode(p, &r->trace_flags, 1);
-        v->len = (size_t) (p - scratch);
-        return TG_AL_SAFE;
-
-    default:
-        return TG_AL_ABSENT;
-    }
-
-    v->len = (size_t) (p - scratch);
-    return TG_AL_NUMBER;
-}
-
-
 static void
 tg_access_log_put(tg_access_log_out_t *o, const u_char *s, size_t n)
 {
@@ -1166,76 +911,12 @@ tg_access_log_escape_default(u_char *p, u_char *last, const u_char *src,
 }
 
 
-/* JSON string contents (RFC 8259 section 7); invalid UTF-8 -> \u00XX */
-static u_char *
-tg_access_log_escape_json(u_char *p, u_char *last, const u_char *src,
-    size_t n, unsigned *truncated)
-{
-    size_t  i, j, k;
-    u_char  c, e;
-
-    for (i = 0; i < n; i = j + 1) {
-        for (j = i; j < n && !(tg_access_log_esc[src[j]] & 1); j++) {
-            /* scan */
-        }
-        if ((size_t) (last - p) < j - i) {
-            *truncated = 1;
-            break;
-        }
-        p = (u_char *) mempcpy(p, src + i, j - i);
-        if (j == n) {
-            break;
-        }
-        c = src[j];
-        if (c >= 0x80) {
-            k = tg_utf8_seq(src + j, n - j);
-            if (k) {
-                if ((size_t) (last - p) < k) {
-                    *truncated = 1;
-                    break;
-                }
-                p = (u_char *) mempcpy(p, src + j, k);
-                j += k - 1;
-                continue;
-            }
-        }
-        switch (c) {
-        case '"':  e = '"'; break;
-        case '\\': e = '\\'; break;
-        case '\n': e = 'n'; break;
-        case '\r': e = 'r'; break;
-        case '\t': e = 't'; break;
-        case '\b': e = 'b'; break;
-        case '\f': e = 'f'; break;
-        default:   e = 0; break;
-        }
-        if (e) {
-            if (last - p < 2) {
-                *truncated = 1;
-                break;
-            }
-            *p++ = '\\';
-            *p++ = e;
-            continue;
-        }
-        if (last - p < 6) {
-            *truncated = 1;
-            break;
-        }
-        p = (u_char *) mempcpy(p, "\\u00", 4);
-        *p++ = tg_access_log_hex[c >> 4];
-        *p++ = tg_access_log_hex[c & 0xf];
-    }
-    return p;
-}
-
-
 u_char *
 tg_access_log_escape(u_char *p, u_char *last, const u_char *src, size_t n,
     int mode, unsigned *truncated)
 {
     if (mode == TG_ACCESS_LOG_ESC_JSON) {
-        return tg_access_log_escape_json(p, last, src, n, truncated);
+        return tg_json_escape(p, last, src, n, TG_AL_JSON, truncated);
     }
     return tg_access_log_escape_default(p, last, src, n, 0, truncated);
 }
@@ -1271,7 +952,8 @@ tg_access_log_emit_cut(tg_access_log_out_t *o,
     if (kind == TG_AL_SAFE || kind == TG_AL_NUMBER) {
         tg_access_log_put(o, v->data, v->len);
     } else if (fmt->escape == TG_ACCESS_LOG_ESC_JSON) {
-        o->p = tg_access_log_escape_json(o->p, o->last, v->data, v->len, &t);
+        o->p = tg_json_escape(o->p, o->last, v->data, v->len, TG_AL_JSON,
+                              &t);
     } else {
         o->p = tg_access_log_escape_default(o->p, o->last, v->data, v->len,
                                             kind == TG_AL_TOKEN, &t);
@@ -1340,85 +1022,321 @@ tg_access_log_escape_fast(u_char *p, u_char *last, const u_char *src,
     }
     t = 0;
     if (mode == TG_ACCESS_LOG_ESC_JSON) {
-        return tg_access_log_escape_json(p, last, src, n, &t);
+        return tg_json_escape(p, last, src, n, TG_AL_JSON, &t);
     }
     return tg_access_log_escape_default(p, last, src, n, space, &t);
 }
 
 
 /*
- * Writes a value at p. When even its worst case (every client byte
- * escaped, quotes) fits before last, nothing needs checking on the way;
- * otherwise tg_access_log_emit_cut() writes what fits and sets *truncated.
+ * The value helpers of the writers below. Each writes one value at p in
+ * the way its kind (TG_AL_*) is written, and returns the end. When even
+ * the worst case (every client byte escaped, quotes) fits before l->last
+ * nothing is checked on the way; otherwise tg_access_log_cut() writes
+ * what fits and sets l->truncated.
  */
+
 static u_char *
-tg_access_log_emit(u_char *p, u_char *last, const tg_access_log_fmt_t *fmt,
-    const tg_access_log_op_t *op, int kind, const tg_str_t *v,
-    unsigned *truncated)
+tg_access_log_cut(tg_access_log_line_t *l, const tg_access_log_op_t *op,
+    u_char *p, int kind, const u_char *s, size_t n)
 {
-    size_t               room, worst;
+    tg_str_t             v;
     tg_access_log_out_t  o;
 
-    room = (size_t) (last - p);
-
-    switch (kind) {
-
-    case TG_AL_ABSENT:
-        if (room >= op->absent.len) {
-            return tg_access_log_copy(p, op->absent.data, op->absent.len);
-        }
-        break;
-
-    case TG_AL_SAFE:
-    case TG_AL_NUMBER:
-        if (room < v->len + 2) {
-            break;
-        }
-        if (!op->json || kind == TG_AL_NUMBER) {
-            return tg_access_log_copy(p, v->data, v->len);
-        }
-        *p++ = '"';
-        p = tg_access_log_copy(p, v->data, v->len);
-        *p++ = '"';
-        return p;
-
-    default: /* TG_AL_UNSAFE, TG_AL_TOKEN */
-        /* "\xHH" or "\u00XX" for a byte */
-        worst = fmt->escape == TG_ACCESS_LOG_ESC_JSON ? 6 : 4;
-        if (room < 2 || v->len > (room - 2) / worst) {
-            break;
-        }
-        if (op->json) {
-            *p++ = '"';
-        }
-        p = tg_access_log_escape_fast(p, last, v->data, v->len, fmt->escape,
-                                      kind == TG_AL_TOKEN);
-        if (op->json) {
-            *p++ = '"';
-        }
-        return p;
-    }
-
+    v.data = (u_char *) s;
+    v.len = n;
     o.p = p;
-    o.last = last;
+    o.last = l->last;
     o.truncated = 0;
-    tg_access_log_emit_cut(&o, fmt, op, kind, v);
-    *truncated = o.truncated;
+    tg_access_log_emit_cut(&o, l->fmt, op, kind, &v);
+    l->truncated = o.truncated;
     return o.p;
 }
 
 
-/* $request, as tg_access_log_emit() does a value */
-static u_char *
-tg_access_log_emit_request(u_char *p, u_char *last,
-    const tg_access_log_fmt_t *fmt, const tg_access_log_op_t *op,
-    tg_http_request_t *r, unsigned *truncated)
+/* "-", JSON's null, or nothing (a string format escaped for JSON) */
+static inline u_char *
+tg_access_log_put_absent(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
 {
-    size_t               room, worst;
-    tg_access_log_out_t  o;
+    if ((size_t) (l->last - p) >= op->absent.len) {
+        return tg_access_log_copy(p, op->absent.data, op->absent.len);
+    }
+    return tg_access_log_cut(l, op, p, TG_AL_ABSENT, NULL, 0);
+}
 
-    room = (size_t) (last - p);
-    worst = fmt->escape == TG_ACCESS_LOG_ESC_JSON ? 6 : 4;
+
+/* Our own ASCII text: copied, quoted in JSON. */
+static inline u_char *
+tg_access_log_put_safe(tg_access_log_line_t *l, const tg_access_log_op_t *op,
+    u_char *p, const u_char *s, size_t n)
+{
+    if ((size_t) (l->last - p) < n + 2) {
+        return tg_access_log_cut(l, op, p, TG_AL_SAFE, s, n);
+    }
+    if (!op->json) {
+        return tg_access_log_copy(p, s, n);
+    }
+    *p++ = '"';
+    p = tg_access_log_copy(p, s, n);
+    *p++ = '"';
+    return p;
+}
+
+
+/* Digits: copied, bare in JSON. */
+static inline u_char *
+tg_access_log_put_digits(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p, const u_char *s, size_t n)
+{
+    if ((size_t) (l->last - p) < n + 2) {
+        return tg_access_log_cut(l, op, p, TG_AL_NUMBER, s, n);
+    }
+    return tg_access_log_copy(p, s, n);
+}
+
+
+static inline u_char *
+tg_access_log_put_uint(tg_access_log_line_t *l, const tg_access_log_op_t *op,
+    u_char *p, uint64_t n)
+{
+    u_char  *e;
+    u_char   digits[TG_AL_SCRATCH];
+
+    if ((size_t) (l->last - p) >= TG_AL_SCRATCH) {
+        return tg_utoa(p, n);
+    }
+    e = tg_utoa(digits, n);
+    return tg_access_log_put_digits(l, op, p, digits, (size_t) (e - digits));
+}
+
+
+/*
+ * Where a writer formats a computed ASCII value: straight into the line
+ * when the longest (TG_AL_SCRATCH) fits and it needs no quotes, else into
+ * scratch, to be written by tg_access_log_put_computed().
+ */
+static inline u_char *
+tg_access_log_dst(tg_access_log_line_t *l, const tg_access_log_op_t *op,
+    u_char *p, u_char *scratch)
+{
+    return !op->json && (size_t) (l->last - p) >= TG_AL_SCRATCH ? p : scratch;
+}
+
+
+/* The n bytes formatted at d (from tg_access_log_dst()), as text. */
+static inline u_char *
+tg_access_log_put_computed(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p, u_char *d, size_t n)
+{
+    if (d == p) {
+        return p + n;
+    }
+    return tg_access_log_put_safe(l, op, p, d, n);
+}
+
+
+/* Client bytes: escaped, quoted in JSON; a token escapes the space too. */
+static inline u_char *
+tg_access_log_put_unsafe(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p, const u_char *s, size_t n,
+    int kind)
+{
+    size_t  room, worst;
+
+    room = (size_t) (l->last - p);
+    /* "\xHH" or "\u00XX" for a byte */
+    worst = l->fmt->escape == TG_ACCESS_LOG_ESC_JSON ? TG_JSON_ESCAPE_MAX : 4;
+    if (room < 2 || n > (room - 2) / worst) {
+        return tg_access_log_cut(l, op, p, kind, s, n);
+    }
+    if (op->json) {
+        *p++ = '"';
+    }
+    p = tg_access_log_escape_fast(p, l->last, s, n, l->fmt->escape,
+                                  kind == TG_AL_TOKEN);
+    if (op->json) {
+        *p++ = '"';
+    }
+    return p;
+}
+
+
+/* Bytes the client sent, absent when empty. */
+static inline u_char *
+tg_access_log_put_client(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p, const tg_str_t *s)
+{
+    if (s->len == 0) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_unsafe(l, op, p, s->data, s->len, TG_AL_UNSAFE);
+}
+
+
+/* The text of an address in a char array (c->peer_text, c->local_text). */
+static inline u_char *
+tg_access_log_put_addr(tg_access_log_line_t *l, const tg_access_log_op_t *op,
+    u_char *p, const char *text, size_t size)
+{
+    if (text[0] == '\0') {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_safe(l, op, p, (const u_char *) text,
+                                  tg_access_log_cstrlen(text, size));
+}
+
+
+/* "S.mmm" as nginx writes times */
+static inline u_char *
+tg_access_log_put_seconds(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p, uint64_t ms)
+{
+    u_char  *d;
+    u_char   scratch[TG_AL_SCRATCH];
+
+    d = tg_access_log_dst(l, op, p, scratch);
+    return tg_access_log_put_computed(l, op, p, d,
+                                      (size_t) (tg_access_log_sec_ms(d, ms)
+                                                - d));
+}
+
+
+/* An 8- or 16-byte id as lowercase hex, absent when zero. */
+static inline u_char *
+tg_access_log_put_id(tg_access_log_line_t *l, const tg_access_log_op_t *op,
+    u_char *p, const u_char *id, size_t n)
+{
+    u_char  *d;
+    u_char   scratch[TG_AL_SCRATCH];
+
+    if (tg_access_log_zero(id, n)) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    d = tg_access_log_dst(l, op, p, scratch);
+    tg_hex_encode(d, id, n);
+    return tg_access_log_put_computed(l, op, p, d, 2 * n);
+}
+
+
+/* The last attempt's time until its end (or now, when not recorded). */
+static inline uint64_t
+tg_access_log_upstream_ms(tg_http_request_t *r,
+    const tg_access_log_ctx_t *ctx)
+{
+    return tg_access_log_ms(r->upstream.start_ns,
+                            r->upstream.end_ns ? r->upstream.end_ns
+                                               : ctx->now_ns);
+}
+
+
+/*
+ * The writers, one per variable (tg_access_log_writers): each computes
+ * its value from l->r and l->ctx and writes it at p with a helper above,
+ * as the format escapes it. Returns the end; sets l->truncated when the
+ * value did not fit.
+ */
+
+/* an op that is only literal text */
+static u_char *
+tg_access_log_write_none(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return p;
+}
+
+
+static u_char *
+tg_access_log_write_remote_addr(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    tg_http_conn_t  *c = l->r->c;
+
+    if (c == NULL) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_addr(l, op, p, c->peer_text,
+                                  sizeof(c->peer_text));
+}
+
+
+static u_char *
+tg_access_log_write_remote_port(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    if (l->r->c == NULL) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_uint(l, op, p, (uint64_t) l->r->c->peer_port);
+}
+
+
+/* tracegate authenticates nobody, and never logs credentials */
+static u_char *
+tg_access_log_write_absent(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return tg_access_log_put_absent(l, op, p);
+}
+
+
+static u_char *
+tg_access_log_write_time_local(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return tg_access_log_put_safe(l, op, p, l->ctx->clock->local,
+                                  sizeof(l->ctx->clock->local));
+}
+
+
+static u_char *
+tg_access_log_write_time_iso8601(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return tg_access_log_put_safe(l, op, p, l->ctx->clock->iso8601,
+                                  sizeof(l->ctx->clock->iso8601));
+}
+
+
+/* UTC with milliseconds: 2026-11-21T14:56:00.123Z */
+static u_char *
+tg_access_log_write_time_rfc3339(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    u_char                       *d, *e;
+    const tg_access_log_clock_t  *clk = l->ctx->clock;
+    u_char                        scratch[TG_AL_SCRATCH];
+
+    d = tg_access_log_dst(l, op, p, scratch);
+    e = (u_char *) mempcpy(d, clk->utc, sizeof(clk->utc));
+    *e++ = '.';
+    e = tg_access_log_3digits(e, (uint32_t) (l->ctx->now_ns / 1000000
+                                             % 1000));
+    *e++ = 'Z';
+    return tg_access_log_put_computed(l, op, p, d, (size_t) (e - d));
+}
+
+
+static u_char *
+tg_access_log_write_msec(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return tg_access_log_put_seconds(l, op, p, l->ctx->now_ns / 1000000);
+}
+
+
+/* $request: "METHOD URI HTTP/x.y", each client part escaped */
+static u_char *
+tg_access_log_write_request(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    size_t                      room, worst;
+    tg_http_request_t          *r = l->r;
+    tg_access_log_out_t         o;
+    const tg_access_log_fmt_t  *fmt = l->fmt;
+
+    room = (size_t) (l->last - p);
+    worst = fmt->escape == TG_ACCESS_LOG_ESC_JSON ? TG_JSON_ESCAPE_MAX : 4;
 
     /* quotes, the space and " HTTP/x.y": 12 */
     if (r->method.len && room >= 12
@@ -1427,10 +1345,10 @@ tg_access_log_emit_request(u_char *p, u_char *last,
         if (op->json) {
             *p++ = '"';
         }
-        p = tg_access_log_escape_fast(p, last, r->method.data, r->method.len,
-                                      fmt->escape, 0);
+        p = tg_access_log_escape_fast(p, l->last, r->method.data,
+                                      r->method.len, fmt->escape, 0);
         *p++ = ' ';
-        p = tg_access_log_escape_fast(p, last, r->uri.data, r->uri.len,
+        p = tg_access_log_escape_fast(p, l->last, r->uri.data, r->uri.len,
                                       fmt->escape, 0);
         memcpy(p, " HTTP/", 6);
         p[6] = (u_char) ('0' + r->http_major);
@@ -1444,12 +1362,510 @@ tg_access_log_emit_request(u_char *p, u_char *last,
     }
 
     o.p = p;
-    o.last = last;
+    o.last = l->last;
     o.truncated = 0;
     tg_access_log_emit_request_cut(&o, fmt, op, r);
-    *truncated = o.truncated;
+    l->truncated = o.truncated;
     return o.p;
 }
+
+
+static u_char *
+tg_access_log_write_request_method(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return tg_access_log_put_client(l, op, p, &l->r->method);
+}
+
+
+static u_char *
+tg_access_log_write_request_uri(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return tg_access_log_put_client(l, op, p, &l->r->uri);
+}
+
+
+static u_char *
+tg_access_log_write_uri(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return tg_access_log_put_client(l, op, p, &l->r->path);
+}
+
+
+static u_char *
+tg_access_log_write_args(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return tg_access_log_put_client(l, op, p, &l->r->query);
+}
+
+
+static u_char *
+tg_access_log_write_server_protocol(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    u_char  *d;
+    u_char   scratch[TG_AL_SCRATCH];
+
+    if (l->r->method.len == 0) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    d = tg_access_log_dst(l, op, p, scratch);
+    memcpy(d, "HTTP/", 5);
+    d[5] = (u_char) ('0' + l->r->http_major);
+    d[6] = '.';
+    d[7] = (u_char) ('0' + l->r->http_minor);
+    return tg_access_log_put_computed(l, op, p, d, 8);
+}
+
+
+static u_char *
+tg_access_log_write_protocol_version(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    u_char  *d;
+    u_char   scratch[TG_AL_SCRATCH];
+
+    if (l->r->method.len == 0) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    d = tg_access_log_dst(l, op, p, scratch);
+    d[0] = (u_char) ('0' + l->r->http_major);
+    d[1] = '.';
+    d[2] = (u_char) ('0' + l->r->http_minor);
+    return tg_access_log_put_computed(l, op, p, d, 3);
+}
+
+
+static u_char *
+tg_access_log_write_scheme(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    tg_http_conn_t  *c = l->r->c;
+
+    if (c != NULL && c->listen != NULL && c->listen->ssl) {
+        return tg_access_log_put_safe(l, op, p, (u_char *) "https", 5);
+    }
+    return tg_access_log_put_safe(l, op, p, (u_char *) "http", 4);
+}
+
+
+static u_char *
+tg_access_log_write_status(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    if (l->r->status > 0) {
+        return tg_access_log_put_uint(l, op, p, (uint64_t) l->r->status);
+    }
+    if (op->json) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    /* nginx: no status was sent */
+    return tg_access_log_put_safe(l, op, p, (u_char *) "000", 3);
+}
+
+
+/* body_bytes_sent when the writers count it, else the relayed upstream
+   body (tg_http.h) */
+static u_char *
+tg_access_log_write_body_bytes_sent(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    tg_http_request_t  *r = l->r;
+
+    return tg_access_log_put_uint(l, op, p,
+                                  r->body_bytes_sent ? r->body_bytes_sent
+                                                     : r->upstream.body_bytes);
+}
+
+
+static u_char *
+tg_access_log_write_bytes_sent(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return tg_access_log_put_uint(l, op, p, l->r->bytes_sent);
+}
+
+
+static u_char *
+tg_access_log_write_request_body_length(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return tg_access_log_put_uint(l, op, p, l->r->request_body_bytes);
+}
+
+
+static u_char *
+tg_access_log_write_request_time(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return tg_access_log_put_seconds(l, op, p,
+                                     tg_access_log_ms(l->r->start_ns,
+                                                      l->ctx->now_ns));
+}
+
+
+static u_char *
+tg_access_log_write_request_time_ms(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return tg_access_log_put_uint(l, op, p,
+                                  tg_access_log_ms(l->r->start_ns,
+                                                   l->ctx->now_ns));
+}
+
+
+/* $http_NAME: the first header of that name; secrets are never written */
+static u_char *
+tg_access_log_write_http(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    size_t             i;
+    tg_http_header_t  *h;
+
+    h = l->r->headers.elts;
+    for (i = 0; i < l->r->headers.nelts; i++) {
+        if (h[i].name.len != op->text.len
+            || !tg_str_caseeq(&h[i].name, &op->text))
+        {
+            continue;
+        }
+        if (op->secret || (h[i].flags & TG_HTTP_HDR_SECRET)) {
+            return tg_access_log_put_safe(l, op, p, (u_char *) "[redacted]",
+                                          10);
+        }
+        return tg_access_log_put_unsafe(l, op, p, h[i].value.data,
+                                        h[i].value.len, TG_AL_UNSAFE);
+    }
+    return tg_access_log_put_absent(l, op, p);
+}
+
+
+static u_char *
+tg_access_log_write_upstream_addr(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    tg_upstream_server_t  *us = l->r->upstream.server;
+
+    if (us == NULL) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_unsafe(l, op, p, us->text.data, us->text.len,
+                                    TG_AL_UNSAFE);
+}
+
+
+static u_char *
+tg_access_log_write_upstream_status(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    if (l->r->upstream.result <= 0) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_uint(l, op, p,
+                                  (uint64_t) l->r->upstream.result);
+}
+
+
+static u_char *
+tg_access_log_write_upstream_response_time(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    tg_http_request_t  *r = l->r;
+
+    if (r->upstream.server == NULL || r->upstream.start_ns == 0) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_seconds(l, op, p,
+                                     tg_access_log_upstream_ms(r, l->ctx));
+}
+
+
+static u_char *
+tg_access_log_write_upstream_response_time_ms(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    tg_http_request_t  *r = l->r;
+
+    if (r->upstream.server == NULL || r->upstream.start_ns == 0) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_uint(l, op, p,
+                                  tg_access_log_upstream_ms(r, l->ctx));
+}
+
+
+static u_char *
+tg_access_log_write_upstream_header_time(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    tg_http_request_t  *r = l->r;
+
+    if (r->upstream.header_ns == 0
+        || r->upstream.header_ns < r->upstream.start_ns)
+    {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_seconds(l, op, p,
+                                     tg_access_log_ms(r->upstream.start_ns,
+                                                      r->upstream.header_ns));
+}
+
+
+static u_char *
+tg_access_log_write_upstream_attempts(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return tg_access_log_put_uint(l, op, p,
+                                  (uint64_t) l->r->upstream.attempts);
+}
+
+
+/* without the port, as nginx's $host; "[v6]:port" keeps its brackets */
+static u_char *
+tg_access_log_write_host(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    size_t         i, n;
+    const u_char  *h;
+
+    h = l->r->host.data;
+    n = l->r->host.len;
+    if (n == 0) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    for (i = n; i > 0; i--) {
+        if (h[i - 1] == ':') {
+            n = i - 1;
+            break;
+        }
+        if (h[i - 1] == ']' || !isdigit(h[i - 1])) {
+            break;
+        }
+    }
+    return tg_access_log_put_unsafe(l, op, p, h, n, TG_AL_UNSAFE);
+}
+
+
+static u_char *
+tg_access_log_write_server_addr(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    tg_http_conn_t  *c = l->r->c;
+
+    if (c == NULL) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_addr(l, op, p, c->local_text,
+                                  sizeof(c->local_text));
+}
+
+
+static u_char *
+tg_access_log_write_server_port(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    if (l->r->c == NULL) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_uint(l, op, p, (uint64_t) l->r->c->local_port);
+}
+
+
+static u_char *
+tg_access_log_write_connection(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    if (l->r->c == NULL) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_uint(l, op, p, l->r->c->number);
+}
+
+
+/* c->requests counts finished requests; nginx counts this one */
+static u_char *
+tg_access_log_write_connection_requests(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    if (l->r->c == NULL) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_uint(l, op, p, l->r->c->requests + 1);
+}
+
+
+static u_char *
+tg_access_log_write_pid(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return tg_access_log_put_uint(l, op, p, (uint64_t) l->ctx->pid);
+}
+
+
+/* r->trace_hex is the id encoded once, when the error log needed it */
+static u_char *
+tg_access_log_write_trace_id(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    tg_http_request_t  *r = l->r;
+
+    if (r->trace_hex[0] == '\0' || tg_access_log_zero(r->trace_id, 16)) {
+        return tg_access_log_put_id(l, op, p, r->trace_id, 16);
+    }
+    return tg_access_log_put_safe(l, op, p, r->trace_hex, 32);
+}
+
+
+static u_char *
+tg_access_log_write_span_id(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    return tg_access_log_put_id(l, op, p, l->r->span_id, 8);
+}
+
+
+static u_char *
+tg_access_log_write_parent_id(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    if (!l->r->has_parent) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_id(l, op, p, l->r->parent_id, 8);
+}
+
+
+static u_char *
+tg_access_log_write_sampled(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    if (tg_access_log_zero(l->r->trace_id, 16)) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_digits(l, op, p,
+                                    (u_char *) (l->r->sampled ? "1" : "0"),
+                                    1);
+}
+
+
+static u_char *
+tg_access_log_write_trace_flags(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    u_char  hex[2];
+
+    if (tg_access_log_zero(l->r->trace_id, 16)) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    tg_hex_encode(hex, &l->r->trace_flags, 1);
+    return tg_access_log_put_safe(l, op, p, hex, 2);
+}
+
+
+static u_char *
+tg_access_log_write_x_trace_id(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    tg_str_t  *x = &l->r->x_trace_id;
+
+    if (x->len == 0) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_unsafe(l, op, p, x->data, x->len, TG_AL_TOKEN);
+}
+
+
+static u_char *
+tg_access_log_write_route(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    tg_http_route_t  *rt = l->r->route;
+
+    if (rt == NULL) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    return tg_access_log_put_unsafe(l, op, p, rt->prefix.data, rt->prefix.len,
+                                    TG_AL_TOKEN);
+}
+
+
+/* 00-trace-span-flags of our SERVER span */
+static u_char *
+tg_access_log_write_traceparent(tg_access_log_line_t *l,
+    const tg_access_log_op_t *op, u_char *p)
+{
+    u_char             *d, *e;
+    tg_http_request_t  *r = l->r;
+    u_char              scratch[TG_AL_SCRATCH];
+
+    if (tg_access_log_zero(r->trace_id, 16)) {
+        return tg_access_log_put_absent(l, op, p);
+    }
+    d = tg_access_log_dst(l, op, p, scratch);
+    e = (u_char *) mempcpy(d, "00-", 3);
+    if (r->trace_hex[0] != '\0') {
+        e = (u_char *) mempcpy(e, r->trace_hex, 32);
+    } else {
+        e = tg_hex_encode(e, r->trace_id, 16);
+    }
+    *e++ = '-';
+    e = tg_hex_encode(e, r->span_id, 8);
+    *e++ = '-';
+    e = tg_hex_encode(e, &r->trace_flags, 1);
+    return tg_access_log_put_computed(l, op, p, d, (size_t) (e - d));
+}
+
+
+/* The writer of each variable, indexed by its code. */
+static const tg_access_log_write_pt  tg_access_log_writers[TG_AL_NVARS] = {
+    [TG_AL_NONE] = tg_access_log_write_none,
+    [TG_AL_REMOTE_ADDR] = tg_access_log_write_remote_addr,
+    [TG_AL_REMOTE_PORT] = tg_access_log_write_remote_port,
+    [TG_AL_REMOTE_USER] = tg_access_log_write_absent,
+    [TG_AL_TIME_LOCAL] = tg_access_log_write_time_local,
+    [TG_AL_TIME_ISO8601] = tg_access_log_write_time_iso8601,
+    [TG_AL_TIME_RFC3339] = tg_access_log_write_time_rfc3339,
+    [TG_AL_MSEC] = tg_access_log_write_msec,
+    [TG_AL_REQUEST] = tg_access_log_write_request,
+    [TG_AL_REQUEST_METHOD] = tg_access_log_write_request_method,
+    [TG_AL_REQUEST_URI] = tg_access_log_write_request_uri,
+    [TG_AL_URI] = tg_access_log_write_uri,
+    [TG_AL_ARGS] = tg_access_log_write_args,
+    [TG_AL_SERVER_PROTOCOL] = tg_access_log_write_server_protocol,
+    [TG_AL_PROTOCOL_VERSION] = tg_access_log_write_protocol_version,
+    [TG_AL_SCHEME] = tg_access_log_write_scheme,
+    [TG_AL_STATUS] = tg_access_log_write_status,
+    [TG_AL_BODY_BYTES_SENT] = tg_access_log_write_body_bytes_sent,
+    [TG_AL_BYTES_SENT] = tg_access_log_write_bytes_sent,
+    [TG_AL_REQUEST_BODY_LENGTH] = tg_access_log_write_request_body_length,
+    [TG_AL_REQUEST_TIME] = tg_access_log_write_request_time,
+    [TG_AL_REQUEST_TIME_MS] = tg_access_log_write_request_time_ms,
+    [TG_AL_HTTP] = tg_access_log_write_http,
+    [TG_AL_UPSTREAM_ADDR] = tg_access_log_write_upstream_addr,
+    [TG_AL_UPSTREAM_STATUS] = tg_access_log_write_upstream_status,
+    [TG_AL_UPSTREAM_RESPONSE_TIME] = tg_access_log_write_upstream_response_time,
+    [TG_AL_UPSTREAM_RESPONSE_TIME_MS] =
+        tg_access_log_write_upstream_response_time_ms,
+    [TG_AL_UPSTREAM_HEADER_TIME] = tg_access_log_write_upstream_header_time,
+    [TG_AL_UPSTREAM_ATTEMPTS] = tg_access_log_write_upstream_attempts,
+    [TG_AL_HOST] = tg_access_log_write_host,
+    [TG_AL_SERVER_ADDR] = tg_access_log_write_server_addr,
+    [TG_AL_SERVER_PORT] = tg_access_log_write_server_port,
+    [TG_AL_CONNECTION] = tg_access_log_write_connection,
+    [TG_AL_CONNECTION_REQUESTS] = tg_access_log_write_connection_requests,
+    [TG_AL_PID] = tg_access_log_write_pid,
+    [TG_AL_TRACE_ID] = tg_access_log_write_trace_id,
+    [TG_AL_SPAN_ID] = tg_access_log_write_span_id,
+    [TG_AL_PARENT_ID] = tg_access_log_write_parent_id,
+    [TG_AL_SAMPLED] = tg_access_log_write_sampled,
+    [TG_AL_TRACE_FLAGS] = tg_access_log_write_trace_flags,
+    [TG_AL_X_TRACE_ID] = tg_access_log_write_x_trace_id,
+    [TG_AL_ROUTE] = tg_access_log_write_route,
+    [TG_AL_TRACEPARENT] = tg_access_log_write_traceparent
+};
 
 
 u_char *
@@ -1457,49 +1873,32 @@ tg_access_log_render(const tg_access_log_fmt_t *fmt, tg_http_request_t *r,
     const tg_access_log_ctx_t *ctx, u_char *p, u_char *last,
     unsigned *truncated)
 {
-    int                        kind;
     size_t                     room;
-    u_char                    *buf;
-    unsigned                   t;
-    tg_str_t                   v;
+    tg_access_log_line_t       l;
     const tg_access_log_op_t  *op, *end;
-    u_char                     scratch[TG_AL_SCRATCH];
 
-    t = 0;
+    l.r = r;
+    l.ctx = ctx;
+    l.fmt = fmt;
+    l.last = last;
+    l.truncated = 0;
     end = fmt->ops + fmt->nops;
 
     for (op = fmt->ops; op < end; op++) {
-        if (op->code == TG_AL_REQUEST) {
-            p = tg_access_log_emit_request(p, last, fmt, op, r, &t);
-
-        } else if (op->code != TG_AL_NONE) {
-            /* a value that is computed goes straight to the line when any
-               would fit and it needs no quotes */
-            buf = !op->json && (size_t) (last - p) >= TG_AL_SCRATCH
-                      ? p
-                      : scratch;
-            kind = tg_access_log_value(op, r, ctx, buf, &v);
-            if (v.data == p
-                && (kind == TG_AL_SAFE || kind == TG_AL_NUMBER))
-            {
-                p += v.len;
-            } else {
-                p = tg_access_log_emit(p, last, fmt, op, kind, &v, &t);
-            }
-        }
-        if (t) {
+        p = tg_access_log_writers[op->code](&l, op, p);
+        if (l.truncated) {
             break;
         }
 
         room = (size_t) (last - p);
         if (room < op->tail.len) {
             p = tg_access_log_copy(p, op->tail.data, room);
-            t = 1;
+            l.truncated = 1;
             break;
         }
         p = tg_access_log_copy(p, op->tail.data, op->tail.len);
     }
 
-    *truncated = t;
+    *truncated = l.truncated;
     return p;
 }

@@ -42,10 +42,12 @@
  * Values that come from the client (request line, headers, Host, the
  * X-Trace-ID) are escaped, so a line can never be split or forged:
  * "default" escaping is nginx's (\xHH for '"', '\', bytes below 0x20 and
- * from 0x7f), "json" escaping gives valid JSON string contents (invalid
- * UTF-8 bytes become \u00XX). Authorization, Proxy-Authorization, Cookie
- * and Set-Cookie values are never written: $http_authorization logs
- * "[redacted]" when the header is present.
+ * from 0x7f), "json" escaping gives valid JSON string contents
+ * (tg_json_escape: \n \r \t \b \f, \u00XX for the other controls and
+ * DEL, and each byte that is not part of well-formed UTF-8 becomes
+ * U+FFFD). Authorization, Proxy-Authorization, Cookie and Set-Cookie
+ * values are never written: $http_authorization logs "[redacted]" when
+ * the header is present.
  */
 
 #include <tg_http.h>

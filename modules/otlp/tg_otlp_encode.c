@@ -520,69 +520,24 @@ tg_otlp_json_fmt(tg_otlp_buf_t *b, const char *fmt, ...)
 }
 
 
-/* A JSON string (RFC 8259 section 7) of valid UTF-8, quotes included. */
+/*
+ * A JSON string of valid UTF-8, quotes included: ill-formed bytes, and
+ * NUL, become U+FFFD as in the protobuf form (tg_utf8_sanitize).
+ */
 static int
 tg_otlp_json_str(tg_otlp_buf_t *b, const u_char *s, size_t n)
 {
-    size_t   i, k;
-    u_char   c, *p;
+    u_char    *p;
+    unsigned   t;
 
-    static const char  hex[] = "0123456789abcdef";
-
-    /* worst case: every byte a \u00XX escape (6) or U+FFFD (3) */
-    if (tg_otlp_buf_reserve(b, 6 * n + 2) != TG_OK) {
+    if (tg_otlp_buf_reserve(b, TG_JSON_ESCAPE_MAX * n + 2) != TG_OK) {
         return TG_ERROR;
     }
     p = b->data + b->len;
     *p++ = '"';
-    for (i = 0; i < n; i += k) {
-        c = s[i];
-        k = 1;
-        if (c >= 0x80 || c == 0) {
-            k = tg_utf8_seq(s + i, n - i);
-            if (k == 0) {
-                *p++ = 0xef;
-                *p++ = 0xbf;
-                *p++ = 0xbd;
-                k = 1;
-            } else {
-                memcpy(p, s + i, k);
-                p += k;
-            }
-            continue;
-        }
-        switch (c) {
-        case '"':
-        case '\\':
-            *p++ = '\\';
-            *p++ = c;
-            break;
-        case '\n':
-            *p++ = '\\';
-            *p++ = 'n';
-            break;
-        case '\r':
-            *p++ = '\\';
-            *p++ = 'r';
-            break;
-        case '\t':
-            *p++ = '\\';
-            *p++ = 't';
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                *p++ = '\\';
-                *p++ = 'u';
-                *p++ = '0';
-                *p++ = '0';
-                *p++ = hex[c >> 4];
-                *p++ = hex[c & 0xf];
-            } else {
-                *p++ = c;
-            }
-            break;
-        }
-    }
+    t = 0;
+    p = tg_json_escape(p, p + TG_JSON_ESCAPE_MAX * n, s, n,
+                       TG_JSON_SHORT_NRT | TG_JSON_NUL_BAD, &t);
     *p++ = '"';
     b->len = (size_t) (p - b->data);
     return TG_OK;

@@ -10,41 +10,21 @@
 void
 tg_traces_json_str(struct evbuffer *b, const u_char *s, size_t n)
 {
-    u_char  c;
-    char    esc[8];
-    size_t  i, start, len;
+    u_char                 *p;
+    unsigned                t;
+    struct evbuffer_iovec   v;
 
-    evbuffer_add(b, "\"", 1);
-    start = 0;
-    for (i = 0; i < n; /* void */) {
-        c = s[i];
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            i++;
-            continue;
-        }
-        if (c >= 0x80) {
-            len = tg_utf8_seq(s + i, n - i);
-            if (len) {
-                i += len;
-                continue;
-            }
-        }
-        evbuffer_add(b, s + start, i - start);
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char) c;
-            evbuffer_add(b, esc, 2);
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
-            evbuffer_add(b, esc, 6);
-        } else {
-            evbuffer_add(b, "\\ufffd", 6);
-        }
-        i++;
-        start = i;
+    if (evbuffer_reserve_space(b, TG_JSON_ESCAPE_MAX * n + 2, &v, 1) < 1) {
+        return;
     }
-    evbuffer_add(b, s + start, n - start);
-    evbuffer_add(b, "\"", 1);
+    p = v.iov_base;
+    *p++ = '"';
+    t = 0;
+    p = tg_json_escape(p, p + TG_JSON_ESCAPE_MAX * n, s, n, TG_JSON_RAW_DEL,
+                       &t);
+    *p++ = '"';
+    v.iov_len = (size_t) (p - (u_char *) v.iov_base);
+    evbuffer_commit_space(b, &v, 1);
 }
 
 

@@ -11,9 +11,10 @@
 struct evbuffer;
 
 /*
- * Appends s[0..n) as a JSON string with quotes. Control characters are
- * escaped; bytes that are not well-formed UTF-8 become U+FFFD, so the
- * output is always valid JSON in UTF-8.
+ * Appends s[0..n) as a JSON string with quotes (tg_json_escape). Control
+ * characters are escaped as \u00xx, DEL is not; bytes that are not
+ * well-formed UTF-8 become U+FFFD, so the output is always valid JSON in
+ * UTF-8.
  */
 void tg_traces_json_str(struct evbuffer *b, const u_char *s, size_t n);
 

@@ -380,22 +380,6 @@ tg_conf_parse_file(tg_conf_t *cf, const char *path)
 }
 
 
-int
-tg_conf_parse_string(tg_conf_t *cf, const char *name, const char *text)
-{
-    int    rc;
-    FILE  *fp;
-
-    fp = fmemopen((void *) text, strlen(text), "r");
-    if (fp == NULL) {
-        return tg_conf_error(cf, "fmemopen failed");
-    }
-    rc = tg_conf_parse_fp(cf, name, fp);
-    fclose(fp);
-    return rc;
-}
-
-
 static int
 tg_conf_include(tg_conf_t *cf, tg_str_t *pattern)
 {

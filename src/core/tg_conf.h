@@ -66,9 +66,6 @@ struct tg_conf_s {
  */
 int tg_conf_parse_file(tg_conf_t *cf, const char *path);
 
-/* Parses a config held in memory (unit tests); name is used in errors. */
-int tg_conf_parse_string(tg_conf_t *cf, const char *name, const char *text);
-
 /* Records "FILE:LINE: message" as the first error; returns TG_ERROR. */
 int tg_conf_error(tg_conf_t *cf, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

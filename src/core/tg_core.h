@@ -15,7 +15,6 @@ typedef struct tg_listen_s           tg_listen_t;
 
 #define TG_OK        0
 #define TG_ERROR    -1
-#define TG_AGAIN    -2 /* would block; called again from an event */
 #define TG_DONE     -4 /* hook finished the request itself */
 #define TG_DECLINED -5 /* hook not interested; try the next one */
 
@@ -28,6 +27,7 @@ typedef struct tg_listen_s           tg_listen_t;
 #define tg_nelts(a)  (sizeof(a) / sizeof((a)[0]))
 
 #include <tg_string.h>
+#include <tg_json.h>
 #include <tg_pool.h>
 #include <tg_array.h>
 #include <tg_log.h>

@@ -26,18 +26,3 @@ tg_shm_alloc(tg_shm_t *shm)
     shm->addr = p;
     return TG_OK;
 }
-
-
-void
-tg_shm_free(tg_shm_t *shm)
-{
-    if (shm->addr == NULL) {
-        return;
-    }
-    if (munmap(shm->addr, shm->size) < 0) {
-        tg_log_error(TG_LOG_ALERT, &tg_log_global, errno,
-                     "munmap(%zu) for \"%s\" failed", shm->size,
-                     shm->name ? shm->name : "shm");
-    }
-    shm->addr = NULL;
-}

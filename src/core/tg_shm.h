@@ -22,7 +22,4 @@ typedef struct {
  */
 int tg_shm_alloc(tg_shm_t *shm);
 
-/* Unmaps a zone made by tg_shm_alloc (no-op when addr is NULL). */
-void tg_shm_free(tg_shm_t *shm);
-
 #endif /* _TG_SHM_H_INCLUDED_ */

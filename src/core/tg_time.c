@@ -7,8 +7,6 @@ int  tg_log_to_stderr = 1;
 
 static time_t  tg_time_log_sec = -1;
 static char    tg_time_log_cache[20];
-static time_t  tg_time_http_sec = -1;
-static char    tg_time_http_cache[32];
 
 
 uint64_t
@@ -46,24 +44,4 @@ tg_time_log_str(char *dst)
     }
     memcpy(dst, tg_time_log_cache, 19);
     return 19;
-}
-
-
-size_t
-tg_time_http_log_str(char *dst)
-{
-    time_t     now;
-    struct tm  tm;
-    size_t     n;
-
-    now = time(NULL);
-    if (now != tg_time_http_sec) {
-        localtime_r(&now, &tm);
-        strftime(tg_time_http_cache, sizeof(tg_time_http_cache),
-                 "%d/%b/%Y:%H:%M:%S %z", &tm);
-        tg_time_http_sec = now;
-    }
-    n = strlen(tg_time_http_cache);
-    memcpy(dst, tg_time_http_cache, n);
-    return n;
 }

@@ -12,9 +12,6 @@ uint64_t tg_time_now_ns(void);
 /* Writes "YYYY/MM/DD HH:MM:SS" (19 bytes, cached per second); returns 19. */
 size_t tg_time_log_str(char *dst);
 
-/* Writes "21/Nov/2026:15:56:00 +0000" (26 bytes, cached per second). */
-size_t tg_time_http_log_str(char *dst);
-
 /* The worker slot of this process (-1 in the master), used by logs. */
 extern int  tg_worker_slot;
 /* Copy error-level log lines to stderr (set while starting up). */

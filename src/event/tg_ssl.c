@@ -3,6 +3,7 @@
 #include <tg_cycle.h>
 #include <tg_ssl.h>
 
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -32,34 +33,39 @@ static tg_command_t  tg_ssl_commands[] = {
 };
 
 
-void
-tg_ssl_error_string(char *buf, size_t len)
+unsigned long
+tg_ssl_error_text(struct bufferevent *bev, char *text, size_t len)
 {
     unsigned long  e;
 
-    e = ERR_peek_error();
-    if (e == 0) {
-        buf[0] = '\0';
-        return;
+    if (bev == NULL) {
+        e = ERR_get_error();
+        ERR_clear_error();
+    } else {
+        e = bufferevent_get_openssl_error(bev);
+        while (bufferevent_get_openssl_error(bev)) {
+            /* drain */
+        }
     }
-    ERR_error_string_n(e, buf, len);
+    if (e == 0) {
+        text[0] = '\0';
+        return 0;
+    }
+    ERR_error_string_n(e, text, len);
+    return e;
 }
 
 
 void
 tg_ssl_log_errors(tg_log_t *log, int level, const char *what)
 {
-    char           text[256];
-    unsigned long  e;
+    char  text[256];
 
-    e = ERR_get_error();
-    if (e == 0) {
+    if (tg_ssl_error_text(NULL, text, sizeof(text)) == 0) {
         tg_log_error(level, log, 0, "%s", what);
         return;
     }
-    ERR_error_string_n(e, text, sizeof(text));
     tg_log_error(level, log, 0, "%s: %s", what, text);
-    ERR_clear_error();
 }
 
 
@@ -177,12 +183,12 @@ tg_ssl_error(tg_cycle_t *cycle, const char *file, int line, const char *fmt,
                  file, line);
     n += snprintf(cycle->conf_error + n, sizeof(cycle->conf_error) - n, fmt,
                   arg);
-    tg_ssl_error_string(text, sizeof(text));
-    if (text[0] && (size_t) n < sizeof(cycle->conf_error)) {
+    if (tg_ssl_error_text(NULL, text, sizeof(text)) != 0
+        && (size_t) n < sizeof(cycle->conf_error))
+    {
         snprintf(cycle->conf_error + n, sizeof(cycle->conf_error) - n, " (%s)",
                  text);
     }
-    ERR_clear_error();
     return TG_ERROR;
 }
 

@@ -11,6 +11,8 @@
 
 #include <openssl/ssl.h>
 
+struct bufferevent;
+
 typedef struct {
     tg_str_t     name;          /* empty for [ssl] */
     tg_array_t  *certificates;  /* tg_keyval_t: certificate file, key file */
@@ -42,10 +44,22 @@ SSL_CTX *tg_ssl_ctx_new(tg_cycle_t *cycle, const SSL_METHOD *method);
 int tg_ssl_error(tg_cycle_t *cycle, const char *file, int line,
     const char *fmt, const char *arg);
 
-/* Logs and clears the thread's OpenSSL error queue (one line). */
-void tg_ssl_log_errors(tg_log_t *log, int level, const char *what);
+/*
+ * Takes the first error of an OpenSSL error queue and empties the queue,
+ * so that stale errors are not blamed on a later call: bev's own queue
+ * (libevent moves the errors of a TLS bufferevent there) or, when bev is
+ * NULL, the thread's. Writes the error's reason into text (len bytes,
+ * NUL-terminated, at least 1) and returns the error code; returns 0 with
+ * "" in text when the queue was empty.
+ */
+unsigned long tg_ssl_error_text(struct bufferevent *bev, char *text,
+    size_t len);
 
-/* Fills buf with the first queued OpenSSL error reason ("" if none). */
-void tg_ssl_error_string(char *buf, size_t len);
+/*
+ * Logs "what: REASON" at level, REASON being the first error of the
+ * thread's OpenSSL queue (just "what" when it is empty), and empties the
+ * queue (tg_ssl_error_text).
+ */
+void tg_ssl_log_errors(tg_log_t *log, int level, const char *what);
 
 #endif /* _TG_SSL_H_INCLUDED_ */

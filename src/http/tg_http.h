@@ -311,7 +311,6 @@ int tg_http_send_response(tg_http_request_t *r, int status, const char *type,
     const char *extra, struct evbuffer *body);
 void tg_http_upstream_start(tg_http_request_t *r);
 void tg_http_upstream_abort(tg_http_request_t *r);
-void tg_http_relay_request_body(tg_http_request_t *r);
 void tg_http_request_done(tg_http_request_t *r);
 
 /*
