@@ -274,15 +274,17 @@ main(void)
     t = 0;
     p = tg_access_log_escape(out, out + 5, (u_char *) "ab\"cd", 5,
                              TG_ACCESS_LOG_ESC_DEFAULT, &t);
-    ok(t == 1 && p - out == 2, "escape stops before a sequence that does "
-       "not fit");
+    is_int(t, 1, "escape stops before a sequence that does not fit");
+    is_int(p - out, 2, "escape stops before a sequence that does not fit");
     t = 0;
     p = tg_access_log_escape(out, out + sizeof(out),
                              (u_char *) "\xe0\x80\x80\xed\xa0\x80\xf4\x90", 8,
                              TG_ACCESS_LOG_ESC_JSON, &t);
     *p = '\0';
-    ok(t == 0 && strchr((char *) out, 0xe0) == NULL
-       && strchr((char *) out, 0xed) == NULL,
+    is_int(t, 0, "overlong, surrogate and out-of-range UTF-8 escaped");
+    ok(strchr((char *) out, 0xe0) == NULL,
+       "overlong, surrogate and out-of-range UTF-8 escaped");
+    ok(strchr((char *) out, 0xed) == NULL,
        "overlong, surrogate and out-of-range UTF-8 escaped");
 
     /* truncation */
@@ -296,7 +298,8 @@ main(void)
         tg_access_log_compile(pool, &f, &s, 0, err, sizeof(err));
         p = tg_access_log_render(&f, &r, &ctx, small, small + sizeof(small),
                                  &t);
-        ok(t == 1 && p == small + sizeof(small),
+        is_int(t, 1, "a line longer than the room is cut and reported");
+        ok(p == small + sizeof(small),
            "a line longer than the room is cut and reported");
     }
 

@@ -1127,14 +1127,16 @@ test_truncation(void)
     /* targeted cuts */
     compile(&fmt, "$http_x_h", TG_ACCESS_LOG_ESC_DEFAULT);
     render_fmt(&fmt, 4);
-    ok(buftrunc && buflen == 1 && buf[0] == 'a',
-       "an escape sequence is never split (default)");
+    ok(buftrunc, "an escape sequence is never split (default)");
+    is_int(buflen, 1, "an escape sequence is never split (default)");
+    is_int(buf[0], 'a', "an escape sequence is never split (default)");
     render_fmt(&fmt, 5);
     is_str((char *) buf, "a\\x22", "... and is written when it fits");
     compile(&fmt, "$http_x_h", TG_ACCESS_LOG_ESC_JSON);
     render_fmt(&fmt, 2);
-    ok(buftrunc && buflen == 1 && buf[0] == 'a',
-       "an escape sequence is never split (json)");
+    ok(buftrunc, "an escape sequence is never split (json)");
+    is_int(buflen, 1, "an escape sequence is never split (json)");
+    is_int(buf[0], 'a', "an escape sequence is never split (json)");
     render_fmt(&fmt, 14);
     is_str((char *) buf, "a\\\"b\\\\c\\u0001",
            "a UTF-8 sequence is never split");
@@ -1162,7 +1164,8 @@ test_truncation(void)
     is_str((char *) buf, "{\"timestamp\":\"2026-11-21T15:56",
            "json cut inside a value");
     render_fmt(&fmt, 0);
-    ok(buflen == 0 && buftrunc, "no room at all");
+    is_int(buflen, 0, "no room at all");
+    ok(buftrunc, "no room at all");
 
     /* every room size */
     h = 0xcbf29ce484222325ULL;
