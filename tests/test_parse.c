@@ -2,6 +2,7 @@
 #include <tg_core.h>
 #include <tg_http.h>
 #include <tap.h>
+#include "tg_test_http.h"
 
 /*
  * The llhttp settings of tg_http_parse.c on a fake connection: the framing
@@ -19,7 +20,6 @@ test_request(const char *raw, int *status, tg_http_request_t **out)
     int                 err;
     size_t              n;
     const char         *body;
-    tg_pool_t          *pool;
     tg_http_conn_t     *c;
     tg_http_request_t  *r;
     static tg_pool_t   *last;
@@ -27,14 +27,9 @@ test_request(const char *raw, int *status, tg_http_request_t **out)
     if (last) {
         tg_pool_destroy(last);
     }
-    last = pool = tg_pool_create(4096);
-    c = tg_pcalloc(pool, sizeof(tg_http_conn_t));
-    r = tg_pcalloc(pool, sizeof(tg_http_request_t));
-    tg_array_init(&r->headers, pool, 8, sizeof(tg_http_header_t));
-    r->c = c;
-    r->pool = pool;
-    r->content_length = -1;
-    c->r = r;
+    last = tg_pool_create(4096);
+    r = tg_test_http_request(last);
+    c = r->c;
     llhttp_init(&c->parser, HTTP_REQUEST, &tg_http_request_settings);
     c->parser.data = c;
     err = llhttp_execute(&c->parser, raw, strlen(raw));
@@ -70,18 +65,14 @@ static int
 test_response(const char *raw, tg_http_request_t **out)
 {
     int                 err;
-    tg_pool_t          *pool;
     tg_http_request_t  *r;
     static tg_pool_t   *last;
 
     if (last) {
         tg_pool_destroy(last);
     }
-    last = pool = tg_pool_create(4096);
-    r = tg_pcalloc(pool, sizeof(tg_http_request_t));
-    tg_array_init(&r->upstream.headers, pool, 8, sizeof(tg_http_header_t));
-    r->pool = pool;
-    r->upstream.content_length = -1;
+    last = tg_pool_create(4096);
+    r = tg_test_http_request(last);
     llhttp_init(&r->upstream.parser, HTTP_RESPONSE, &tg_http_response_settings);
     r->upstream.parser.data = r;
     err = llhttp_execute(&r->upstream.parser, raw, strlen(raw));
