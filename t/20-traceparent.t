@@ -48,8 +48,8 @@ sub sent_tp {
     my @n = TGTrace::names($e, 'traceparent');
     my $v = TGTrace::one($e, 'traceparent');
     my @f = TGTrace::tp($v);
-    ok(@n == 1 && $n[0] eq 'traceparent' && @f,
-       "$what: upstream got one 'traceparent: 00-<32>-<16>-<2>'")
+    is("@n", 'traceparent', "$what: upstream got one 'traceparent' line");
+    ok(@f, "$what: upstream got one 'traceparent: 00-<32>-<16>-<2>'")
         or diag("names: @n; value: " . ($v // 'none'));
     return @f[1 .. 3] if @f;
     return ();
@@ -76,11 +76,12 @@ for my $i (1 .. 3) {
     $pids{$pid}++;
     my $tr = TGTrace::rhdr1($r, 'traceresponse');
     my @f = TGTrace::tp($tr);
-    ok(@f && $f[1] eq $tid && $f[3] eq $fl,
-       "no context $i: traceresponse 00-<same trace id>-<16>-<same flags>")
+    ok(@f, "no context $i: traceresponse 00-<32>-<16>-<2>")
         or diag('traceresponse: ' . ($tr // 'none'));
-    ok(@f && $f[2] ne $pid && $f[2] ne '0' x 16,
-       "no context $i: traceresponse carries the SERVER span id, not the CLIENT one");
+    is($f[1], $tid, "no context $i: traceresponse has the same trace id");
+    is($f[3], $fl, "no context $i: traceresponse has the same flags");
+    isnt($f[2], $pid, "no context $i: traceresponse carries the SERVER span id, not the CLIENT one");
+    isnt($f[2], '0' x 16, "no context $i: traceresponse span id is not zero");
     my $x = TGTrace::rhdr1($r, 'X-Trace-ID');
     is($x, $tid, "no context $i: X-Trace-ID is the trace id");
 }
@@ -99,7 +100,8 @@ is(scalar(keys %pids), 3, 'no context: a different parent id per request');
         is($first[1], $T, 'retry: first attempt continued the trace');
         is($tid, $T, 'retry: second attempt continued the trace');
         isnt($first[2], $pid, 'retry: parent id differs per attempt');
-        ok($first[2] ne $P && $pid ne $P, 'retry: neither is the incoming parent id');
+        isnt($first[2], $P, 'retry: the first is not the incoming parent id');
+        isnt($pid, $P, 'retry: the second is not the incoming parent id');
     }
     unlink $flag;
 }
@@ -111,12 +113,16 @@ is(scalar(keys %pids), 3, 'no context: a different parent id per request');
     my ($r, $e) = get([['traceparent', $VALID], ['tracestate', 'congo=t61rcWkgMzE']]);
     my ($tid, $pid, $fl) = sent_tp($e, 'valid');
     is($tid, $T, 'valid: trace id kept');
-    ok($pid && $pid ne $P, 'valid: parent id replaced by our CLIENT span id');
+    ok($pid, 'valid: a parent id sent');
+    isnt($pid, $P, 'valid: parent id replaced by our CLIENT span id');
     is($fl, '01', 'valid: sampled flag kept');
     is(TGTrace::one($e, 'tracestate'), 'congo=t61rcWkgMzE', 'valid: tracestate passed unchanged');
     my @f = TGTrace::tp(TGTrace::rhdr1($r, 'traceresponse'));
-    ok(@f && $f[1] eq $T && $f[3] eq '01', 'valid: traceresponse has the incoming trace id');
-    ok(@f && $f[2] ne $P && $f[2] ne $pid, 'valid: traceresponse span id is neither parent nor CLIENT id');
+    ok(@f, 'valid: traceresponse 00-<32>-<16>-<2>');
+    is($f[1], $T, 'valid: traceresponse has the incoming trace id');
+    is($f[3], '01', 'valid: traceresponse has the incoming flags');
+    isnt($f[2], $P, 'valid: traceresponse span id is not the parent id');
+    isnt($f[2], $pid, 'valid: traceresponse span id is not the CLIENT id');
     is(TGTrace::rhdr1($r, 'X-Trace-ID'), $T, 'valid: X-Trace-ID is the continued trace id');
 }
 
@@ -151,7 +157,8 @@ for my $c (["  $VALID", 'leading spaces'], ["$VALID   ", 'trailing spaces'],
 for my $name ('trace-parent', 'trace.parent', 'traceparent2') {
     my ($r, $e) = get("$name: $VALID\r\n");
     my ($tid) = sent_tp($e, "wrong name $name");
-    ok($tid && $tid ne $T, "wrong name $name: a new trace");
+    ok($tid, "wrong name $name: a trace id sent");
+    isnt($tid, $T, "wrong name $name: a new trace");
 }
 
 # ---------------------------------------------------------------------------
@@ -193,9 +200,10 @@ for my $c (@invalid) {
     my ($r, $e) = get([['traceparent', $v], ['tracestate', 'foo=bar']]);
     is($r && $r->{status}, 200, "invalid ($what): request served");
     my ($tid, $pid, $fl) = sent_tp($e, "invalid ($what)");
-    ok($tid && $tid ne $T, "invalid ($what): a new trace id")
-        or diag("sent " . ($tid // 'none') . " for '$v'");
-    ok($pid && $pid ne $P, "invalid ($what): not the incoming parent id");
+    ok($tid, "invalid ($what): a trace id sent") or diag("sent none for '$v'");
+    isnt($tid, $T, "invalid ($what): a new trace id") or diag("sent $tid for '$v'");
+    ok($pid, "invalid ($what): a parent id sent");
+    isnt($pid, $P, "invalid ($what): not the incoming parent id");
     is($fl, '01', "invalid ($what): root sampler decides (sampled)");
     is(TGTrace::one($e, 'tracestate'), undef, "invalid ($what): tracestate dropped");
     my @f = TGTrace::tp(TGTrace::rhdr1($r, 'traceresponse'));
@@ -211,7 +219,8 @@ for my $c (["cc-$T-$P-01-future", '01', 'cc-...-01-future'],
     my ($r, $e) = get([['traceparent', $v], ['tracestate', 'foo=bar']]);
     my ($tid, $pid, $fl) = sent_tp($e, "future ($what)");
     is($tid, $T, "future ($what): trace id kept");
-    ok($pid && $pid ne $P, "future ($what): parent id replaced");
+    ok($pid, "future ($what): a parent id sent");
+    isnt($pid, $P, "future ($what): parent id replaced");
     is($fl, $want, "future ($what): flags $want");
     is(TGTrace::one($e, 'tracestate'), 'foo=bar', "future ($what): tracestate kept");
 }
@@ -320,9 +329,11 @@ ts_case([['traceparent', "00-$T-" . ('0' x 16) . "-01"], ['tracestate', 'foo=bar
     my @x = @{ $r->{h}{'x-trace-id'} || [] };
     is(scalar(@tr), 1, "upstream's traceresponse: the client sees one");
     my @f = TGTrace::tp($tr[0]);
-    ok(@f && $f[1] eq $T && $f[2] ne $P && $f[3] eq '00',
-       "upstream's traceresponse: replaced by ours (our span, flags 00)")
+    ok(@f, "upstream's traceresponse: replaced by ours (00-<32>-<16>-<2>)")
         or diag("traceresponse: @tr");
+    is($f[1], $T, "upstream's traceresponse: replaced by ours (the trace id)");
+    isnt($f[2], $P, "upstream's traceresponse: replaced by ours (our span)");
+    is($f[3], '00', "upstream's traceresponse: replaced by ours (flags 00)");
     is("@x", $T, "upstream's X-Trace-ID: replaced by ours");
 }
 

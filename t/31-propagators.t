@@ -41,9 +41,10 @@ sub injected_all {
                 . "; b3 $b3; X-B3 $mt/$ms/$msamp; uber $j");
     return () unless $ok;
     my $flag = $tp[3] eq '01' ? '1' : '0';
-    ok($bt eq $tp[1] && $mt eq $tp[1] && $jt eq $tp[1], "$what: one trace id in every format");
-    ok($bs eq $tp[2] && $ms eq $tp[2] && $js eq $tp[2], "$what: one span id in every format");
-    ok($bf eq $flag && $msamp eq $flag && $jf eq "0$flag", "$what: one sampled state in every format");
+    is_deeply([$bt, $mt, $jt], [($tp[1]) x 3], "$what: one trace id in every format (b3, X-B3, uber)");
+    is_deeply([$bs, $ms, $js], [($tp[2]) x 3], "$what: one span id in every format (b3, X-B3, uber)");
+    is_deeply([$bf, $msamp, $jf], [$flag, $flag, "0$flag"],
+              "$what: one sampled state in every format (b3, X-B3, uber)");
     my @n = map { scalar TGTrace::names($e, $_) } qw(b3 X-B3-TraceId X-B3-SpanId X-B3-Sampled uber-trace-id);
     is("@n", '1 1 1 1 1', "$what: each header once (incoming ones replaced)");
     is(scalar(TGTrace::names($e, 'X-B3-ParentSpanId')) + scalar(TGTrace::names($e, 'X-B3-Flags')), 0,
@@ -108,7 +109,7 @@ for my $c (@cases) {
     } else {
         ok(!grep({ $tid eq $_ } $T, $T2, ('0' x 16) . $T64), "$what: a new trace");
     }
-    ok($sid ne $S && $sid ne $S2, "$what: span id is ours");
+    isnt($sid, $_, "$what: span id is ours, not $_") for $S, $S2;
     is($fl, $want_s, "$what: sampled $want_s");
 }
 {
@@ -154,7 +155,8 @@ $ta->stop;
                                headers => [['X-B3-TraceId', $T], ['X-B3-SpanId', $S], ['X-B3-Sampled', '1']]);
     is(TGTrace::one($e, 'X-B3-TraceId'), $T, 'b3multi: X-B3-TraceId continued');
     my $sp = TGTrace::one($e, 'X-B3-SpanId') // '';
-    ok($sp =~ /^[0-9a-f]{16}$/ && $sp ne $S, 'b3multi: X-B3-SpanId is ours');
+    like($sp, qr/^[0-9a-f]{16}$/, 'b3multi: X-B3-SpanId, 16 hex digits');
+    isnt($sp, $S, 'b3multi: X-B3-SpanId is ours');
     is(TGTrace::one($e, 'X-B3-Sampled'), '1', 'b3multi: X-B3-Sampled: 1');
     is(scalar(TGTrace::names($e, 'traceparent')) + scalar(TGTrace::names($e, 'b3'))
        + scalar(TGTrace::names($e, 'uber-trace-id')), 0, 'b3multi: nothing else injected');
@@ -162,7 +164,8 @@ $ta->stop;
     is(TGTrace::one($e, 'traceparent'), "00-$T2-$S2-01",
        'b3multi: a traceparent passes through untouched (not a propagator here)');
     my $mt = TGTrace::one($e, 'X-B3-TraceId') // '';
-    ok($mt =~ /^[0-9a-f]{32}$/ && $mt ne $T2, 'b3multi: ... and is not extracted');
+    like($mt, qr/^[0-9a-f]{32}$/, 'b3multi: X-B3-TraceId, 32 hex digits');
+    isnt($mt, $T2, 'b3multi: ... and is not extracted');
     $tc->stop;
 
     my ($td) = TGTrace::gateway(name => '31-prop-jaeger', up => $up,
@@ -170,8 +173,10 @@ $ta->stop;
     ($r, $e) = TGTrace::via($td, '/service-a/p', headers => [['uber-trace-id', "$T:$S:0:01"]]);
     my $j = TGTrace::one($e, 'uber-trace-id') // '';
     my ($jt, $js, $jf) = $j =~ /^([0-9a-f]{32}):([0-9a-f]{16}):0:([0-9a-f]{2})$/;
-    ok($jt && $jt eq $T && $js ne $S && $jf eq '01', 'jaeger: <trace>:<our span>:0:01')
-        or diag("uber-trace-id: $j");
+    ok($jt, 'jaeger: <32>:<16>:0:<2>') or diag("uber-trace-id: $j");
+    is($jt, $T, 'jaeger: <trace> continued');
+    isnt($js, $S, 'jaeger: <our span>');
+    is($jf, '01', 'jaeger: flags 01');
     is(scalar(TGTrace::names($e, 'traceparent')) + scalar(TGTrace::names($e, 'b3')), 0,
        'jaeger: nothing else injected');
     ($r, $e) = TGTrace::via($td, '/service-a/p', headers => [['b3', "$T2-$S2-1"]]);
@@ -199,11 +204,13 @@ SKIP: {
         return ($e, @tp);
     };
     my ($e, @tp) = $go->('/edge/x', [['traceparent', "00-$T-$S-01"], ['tracestate', 'a=1']], 'edge 01');
-    ok(@tp && $tp[1] ne $T, 'trust off: a new trace id');
-    ok(@tp && $tp[2] ne $S, 'trust off: not the incoming parent');
+    ok(@tp, 'trust off: a traceparent sent');
+    isnt($tp[1], $T, 'trust off: a new trace id');
+    isnt($tp[2], $S, 'trust off: not the incoming parent');
     is(TGTrace::one($e, 'tracestate'), undef, 'trust off: tracestate dropped');
     ($e, @tp) = $go->('/edge/x', [['traceparent', "00-$T-$S-00"]], 'edge 00');
-    ok(@tp && $tp[1] ne $T, 'trust off, incoming 00: a new trace id');
+    ok(@tp, 'trust off, incoming 00: a traceparent sent');
+    isnt($tp[1], $T, 'trust off, incoming 00: a new trace id');
     is($tp[3], '01', 'trust off, incoming 00: the root sampler decides, not the client');
     ($e, @tp) = $go->('/edge/x', [], 'edge none');
     ok(@tp, 'trust off, no context: a trace');
@@ -224,8 +231,8 @@ SKIP: {
         my @l = @{ $s->{links} };
         if ($what =~ /^edge (0[01])$/) {
             is($s->{parent_span_id}, '', "$what: SERVER span is a root");
-            ok(@l == 1 && $l[0]{trace_id} eq $T && $l[0]{span_id} eq $S,
-               "$what: one link to the incoming context $T/$S")
+            is_deeply([map { "$_->{trace_id}/$_->{span_id}" } @l], ["$T/$S"],
+                      "$what: one link to the incoming context $T/$S")
                 or diag('links: ' . join(' ', map { "$_->{trace_id}/$_->{span_id}" } @l));
         } elsif ($what eq 'edge none') {
             is(scalar(@l), 0, "$what: no link without an incoming context");

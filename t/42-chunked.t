@@ -41,7 +41,7 @@ is($e && $e->{body}, $body, 'chunked request body arrives intact at the upstream
 is($e && $e->{body_len}, length $body, 'upstream body length');
 like(join(',', @{ ($e && $e->{h}{'transfer-encoding'}) || [] }), qr/chunked/i,
      'upstream saw Transfer-Encoding: chunked');
-ok($e && !$e->{h}{'content-length'}, 'upstream saw no Content-Length');
+is($e ? $e->{h}{'content-length'} : 'no echo', undef, 'upstream saw no Content-Length');
 is($e && $e->{chunks}, join(',', (map { length } @chunks), 0), 'chunk framing passed through (same chunk sizes)');
 
 # chunked request body sent slowly, chunk by chunk
@@ -57,8 +57,8 @@ is($e && $e->{body}, $body, 'slowly sent chunked body arrives intact');
 # chunked responses
 $r = TG::http_get($port, '/service-a/explicit-chunks');
 is($r && $r->{status}, 200, 'chunked response answered');
-ok($r && $r->{chunked}, 'client gets Transfer-Encoding: chunked') or diag(TG::summary($r));
-ok($r && !$r->{h}{'content-length'}, 'no Content-Length on the chunked response');
+is($r && $r->{chunked}, 1, 'client gets Transfer-Encoding: chunked') or diag(TG::summary($r));
+is($r ? TG::hdr($r, 'Content-Length') : 'no response', undef, 'no Content-Length on the chunked response');
 is($r && $r->{body}, 'first,second chunk,' . ('x' x 3000) . 'last', 'chunked response body intact');
 is(join(',', @{ ($r && $r->{chunks}) || [] }), '6,13,3000,4,0', 'chunk framing passed through');
 

@@ -73,7 +73,8 @@ my $t0 = time;
 ok(!$c->wait_closed(2.4), 'parked connection open 2.4 s into keepalive_timeout = 3s');
 ok($c->wait_closed(3), 'parked connection closed by keepalive_timeout');
 my $dt = time - $t0;
-ok($dt >= 2.5 && $dt <= 4.5, sprintf('closed %.2f s after the response (keepalive_timeout = 3s)', $dt));
+cmp_ok($dt, '>=', 2.5, sprintf('closed %.2f s after the response (keepalive_timeout = 3s)', $dt));
+cmp_ok($dt, '<=', 4.5, sprintf('closed %.2f s after the response (keepalive_timeout = 3s)', $dt));
 
 # a fresh connection parks too: a late first request is served, and a
 # connection that never sends one is closed at client_header_timeout
@@ -86,7 +87,8 @@ $c = TG::Conn->new($port);
 $t0 = time;
 ok($c->wait_closed(4), 'a connection that sends nothing is closed');
 $dt = time - $t0;
-ok($dt >= 1.3 && $dt <= 3, sprintf('closed after %.2f s (client_header_timeout = 1500ms)', $dt));
+cmp_ok($dt, '>=', 1.3, sprintf('closed after %.2f s (client_header_timeout = 1500ms)', $dt));
+cmp_ok($dt, '<=', 3, sprintf('closed after %.2f s (client_header_timeout = 1500ms)', $dt));
 is($c->{buf} . ($c->{extra} // ''), '', 'nothing was sent on it');
 
 # the deadlines of a busy connection: its timer is not moved for every
@@ -102,7 +104,8 @@ $c->write("GET /service-a/busy2 HTTP/1.1\r\nHost: tg.test\r\n");
 $r = $c->read_response(timeout => 5);
 $dt = time - $t0;
 is($r && $r->{status}, 408, 'second request stalled mid-header: 408');
-ok($dt >= 1.4 && $dt <= 2.5, sprintf('answered %.2f s after its first bytes (client_header_timeout = 1500ms)', $dt));
+cmp_ok($dt, '>=', 1.4, sprintf('answered %.2f s after its first bytes (client_header_timeout = 1500ms)', $dt));
+cmp_ok($dt, '<=', 2.5, sprintf('answered %.2f s after its first bytes (client_header_timeout = 1500ms)', $dt));
 $c = TG::Conn->new($port);
 my $served = 0;
 $t0 = time;

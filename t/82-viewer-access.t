@@ -65,7 +65,7 @@ is(viewer_statuses($port), expect_all(200), 'default allow: 127.0.0.1 sees the v
 {
     my $r = TG::http_get($port, '/_traces/api/traces', host => "127.0.0.1:$port");
     my $j = $r && eval { JSON::PP::decode_json($r->{body}) };
-    ok($j && ref $j->{traces} eq 'ARRAY', 'the API answers JSON');
+    is(ref(($j || {})->{traces}), 'ARRAY', 'the API answers JSON');
 }
 is(get($port, '/_status'), 200, 'default allow: 127.0.0.1 sees the status page');
 $t->stop;
@@ -163,8 +163,9 @@ $t->stop;
     my $j = eval { JSON::PP::decode_json(TG::http_get($vp, '/_traces/api/traces?limit=1000',
                                                       host => "127.0.0.1:$vp")->{body}) };
     my @paths = map { $_->{root_path} } @{ $j->{traces} // [] };
-    ok((grep { $_ eq '/service-a/x' } @paths) && !grep({ $_ eq '/elsewhere/82' } @paths),
-       'requests on the viewer listener are not stored as traces, others are')
+    ok(scalar(grep { $_ eq '/service-a/x' } @paths), 'requests on the main listener are stored as traces')
+        or diag("stored: @paths");
+    ok(!grep({ $_ eq '/elsewhere/82' } @paths), 'requests on the viewer listener are not stored as traces')
         or diag("stored: @paths");
     $t->stop;
 

@@ -347,12 +347,13 @@ sub latest_conn { my @r = map { /req-(\d+)$/ ? $1 : () } glob("$wsdir/req-*"); m
     my ($wc, $wr, $wk, $wst) = open_ws($port, '/ws/echo-wait', undef);
     my $took = time - $t0;
     is($wr && $wr->{status}, 101, 'a 101 with nothing after it reaches a client that sent nothing yet');
-    ok($wr && $took < 1, sprintf('... at once (%.2f s)', $took));
     if ($wr) {
+        cmp_ok($took, '<', 1, sprintf('... at once (%.2f s)', $took));
         send_frames($wc, $wst, frame(1, 'after waiting', masked => 1));
         my @g = read_frame($wc, 3, $wst);
         is($g[2], 'after waiting', '... and the tunnel then echoes');
     } else {
+        fail(sprintf('... at once (%.2f s)', $took));
         fail('... and the tunnel then echoes');
     }
     $wc->close if $wc;
@@ -367,7 +368,8 @@ is($r->{status}, 101, 'upgrade: 101 Switching Protocols');
 is(lc join(',', @{ $r->{h}{upgrade} || [] }), 'websocket', 'upgrade: Upgrade: websocket');
 like(join(',', @{ $r->{h}{connection} || [] }), qr/^upgrade$/i, 'upgrade: Connection: upgrade');
 is_deeply($r->{h}{'sec-websocket-accept'}, [accept_key($key)], 'upgrade: the Sec-WebSocket-Accept key matches ours');
-ok(!$r->{h}{'content-length'} && !$r->{h}{'transfer-encoding'}, 'upgrade: no body framing added to the 101');
+is(TG::hdr($r, 'Content-Length'), undef, 'upgrade: no Content-Length added to the 101');
+is(TG::hdr($r, 'Transfer-Encoding'), undef, 'upgrade: no Transfer-Encoding added to the 101');
 my $conn_id = latest_conn();
 my $uphead = TG::slurp("$wsdir/req-$conn_id") // '';
 like($uphead, qr/^Upgrade: websocket\r$/mi, 'the upstream got Upgrade: websocket');
@@ -398,12 +400,15 @@ ok($all_ok, 'all ten echoes arrive intact, in order (0 .. 200000 bytes)');
 my $bin = join '', map { chr($_ % 256) } 0 .. 70_000;
 send_frames($c, $st, frame(2, $bin, masked => 1));
 @f = read_frame($c, 10, $st);
-ok(@f && $f[1] == 2 && $f[2] eq $bin, 'a 70001-byte binary frame is echoed intact');
+is($f[1], 2, 'a 70001-byte binary frame is echoed as binary');
+ok(($f[2] // '') eq $bin, 'a 70001-byte binary frame is echoed intact')
+    or diag('got ' . length($f[2] // '') . ' bytes');
 send_frames($c, $st, frame(1, 'frag-1 ', masked => 1, fin => 0), frame(0, 'frag-2', masked => 1));
 my @a1 = read_frame($c, 5, $st);
 my @a2 = read_frame($c, 5, $st);
-ok(@a1 && @a2 && $a1[0] == 0 && $a1[1] == 1 && $a2[0] == 1 && $a2[1] == 0 && "$a1[2]$a2[2]" eq 'frag-1 frag-2',
-   'a fragmented message (text + continuation) comes back as sent');
+is_deeply([@a1[0, 1], @a2[0, 1]], [0, 1, 1, 0],
+          'a fragmented message comes back as sent: text without FIN, then continuation with FIN');
+is(($a1[2] // '') . ($a2[2] // ''), 'frag-1 frag-2', 'a fragmented message comes back as sent: the payload');
 send_frames($c, $st, frame(9, 'ping-payload', masked => 1));
 @f = read_frame($c, 5, $st);
 is($f[1], 10, 'ping -> pong');
@@ -455,9 +460,10 @@ is($srv_out, $st->{rx}, "the client read exactly the bytes the upstream sent aft
     for my $x (['SERVER', $srv], ['CLIENT', $cli]) {
         next unless $x->[1];
         my $dur = $d{$x->[1]{span_id}} // 0;
-        ok($dur >= 0.6 && $dur <= $open_for + 1,
-           sprintf("%s span lasts as long as the tunnel (%.2f s; the tunnel was open %.2f s)",
-                   $x->[0], $dur, $open_for));
+        my $lasts = sprintf("%s span lasts as long as the tunnel (%.2f s; the tunnel was open %.2f s)",
+                            $x->[0], $dur, $open_for);
+        cmp_ok($dur, '>=', 0.6, $lasts);
+        cmp_ok($dur, '<=', $open_for + 1, $lasts);
     }
 }
 
@@ -538,8 +544,9 @@ $c->close;
     # now read while writing the rest: everything comes back intact
     $bst->{tx} += $bc->write(substr($fr, $off), 60);
     my @g = read_frame($bc, 60, $bst);
-    ok(@g && $g[1] == 2 && length($g[2]) == $N && md5_hex($g[2]) eq TG::gen_md5($N),
-       'then reading: the 64 MiB frame comes back intact');
+    is($g[1], 2, 'then reading: the 64 MiB frame comes back as binary');
+    is(length($g[2] // ''), $N, 'then reading: the 64 MiB frame comes back whole');
+    is(md5_hex($g[2] // ''), TG::gen_md5($N), 'then reading: the 64 MiB frame comes back intact');
     $bc->close;
 }
 
@@ -587,10 +594,12 @@ CONF
         $idle0 = time;           # the last byte moved
         $pongs++ if @p && $p[1] == 10;
     }
-    ok($pongs >= 5 && !$tc->{eof}, "an active tunnel outlives tunnel_timeout = 1s ($pongs pongs in 2.5 s)");
+    cmp_ok($pongs, '>=', 5, "an active tunnel outlives tunnel_timeout = 1s ($pongs pongs in 2.5 s)");
+    ok(!$tc->{eof}, 'an active tunnel outlives tunnel_timeout = 1s: still open');
     ok($tc->wait_closed(4), 'an idle tunnel is closed');
     my $idle = time - $idle0;
-    ok($idle >= 0.7 && $idle < 2.5, sprintf('... after about 1 s of idleness (%.2f s)', $idle));
+    cmp_ok($idle, '>=', 0.7, sprintf('... after about 1 s of idleness (%.2f s)', $idle));
+    cmp_ok($idle, '<', 2.5, sprintf('... after about 1 s of idleness (%.2f s)', $idle));
     ok(TG::wait_for(3, sub { ends()->{$tid} }), '... and its upstream connection is closed too');
     $tc->close;
     my ($srv) = grep { $_->{kind} == 2 && ($_->{attributes}{'url.path'} // '') eq '/ws/echo-idle' }

@@ -1,8 +1,13 @@
 #ifndef _TG_TAP_H_INCLUDED_
 #define _TG_TAP_H_INCLUDED_
 
-/* Minimal TAP producer for the unit tests: prove reads what this prints. */
+/*
+ * Minimal TAP producer for the unit tests: prove reads what this prints.
+ * Every assertion returns 1 when it passed, so that a test can guard what
+ * depends on it: if (ok(p != NULL, "...")) { is_int(p->n, 2, "..."); }
+ */
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,34 +17,32 @@ static int  tap_n, tap_failed;
     tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
 
 #define is_int(got, want, ...)                                                 \
-    do {                                                                       \
-        long long g_ = (long long) (got), w_ = (long long) (want);             \
-        if (!tap_ok(g_ == w_, __FILE__, __LINE__, __VA_ARGS__)) {              \
-            printf("#   got: %lld\n#   expected: %lld\n", g_, w_);           \
-        }                                                                      \
-    } while (0)
+    tap_is_int((long long) (got), (long long) (want), __FILE__, __LINE__,      \
+               __VA_ARGS__)
 
+/* C strings; NULL equals only NULL */
 #define is_str(got, want, ...)                                                 \
-    do {                                                                       \
-        const char *g_ = (got), *w_ = (want);                                  \
-        int         e_ = (g_ && w_) ? strcmp(g_, w_) == 0 : g_ == w_;         \
-        if (!tap_ok(e_, __FILE__, __LINE__, __VA_ARGS__)) {                    \
-            printf("#   got: '%s'\n#   expected: '%s'\n", g_ ? g_ : "(null)",  \
-                   w_ ? w_ : "(null)");                                        \
-        }                                                                      \
-    } while (0)
+    tap_is_str((got), (want), __FILE__, __LINE__, __VA_ARGS__)
 
 /* Compares a length-delimited slice with a C string. */
 #define is_mem(gotp, gotlen, want, ...)                                        \
-    do {                                                                       \
-        const char *w_ = (want);                                               \
-        size_t      gl_ = (size_t) (gotlen);                                   \
-        int e_ = gl_ == strlen(w_) && memcmp((gotp), w_, gl_) == 0;            \
-        if (!tap_ok(e_, __FILE__, __LINE__, __VA_ARGS__)) {                    \
-            printf("#   got: '%.*s'\n#   expected: '%s'\n", (int) gl_,         \
-                   (const char *) (gotp), w_);                                 \
-        }                                                                      \
-    } while (0)
+    tap_is_mem((gotp), (size_t) (gotlen), (want), __FILE__, __LINE__,         \
+               __VA_ARGS__)
+
+static inline int
+tap_vok(int pass, const char *file, int line, const char *fmt, va_list ap)
+{
+    tap_n++;
+    printf("%s %d - ", pass ? "ok" : "not ok", tap_n);
+    vprintf(fmt, ap);
+    printf("\n");
+    if (!pass) {
+        tap_failed++;
+        printf("#   Failed test at %s line %d.\n", file, line);
+    }
+    return pass;
+}
+
 
 static inline int
 tap_ok(int pass, const char *file, int line, const char *fmt, ...)
@@ -50,18 +53,79 @@ tap_ok(int pass, const char *file, int line, const char *fmt, ...)
 {
     va_list  ap;
 
-    tap_n++;
-    printf("%s %d - ", pass ? "ok" : "not ok", tap_n);
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    pass = tap_vok(pass, file, line, fmt, ap);
     va_end(ap);
-    printf("\n");
+    return pass;
+}
+
+
+static inline int
+tap_is_int(long long got, long long want, const char *file, int line,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static inline int
+tap_is_int(long long got, long long want, const char *file, int line,
+    const char *fmt, ...)
+{
+    int      pass;
+    va_list  ap;
+
+    va_start(ap, fmt);
+    pass = tap_vok(got == want, file, line, fmt, ap);
+    va_end(ap);
     if (!pass) {
-        tap_failed++;
-        printf("#   Failed test at %s line %d.\n", file, line);
+        printf("#   got: %lld\n#   expected: %lld\n", got, want);
     }
     return pass;
 }
+
+
+static inline int
+tap_is_str(const char *got, const char *want, const char *file, int line,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static inline int
+tap_is_str(const char *got, const char *want, const char *file, int line,
+    const char *fmt, ...)
+{
+    int      pass;
+    va_list  ap;
+
+    va_start(ap, fmt);
+    pass = tap_vok((got && want) ? strcmp(got, want) == 0 : got == want, file,
+                   line, fmt, ap);
+    va_end(ap);
+    if (!pass) {
+        printf("#   got: '%s'\n#   expected: '%s'\n", got ? got : "(null)",
+               want ? want : "(null)");
+    }
+    return pass;
+}
+
+
+static inline int
+tap_is_mem(const void *got, size_t len, const char *want, const char *file,
+    int line, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static inline int
+tap_is_mem(const void *got, size_t len, const char *want, const char *file,
+    int line, const char *fmt, ...)
+{
+    int      pass;
+    va_list  ap;
+
+    va_start(ap, fmt);
+    pass = tap_vok(len == strlen(want) && memcmp(got, want, len) == 0, file,
+                   line, fmt, ap);
+    va_end(ap);
+    if (!pass) {
+        printf("#   got: '%.*s'\n#   expected: '%s'\n", (int) len,
+               (const char *) got, want);
+    }
+    return pass;
+}
+
 
 static inline int
 done_testing(void)

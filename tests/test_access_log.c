@@ -3,26 +3,12 @@
 #include <tg_http.h>
 #include <tg_access_log_format.h>
 #include "tap.h"
+#include "tg_test_http.h"
 
 
 static tg_pool_t              *pool;
 static tg_access_log_clock_t   clk;
 static tg_access_log_ctx_t     ctx;
-
-
-static void
-add_header(tg_http_request_t *r, const char *name, const char *value,
-    uint32_t flags)
-{
-    tg_http_header_t  *h;
-
-    h = tg_array_push(&r->headers);
-    h->name.data = (u_char *) name;
-    h->name.len = strlen(name);
-    h->value.data = (u_char *) value;
-    h->value.len = strlen(value);
-    h->flags = flags;
-}
 
 
 /* Renders r with the format text into a C string (static buffer). */
@@ -115,7 +101,7 @@ main(void)
     ctx.clock = &clk;
     ctx.pid = 4242;
 
-    memset(&c, 0, sizeof(c));
+    tg_test_http_init(pool, &c, &r);
     strcpy(c.peer_text, "192.0.2.7");
     c.peer_port = 50123;
     strcpy(c.local_text, "127.0.0.1");
@@ -123,9 +109,6 @@ main(void)
     c.number = 17;
     c.requests = 2;
 
-    memset(&r, 0, sizeof(r));
-    r.c = &c;
-    tg_array_init(&r.headers, pool, 8, sizeof(tg_http_header_t));
     tg_str_set(&r.method, "GET");
     tg_str_set(&r.uri, "/service-a/x?q=1");
     tg_str_set(&r.path, "/service-a/x");
@@ -155,11 +138,12 @@ main(void)
     r.trace_flags = 1;
     r.sampled = 1;
     tg_str_set(&r.x_trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
-    add_header(&r, "Host", "shop.example:8443", TG_HTTP_HDR_HOST);
-    add_header(&r, "User-Agent", "curl/8.0", TG_HTTP_HDR_UA);
-    add_header(&r, "Authorization", "Bearer s3cr3t", TG_HTTP_HDR_SECRET);
-    add_header(&r, "X-Api-Key", "k3y", TG_HTTP_HDR_SECRET);
-    add_header(&r, "X-Request-Id", "abc", 0);
+    tg_test_http_header(&r, "Host", "shop.example:8443", TG_HTTP_HDR_HOST);
+    tg_test_http_header(&r, "User-Agent", "curl/8.0", TG_HTTP_HDR_UA);
+    tg_test_http_header(&r, "Authorization", "Bearer s3cr3t",
+                        TG_HTTP_HDR_SECRET);
+    tg_test_http_header(&r, "X-Api-Key", "k3y", TG_HTTP_HDR_SECRET);
+    tg_test_http_header(&r, "X-Request-Id", "abc", 0);
 
     /* clock */
     is_mem(clk.local, sizeof(clk.local), "21/Nov/2026:15:56:07 +0000",
@@ -259,7 +243,7 @@ main(void)
            "[][]", "absent values are empty with escape=json");
 
     /* escaping */
-    add_header(&r, "X-Evil", "a\"b\\c\r\n\x01\x7f\xff\xc3\xa9 d", 0);
+    tg_test_http_header(&r, "X-Evil", "a\"b\\c\r\n\x01\x7f\xff\xc3\xa9 d", 0);
     is_str(render("\"$http_x_evil\"", 0, &r, 200),
            "\"a\\x22b\\x5Cc\\x0D\\x0A\\x01\\x7F\\xFF\\xC3\\xA9 d\"",
            "default escaping is nginx's");
@@ -275,17 +259,18 @@ main(void)
     t = 0;
     p = tg_access_log_escape(out, out + 5, (u_char *) "ab\"cd", 5,
                              TG_ACCESS_LOG_ESC_DEFAULT, &t);
-    ok(t == 1 && p - out == 2, "escape stops before a sequence that does "
-       "not fit");
+    is_int(t, 1, "escape stops before a sequence that does not fit");
+    is_int(p - out, 2, "escape stops before a sequence that does not fit");
     t = 0;
     p = tg_access_log_escape(out, out + sizeof(out),
                              (u_char *) "\xe0\x80\x80\xed\xa0\x80\xf4\x90", 8,
                              TG_ACCESS_LOG_ESC_JSON, &t);
     *p = '\0';
-    ok(t == 0 && p - out == 24
-       && memcmp(out, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
-                 "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 24) == 0,
-       "overlong, surrogate and out-of-range UTF-8: U+FFFD for each byte");
+    is_int(t, 0, "overlong, surrogate and out-of-range UTF-8: nothing cut");
+    is_mem(out, (size_t) (p - out),
+           "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+           "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd",
+           "overlong, surrogate and out-of-range UTF-8: U+FFFD for each byte");
 
     /* truncation */
     t = 0;
@@ -298,7 +283,8 @@ main(void)
         tg_access_log_compile(pool, &f, &s, 0, err, sizeof(err));
         p = tg_access_log_render(&f, &r, &ctx, small, small + sizeof(small),
                                  &t);
-        ok(t == 1 && p == small + sizeof(small),
+        is_int(t, 1, "a line longer than the room is cut and reported");
+        ok(p == small + sizeof(small),
            "a line longer than the room is cut and reported");
     }
 

@@ -4,6 +4,7 @@
 #include <tg_http.h>
 #include <tg_access_log_format.h>
 #include "tap.h"
+#include "tg_test_http.h"
 
 /*
  * The exact bytes of every access log variable, in both escaping modes and
@@ -45,29 +46,6 @@ static const u_char  sid[8] = {
     0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7 };
 static const u_char  pid8[8] = {
     0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x1f };
-
-
-static void
-add_header_n(tg_http_request_t *r, const char *name, const u_char *value,
-    size_t n, uint32_t flags)
-{
-    tg_http_header_t  *h;
-
-    h = tg_array_push(&r->headers);
-    h->name.data = (u_char *) name;
-    h->name.len = strlen(name);
-    h->value.data = (u_char *) value;
-    h->value.len = n;
-    h->flags = flags;
-}
-
-
-static void
-add_header(tg_http_request_t *r, const char *name, const char *value,
-    uint32_t flags)
-{
-    add_header_n(r, name, (const u_char *) value, strlen(value), flags);
-}
 
 
 static int
@@ -199,7 +177,7 @@ fnv(uint64_t h, const void *data, size_t n)
 static void
 reset_request(void)
 {
-    memset(&conn, 0, sizeof(conn));
+    tg_test_http_init(pool, &conn, &req);
     memset(&ls, 0, sizeof(ls));
     strcpy(conn.peer_text, "192.0.2.7");
     conn.peer_port = 50123;
@@ -209,9 +187,6 @@ reset_request(void)
     conn.requests = 2;
     conn.listen = &ls;
 
-    memset(&req, 0, sizeof(req));
-    req.c = &conn;
-    tg_array_init(&req.headers, pool, 8, sizeof(tg_http_header_t));
     tg_str_set(&req.method, "GET");
     tg_str_set(&req.uri, "/service-a/x?q=1");
     tg_str_set(&req.path, "/service-a/x");
@@ -242,15 +217,16 @@ reset_request(void)
     req.trace_flags = 1;
     req.sampled = 1;
     tg_str_set(&req.x_trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
-    add_header(&req, "Host", "shop.example:8443", TG_HTTP_HDR_HOST);
-    add_header(&req, "User-Agent", "curl/8.0", TG_HTTP_HDR_UA);
-    add_header(&req, "Referer", "http://a.example/", 0);
-    add_header(&req, "Authorization", "Bearer s3cr3t", TG_HTTP_HDR_SECRET);
-    add_header(&req, "X-Api-Key", "k3y", TG_HTTP_HDR_SECRET);
-    add_header(&req, "X-Request-Id", "abc", 0);
-    add_header(&req, "X-Empty", "", 0);
-    add_header(&req, "X-Dup", "first", 0);
-    add_header(&req, "x-dup", "second", 0);
+    tg_test_http_header(&req, "Host", "shop.example:8443", TG_HTTP_HDR_HOST);
+    tg_test_http_header(&req, "User-Agent", "curl/8.0", TG_HTTP_HDR_UA);
+    tg_test_http_header(&req, "Referer", "http://a.example/", 0);
+    tg_test_http_header(&req, "Authorization", "Bearer s3cr3t",
+                        TG_HTTP_HDR_SECRET);
+    tg_test_http_header(&req, "X-Api-Key", "k3y", TG_HTTP_HDR_SECRET);
+    tg_test_http_header(&req, "X-Request-Id", "abc", 0);
+    tg_test_http_header(&req, "X-Empty", "", 0);
+    tg_test_http_header(&req, "X-Dup", "first", 0);
+    tg_test_http_header(&req, "x-dup", "second", 0);
 
     ctx.now_ns = TEST_NOW;
     ctx.clock = &clk;
@@ -644,7 +620,7 @@ test_escaping(void)
     for (i = 0; i < 256; i++) {
         all[i] = (u_char) i;
     }
-    add_header_n(&req, "X-All", all, 256, 0);
+    tg_test_http_header_n(&req, "X-All", all, 256, 0);
 
     /* all bytes in one value */
     n = ref_default(want, all, 256, 0);
@@ -659,7 +635,7 @@ test_escaping(void)
            "every byte, json escaping (no valid UTF-8 sequence in it)");
 
     req.headers.nelts--;
-    add_header_n(&req, "X-All", s, 0, 0);
+    tg_test_http_header_n(&req, "X-All", s, 0, 0);
 
     compile(&f_hdr_d, "<$http_x_all>", TG_ACCESS_LOG_ESC_DEFAULT);
     compile(&f_hdr_j, "<$http_x_all>", TG_ACCESS_LOG_ESC_JSON);
@@ -895,7 +871,7 @@ test_utf8(void)
     };
 
     reset_request();
-    add_header(&req, "X-U", "", 0);
+    tg_test_http_header(&req, "X-U", "", 0);
     for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         tg_http_header_t  *h = req.headers.elts;
 
@@ -965,8 +941,8 @@ test_builtins(void)
     req.x_trace_id.data = (u_char *) "x y\"z";
     req.x_trace_id.len = 5;
     req.headers.nelts = 0;
-    add_header(&req, "User-Agent", "Mozilla \"5.0\"\r\n\tX", 0);
-    add_header(&req, "Referer", "\xff\xfe", 0);
+    tg_test_http_header(&req, "User-Agent", "Mozilla \"5.0\"\r\n\tX", 0);
+    tg_test_http_header(&req, "Referer", "\xff\xfe", 0);
     is_str(render_builtin("trace"),
            "192.0.2.7 - - [21/Nov/2026:15:56:07 +0000] \"G\\x22T "
            "/a b\\x5C\\x01\\x7F\\xC3\\xA9\\x0A?x=\\x221\\x22 HTTP/1.1\" 200 "
@@ -1064,7 +1040,7 @@ test_builtins(void)
     /* a secret in the json format */
     reset_request();
     tg_str_set(&req.x_trace_id, "[redacted]");
-    add_header(&req, "X-Trace", "", 0);
+    tg_test_http_header(&req, "X-Trace", "", 0);
     ok(strstr(render_builtin("json"), "s3cr3t") == NULL,
        "json never shows a secret");
 }
@@ -1126,8 +1102,8 @@ test_truncation(void)
     static const char   *names[] = { "combined", "trace", "json" };
 
     reset_request();
-    add_header(&req, "X-H", "a\"b\\c\x01\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z",
-               0);
+    tg_test_http_header(&req, "X-H",
+                        "a\"b\\c\x01\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z", 0);
     req.uri.data = (u_char *) "/p\"q\x7fr s?x=\\";
     req.uri.len = strlen((char *) req.uri.data);
     req.x_trace_id.data = (u_char *) "a b\"c";
@@ -1136,14 +1112,16 @@ test_truncation(void)
     /* targeted cuts */
     compile(&fmt, "$http_x_h", TG_ACCESS_LOG_ESC_DEFAULT);
     render_fmt(&fmt, 4);
-    ok(buftrunc && buflen == 1 && buf[0] == 'a',
-       "an escape sequence is never split (default)");
+    ok(buftrunc, "an escape sequence is never split (default)");
+    is_int(buflen, 1, "an escape sequence is never split (default)");
+    is_int(buf[0], 'a', "an escape sequence is never split (default)");
     render_fmt(&fmt, 5);
     is_str((char *) buf, "a\\x22", "... and is written when it fits");
     compile(&fmt, "$http_x_h", TG_ACCESS_LOG_ESC_JSON);
     render_fmt(&fmt, 2);
-    ok(buftrunc && buflen == 1 && buf[0] == 'a',
-       "an escape sequence is never split (json)");
+    ok(buftrunc, "an escape sequence is never split (json)");
+    is_int(buflen, 1, "an escape sequence is never split (json)");
+    is_int(buf[0], 'a', "an escape sequence is never split (json)");
     render_fmt(&fmt, 14);
     is_str((char *) buf, "a\\\"b\\\\c\\u0001",
            "a UTF-8 sequence is never split");
@@ -1171,7 +1149,8 @@ test_truncation(void)
     is_str((char *) buf, "{\"timestamp\":\"2026-11-21T15:56",
            "json cut inside a value");
     render_fmt(&fmt, 0);
-    ok(buflen == 0 && buftrunc, "no room at all");
+    is_int(buflen, 0, "no room at all");
+    ok(buftrunc, "no room at all");
 
     /* every room size */
     h = 0xcbf29ce484222325ULL;

@@ -492,7 +492,8 @@ test_json_defaults(void)
     memset(&b, 0, sizeof(b));
 
     is_int(tg_otlp_encode_json(&none, sp, 1, &b), TG_OK, "bare span: json");
-    ok(b.len && b.data[b.len - 1] == '\n', "bare span: one line");
+    ok(b.len, "bare span: not empty");
+    is_int(b.len ? b.data[b.len - 1] : 0, '\n', "bare span: one line");
     if (b.len) {
         b.len--;
     }
@@ -502,9 +503,11 @@ test_json_defaults(void)
            "\"traceId\":\"11111111111111111111111111111111\","
            "\"spanId\":\"2222222222222222\",\"flags\":256}]}]}]}",
            "bare span: ids and flags only, no empty resource");
-    ok(!test_has(&b, "null") && !test_has(&b, "\"\"") && !test_has(&b, ":0")
-       && !test_has(&b, "[]") && !test_has(&b, "{}"),
-       "bare span: no null, \"\", 0, [] or {}");
+    ok(!test_has(&b, "null"), "bare span: no null");
+    ok(!test_has(&b, "\"\""), "bare span: no \"\"");
+    ok(!test_has(&b, ":0"), "bare span: no 0");
+    ok(!test_has(&b, "[]"), "bare span: no []");
+    ok(!test_has(&b, "{}"), "bare span: no {}");
 
     s->kind = TG_SPAN_KIND_CLIENT;
     s->status = TG_SPAN_STATUS_OK;
@@ -676,8 +679,9 @@ test_bytes(void)
     }
     test_same(&res, s, TEST_BATCH, &buf, "a batch of 1000 random spans");
     req = test_req(unpack)(NULL, buf.len, buf.data);
-    ok(req && req->resource_spans[0]->scope_spans[0]->n_spans == TEST_BATCH,
-       "the batch unpacks to 1000 spans");
+    ok(req, "the batch unpacks");
+    is_int(req ? req->resource_spans[0]->scope_spans[0]->n_spans : 0,
+           TEST_BATCH, "the batch unpacks to 1000 spans");
     if (req) {
         test_req(free_unpacked)(req, NULL);
     }
@@ -695,19 +699,27 @@ test_bytes(void)
     memset(val, 0xff, sizeof(val));
     memcpy(key, val, 255);
     key[255] = '\0';
-    ok(tg_span_add_str(&s[0], key, val, 254) == TG_DECLINED
-       && s[0].attr_len == 0 && s[0].dropped_attrs == 1,
-       "a 254-byte bad value with a 255-byte bad key does not fit repaired");
+    is_int(tg_span_add_str(&s[0], key, val, 254), TG_DECLINED,
+           "a 254-byte bad value with a 255-byte bad key does not fit "
+           "repaired");
+    is_int(s[0].attr_len, 0, "... nothing written");
+    is_int(s[0].dropped_attrs, 1, "... and counted as dropped");
     s[0].dropped_attrs = 0;
-    ok(tg_span_add_str(&s[0], key, val, 253) == TG_OK
-       && s[0].attr_len == TG_SPAN_ATTR_BYTES,
-       "a 253-byte one fills the span's attribute bytes");
+    is_int(tg_span_add_str(&s[0], key, val, 253), TG_OK,
+           "a 253-byte one fills the span's attribute bytes");
+    is_int(s[0].attr_len, TG_SPAN_ATTR_BYTES,
+           "a 253-byte one fills the span's attribute bytes");
     off = 0;
-    ok(tg_span_attr_next(&s[0], &off, &a) && a.key.len == 765
-       && a.str.len == 759 && tg_utf8_valid(a.key.data, a.key.len)
-       && tg_utf8_valid(a.str.data, a.str.len)
-       && memcmp(a.str.data, "\xef\xbf\xbd", 3) == 0,
-       "both read back repaired: U+FFFD for each bad byte");
+    if (ok(tg_span_attr_next(&s[0], &off, &a),
+           "both read back repaired: U+FFFD for each bad byte"))
+    {
+        is_int(a.key.len, 765, "repaired key: 765 bytes");
+        is_int(a.str.len, 759, "repaired value: 759 bytes");
+        ok(tg_utf8_valid(a.key.data, a.key.len), "repaired key: valid UTF-8");
+        ok(tg_utf8_valid(a.str.data, a.str.len), "repaired value: valid UTF-8");
+        ok(memcmp(a.str.data, "\xef\xbf\xbd", 3) == 0,
+           "repaired value: starts with U+FFFD");
+    }
     ok(tg_span_add_str(&s[0], "k", (u_char *) "", 0) == TG_DECLINED,
        "nothing more fits");
     tg_span_init(&s[1]);
@@ -803,64 +815,91 @@ main(void)
     is_int(req->resource_spans[0]->scope_spans[0]->n_spans, 2, "two spans");
 
     ps = req->resource_spans[0]->scope_spans[0]->spans[0];
-    ok(ps->trace_id.len == 16 && memcmp(ps->trace_id.data, test_tid, 16) == 0,
-       "trace id: 16 raw bytes");
-    ok(ps->span_id.len == 8 && memcmp(ps->span_id.data, test_sid, 8) == 0,
-       "span id: 8 raw bytes");
+    if (is_int(ps->trace_id.len, 16, "trace id: 16 raw bytes")) {
+        ok(memcmp(ps->trace_id.data, test_tid, 16) == 0, "trace id: the bytes");
+    }
+    if (is_int(ps->span_id.len, 8, "span id: 8 raw bytes")) {
+        ok(memcmp(ps->span_id.data, test_sid, 8) == 0, "span id: the bytes");
+    }
     is_int(ps->parent_span_id.len, 0, "root span: empty parent");
     is_str(ps->name, "GET /service-a", "name");
     is_int(ps->kind, 2, "kind SERVER = 2");
-    ok(ps->start_time_unix_nano == 1700000000123456789ULL
-       && ps->end_time_unix_nano == 1700000000223456789ULL, "times");
+    is_int(ps->start_time_unix_nano, 1700000000123456789ULL, "times");
+    is_int(ps->end_time_unix_nano, 1700000000223456789ULL, "times");
     is_int(ps->flags, 0x101, "flags: sampled + has-is-remote, local parent");
     is_int(ps->n_attributes, 9, "nine attributes");
     kv = test_attr(ps, "http.request.method");
-    ok(kv && kv->value->value_case
-       == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE
-       && strcmp(kv->value->string_value, "GET") == 0, "string attribute");
+    if (ok(kv, "string attribute")) {
+        is_int(kv->value->value_case,
+               OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE,
+               "string attribute: a string");
+        is_str(kv->value->string_value, "GET", "string attribute: the value");
+    }
     kv = test_attr(ps, "http.response.status_code");
-    ok(kv && kv->value->value_case
-       == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE
-       && kv->value->int_value == 200, "int attribute");
+    if (ok(kv, "int attribute")) {
+        is_int(kv->value->value_case,
+               OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE,
+               "int attribute: an int");
+        is_int(kv->value->int_value, 200, "int attribute: the value");
+    }
     kv = test_attr(ps, "negative");
-    ok(kv && kv->value->int_value == -42, "negative int attribute");
+    if (ok(kv, "negative int attribute")) {
+        is_int(kv->value->int_value, -42, "negative int attribute: the value");
+    }
     kv = test_attr(ps, "flag.true");
-    ok(kv && kv->value->value_case
-       == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE
-       && kv->value->bool_value, "bool true");
+    if (ok(kv, "bool true")) {
+        is_int(kv->value->value_case,
+               OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE,
+               "bool true: a bool");
+        ok(kv->value->bool_value, "bool true: true");
+    }
     kv = test_attr(ps, "flag.false");
-    ok(kv && kv->value->value_case
-       == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE
-       && !kv->value->bool_value, "bool false keeps its type");
+    if (ok(kv, "bool false keeps its type")) {
+        is_int(kv->value->value_case,
+               OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE,
+               "bool false keeps its type: a bool");
+        ok(!kv->value->bool_value, "bool false keeps its type: false");
+    }
     kv = test_attr(ps, "quote");
-    ok(kv && strcmp(kv->value->string_value, "a\"b\\c\nd\x01") == 0,
-       "control characters kept in protobuf");
+    if (ok(kv, "control characters kept in protobuf")) {
+        is_str(kv->value->string_value, "a\"b\\c\nd\x01",
+               "control characters kept in protobuf: the value");
+    }
     kv = test_attr(ps, "bad.utf8");
-    ok(kv && strcmp(kv->value->string_value,
-                    "x\xef\xbf\xbdy\xef\xbf\xbd") == 0,
-       "invalid UTF-8 bytes become U+FFFD");
+    if (ok(kv, "invalid UTF-8 bytes become U+FFFD")) {
+        is_str(kv->value->string_value, "x\xef\xbf\xbdy\xef\xbf\xbd",
+               "invalid UTF-8 bytes become U+FFFD: the value");
+    }
     kv = test_attr(ps, "utf8");
-    ok(kv && strcmp(kv->value->string_value,
-                    "caf\xc3\xa9 \xf0\x9f\x98\x80") == 0,
-       "valid UTF-8 untouched");
+    if (ok(kv, "valid UTF-8 untouched")) {
+        is_str(kv->value->string_value, "caf\xc3\xa9 \xf0\x9f\x98\x80",
+               "valid UTF-8 untouched: the value");
+    }
     kv = test_attr(ps, "empty");
-    ok(kv && kv->value->value_case
-       == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE
-       && kv->value->string_value[0] == '\0', "empty string attribute");
-    is_int(ps->n_links, 1, "one link");
-    ok(ps->n_links == 1 && ps->links[0]->trace_id.len == 16
-       && ps->links[0]->trace_id.data[0] == 0x11
-       && ps->links[0]->span_id.len == 8
-       && ps->links[0]->span_id.data[7] == 0x22, "link ids");
+    if (ok(kv, "empty string attribute")) {
+        is_int(kv->value->value_case,
+               OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE,
+               "empty string attribute: a string");
+        is_int(kv->value->string_value[0], '\0',
+               "empty string attribute: empty");
+    }
+    if (is_int(ps->n_links, 1, "one link")) {
+        is_int(ps->links[0]->trace_id.len, 16, "link ids: trace id length");
+        is_int(ps->links[0]->trace_id.data[0], 0x11, "link ids: trace id");
+        is_int(ps->links[0]->span_id.len, 8, "link ids: span id length");
+        is_int(ps->links[0]->span_id.data[7], 0x22, "link ids: span id");
+    }
     ok(ps->status == NULL, "UNSET status not sent");
     is_int(ps->dropped_attributes_count, 0, "no dropped attributes");
 
     ps = req->resource_spans[0]->scope_spans[0]->spans[1];
-    ok(ps->parent_span_id.len == 8
-       && memcmp(ps->parent_span_id.data, test_sid, 8) == 0,
-       "child: parent id");
+    if (is_int(ps->parent_span_id.len, 8, "child: parent id, 8 bytes")) {
+        ok(memcmp(ps->parent_span_id.data, test_sid, 8) == 0,
+           "child: parent id");
+    }
     is_int(ps->kind, 3, "kind CLIENT = 3");
-    ok(ps->status && ps->status->code == 2, "status ERROR = 2");
+    ok(ps->status, "status sent");
+    is_int(ps->status ? ps->status->code : 0, 2, "status ERROR = 2");
     is_int(ps->dropped_attributes_count, 3, "dropped_attributes_count");
     is_int(ps->n_links, 0, "no link");
     is_int(ps->flags, 0x101, "CLIENT: parent is local");
@@ -871,8 +910,9 @@ main(void)
     memcpy(spans[0].parent_id, test_cid, 8);
     tg_otlp_encode_protobuf(&res, sp, 1, &buf);
     req = test_req(unpack)(NULL, buf.len, buf.data);
-    ok(req && req->resource_spans[0]->scope_spans[0]->spans[0]->flags
-              == 0x301, "SERVER with parent: remote parent flags");
+    ok(req, "SERVER with parent: unpacks");
+    is_int(req ? req->resource_spans[0]->scope_spans[0]->spans[0]->flags : 0,
+           0x301, "SERVER with parent: remote parent flags");
     if (req) {
         test_req(free_unpacked)(req, NULL);
     }
@@ -881,8 +921,10 @@ main(void)
     /* gzip round trip */
     tg_otlp_encode_protobuf(&res, sp, 2, &buf);
     is_int(tg_otlp_gzip(buf.data, buf.len, &gz), TG_OK, "gzip");
-    ok(gz.len > 10 && gz.data[0] == 0x1f && gz.data[1] == 0x8b,
-       "gzip magic");
+    if (ok(gz.len > 10, "gzip: more than a header")) {
+        is_int(gz.data[0], 0x1f, "gzip magic: first byte");
+        is_int(gz.data[1], 0x8b, "gzip magic: second byte");
+    }
     memset(&zs, 0, sizeof(zs));
     inflateInit2(&zs, 15 + 16);
     zs.next_in = gz.data;
@@ -890,16 +932,19 @@ main(void)
     zs.next_out = plain;
     zs.avail_out = sizeof(plain);
     zrc = inflate(&zs, Z_FINISH);
-    ok(zrc == Z_STREAM_END && zs.total_out == buf.len
-       && memcmp(plain, buf.data, buf.len) == 0, "gunzip gives the body back");
+    is_int(zrc, Z_STREAM_END, "gunzip: the whole stream");
+    is_int(zs.total_out, buf.len, "gunzip: the body's length");
+    ok(memcmp(plain, buf.data, buf.len) == 0, "gunzip gives the body back");
     inflateEnd(&zs);
 
     /* JSON */
     buf.len = 0;
     is_int(tg_otlp_encode_json(&res, sp, 2, &buf), TG_OK, "json encode");
-    ok(buf.len > 0 && buf.data[buf.len - 1] == '\n'
-       && memchr(buf.data, '\n', buf.len) == buf.data + buf.len - 1,
-       "exactly one line");
+    if (ok(buf.len > 0, "json: not empty")) {
+        is_int(buf.data[buf.len - 1], '\n', "json: ends with a newline");
+        ok(memchr(buf.data, '\n', buf.len) == buf.data + buf.len - 1,
+           "exactly one line");
+    }
     ok(test_has(&buf, "{\"resourceSpans\":[{\"resource\":{\"attributes\":"
                       "[{\"key\":\"service.name\",\"value\":{\"stringValue\":"
                       "\"tracegate-test\"}}"), "json resource");
@@ -917,8 +962,9 @@ main(void)
     ok(test_has(&buf, "{\"key\":\"http.response.status_code\",\"value\":"
                       "{\"intValue\":\"200\"}}"), "json int64 as string");
     ok(test_has(&buf, "{\"intValue\":\"-42\"}"), "json negative int");
-    ok(test_has(&buf, "{\"key\":\"flag.true\",\"value\":{\"boolValue\":true}}")
-       && test_has(&buf, "{\"boolValue\":false}"), "json bools");
+    ok(test_has(&buf, "{\"key\":\"flag.true\",\"value\":{\"boolValue\":true}}"),
+       "json bools");
+    ok(test_has(&buf, "{\"boolValue\":false}"), "json bools");
     ok(test_has(&buf, "{\"stringValue\":\"a\\\"b\\\\c\\nd\\u0001\"}"),
        "json escapes");
     ok(test_has(&buf, "{\"stringValue\":\"x\xef\xbf\xbdy\xef\xbf\xbd\"}"),
@@ -948,7 +994,8 @@ main(void)
         "{\"partialSuccess\":{\"rejectedSpans\":\"5\","
         "\"errorMessage\":\"x y\"}}");
     tg_otlp_decode_response(plain, n, 1, &rejected, msg, sizeof(msg));
-    ok(rejected == 5 && strcmp(msg, "x y") == 0, "json partial success");
+    is_int(rejected, 5, "json partial success");
+    is_str(msg, "x y", "json partial success");
     n = (size_t) snprintf((char *) plain, sizeof(plain), "%s",
                           "{\"partialSuccess\":{\"rejectedSpans\": 12}}");
     tg_otlp_decode_response(plain, n, 1, &rejected, msg, sizeof(msg));

@@ -2,6 +2,7 @@
 #include <tg_core.h>
 #include <tg_http.h>
 #include <tap.h>
+#include "tg_test_http.h"
 
 /*
  * The llhttp settings of tg_http_parse.c on a fake connection: the framing
@@ -19,7 +20,6 @@ test_request(const char *raw, int *status, tg_http_request_t **out)
     int                 err;
     size_t              n;
     const char         *body;
-    tg_pool_t          *pool;
     tg_http_conn_t     *c;
     tg_http_request_t  *r;
     static tg_pool_t   *last;
@@ -27,14 +27,9 @@ test_request(const char *raw, int *status, tg_http_request_t **out)
     if (last) {
         tg_pool_destroy(last);
     }
-    last = pool = tg_pool_create(4096);
-    c = tg_pcalloc(pool, sizeof(tg_http_conn_t));
-    r = tg_pcalloc(pool, sizeof(tg_http_request_t));
-    tg_array_init(&r->headers, pool, 8, sizeof(tg_http_header_t));
-    r->c = c;
-    r->pool = pool;
-    r->content_length = -1;
-    c->r = r;
+    last = tg_pool_create(4096);
+    r = tg_test_http_request(last);
+    c = r->c;
     llhttp_init(&c->parser, HTTP_REQUEST, &tg_http_request_settings);
     c->parser.data = c;
     err = llhttp_execute(&c->parser, raw, strlen(raw));
@@ -70,18 +65,14 @@ static int
 test_response(const char *raw, tg_http_request_t **out)
 {
     int                 err;
-    tg_pool_t          *pool;
     tg_http_request_t  *r;
     static tg_pool_t   *last;
 
     if (last) {
         tg_pool_destroy(last);
     }
-    last = pool = tg_pool_create(4096);
-    r = tg_pcalloc(pool, sizeof(tg_http_request_t));
-    tg_array_init(&r->upstream.headers, pool, 8, sizeof(tg_http_header_t));
-    r->pool = pool;
-    r->upstream.content_length = -1;
+    last = tg_pool_create(4096);
+    r = tg_test_http_request(last);
     llhttp_init(&r->upstream.parser, HTTP_RESPONSE, &tg_http_response_settings);
     r->upstream.parser.data = r;
     err = llhttp_execute(&r->upstream.parser, raw, strlen(raw));
@@ -112,10 +103,13 @@ main(void)
     /* Transfer-Encoding: only one line of exactly "chunked" */
     test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
                  "\r\n\r\n5\r\nhello\r\n0\r\n\r\n", &st, &r);
-    ok(st == 0 && r->chunked && r->body_done, "chunked request accepted");
+    is_int(st, 0, "chunked request accepted");
+    ok(r->chunked, "chunked request accepted");
+    ok(r->body_done, "chunked request accepted");
     test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED"
                  "\r\n\r\n0\r\n\r\n", &st, &r);
-    ok(st == 0 && r->chunked, "chunked in capitals accepted");
+    is_int(st, 0, "chunked in capitals accepted");
+    ok(r->chunked, "chunked in capitals accepted");
     test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ,chunked"
                  "\r\n\r\n5\r\nhello\r\n0\r\n\r\n", &st, NULL);
     is_int(st, 501, "fuzz_request crash 1: \",chunked\" is 501, not relayed");
@@ -141,7 +135,8 @@ main(void)
     is_int(st, 400, "t/57 case: a space inside a header name is 400");
     test_request("GET / HTTP/1.1\r\nHost: a\r\nX-Ok_1.~!: 1\r\n\r\n", &st,
                  &r);
-    ok(st == 0 && r->headers.nelts == 2, "every tchar accepted in a name");
+    is_int(st, 0, "every tchar accepted in a name");
+    is_int(r->headers.nelts, 2, "every tchar accepted in a name");
     {
         int         b, bad;
         char        req[64];
@@ -199,7 +194,8 @@ main(void)
     is_int(st, 400, "strict: a tab inside the request-target is 400");
     test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
                  "\r\n\r\n1\r\nA\r\n0\r\n\r\n", &st, &r);
-    ok(st == 0 && r->body_done, "strict: an exactly framed chunk passes");
+    is_int(st, 0, "strict: an exactly framed chunk passes");
+    ok(r->body_done, "strict: an exactly framed chunk passes");
     {
         int          e;
         llhttp_t     p;
@@ -218,7 +214,9 @@ main(void)
             llhttp_resume(&p);
             e = llhttp_execute(&p, at, strlen(at));
         }
-        ok(e != HPE_OK && e != HPE_PAUSED,
+        ok(e != HPE_OK,
+           "llhttp itself refuses chunk data without CRLF (strict mode)");
+        ok(e != HPE_PAUSED,
            "llhttp itself refuses chunk data without CRLF (strict mode)");
     }
     {
@@ -267,7 +265,8 @@ main(void)
                      "chunked body is never accepted");
         snprintf(req, sizeof(req), "%s%s", head, body);
         test_request(req, &st, &r);
-        ok(st == 0 && r->body_done, "the body itself is accepted");
+        is_int(st, 0, "the body itself is accepted");
+        ok(r->body_done, "the body itself is accepted");
     }
     /* trailers: fields the gateway sets in the head are refused there */
     {
@@ -289,13 +288,19 @@ main(void)
         test_request("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
                      "chunked\r\n\r\n1\r\nA\r\n0\r\nX-Checksum: 1\r\n"
                      "\r\n", &st, &r);
-        ok(st == 0 && r->body_done && r->headers.nelts == 2,
+        ok(st == 0,
            "another trailer field passes and is not taken as a header");
+        ok(r->body_done,
+           "another trailer field passes and is not taken as a header");
+        is_int(r->headers.nelts, 2,
+               "another trailer field passes and is not taken as a header");
     }
 
     /* responses */
-    ok(test_response("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", &r)
-       && r->upstream.done && r->upstream.status == 200, "200 response");
+    ok(test_response("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", &r),
+       "200 response");
+    ok(r->upstream.done, "200 response");
+    is_int(r->upstream.status, 200, "200 response");
     ok(!test_response("HTTP/1.1 \r\nContent-Length: 0\r\n\r\n", NULL),
        "fuzz_response crash: a status line without a code is refused");
     ok(!test_response("HTTP/1.1 20\r\nContent-Length: 0\r\n\r\n", NULL),
@@ -306,12 +311,13 @@ main(void)
                       "\r\n", NULL),
        "a response header name with a space is refused");
     ok(test_response("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content"
-                     "\r\n\r\n", &r)
-       && r->upstream.status == 204, "1xx skipped, then 204");
+                     "\r\n\r\n", &r), "1xx skipped, then 204");
+    is_int(r->upstream.status, 204, "1xx skipped, then 204: the status");
     ok(test_response("HTTP/1.1 100 Continue\r\nContent-Length: 5\r\n\r\n"
-                     "HTTP/1.1 204 No Content\r\n\r\n", &r)
-           && r->upstream.status == 204 && r->upstream.body_bytes == 0,
+                     "HTTP/1.1 204 No Content\r\n\r\n", &r),
        "fuzz_response crash: a 1xx has no body, whatever its Content-Length");
+    is_int(r->upstream.status, 204, "... the 204 is the response");
+    is_int(r->upstream.body_bytes, 0, "... and no body bytes");
 
     done_testing();
     return 0;

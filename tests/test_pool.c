@@ -46,9 +46,12 @@ main(void)
         c->data = &ids[i];
     }
     tg_pool_reset(pool);
-    ok(cleaned[0] && cleaned[1] && cleaned[2], "reset runs cleanups");
-    ok(order[0] == 2 && order[1] == 1 && order[2] == 0,
-       "cleanups run in reverse order");
+    ok(cleaned[0], "reset runs cleanups (0)");
+    ok(cleaned[1], "reset runs cleanups (1)");
+    ok(cleaned[2], "reset runs cleanups (2)");
+    is_int(order[0], 2, "cleanups run in reverse order: 2 first");
+    is_int(order[1], 1, "cleanups run in reverse order: then 1");
+    is_int(order[2], 0, "cleanups run in reverse order: 0 last");
 
     a = tg_array_create(pool, 1, sizeof(int));
     for (i = 0; i < 100; i++) {
@@ -90,8 +93,13 @@ main(void)
         }
         ok(good, "600 mixed allocations of 1-501 bytes: aligned where asked, "
                  "no overlap");
-        ok(pool->current->last <= pool->current->end
-           && pool->small_max > 400 && pool->small_max < 512,
+        ok(pool->current->last <= pool->current->end,
+           "blocks never overrun; over %zu bytes is malloc'ed",
+           pool->small_max);
+        ok(pool->small_max > 400,
+           "blocks never overrun; over %zu bytes is malloc'ed",
+           pool->small_max);
+        ok(pool->small_max < 512,
            "blocks never overrun; over %zu bytes is malloc'ed",
            pool->small_max);
     }

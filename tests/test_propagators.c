@@ -82,9 +82,10 @@ b3_rejects(const char *v, const char *why)
     tg_trace_ctx_t  tc;
 
     memset(&tc, 0xa5, sizeof(tc));
-    ok(b3(v, &tc) == TG_DECLINED && !tc.valid && !tc.deny
-           && tc.trace_id[15] == 0,
-       "b3 rejected: %s", why);
+    is_int(b3(v, &tc), TG_DECLINED, "b3 rejected: %s", why);
+    ok(!tc.valid, "b3 rejected: %s", why);
+    ok(!tc.deny, "b3 rejected: %s", why);
+    is_int(tc.trace_id[15], 0, "b3 rejected: %s", why);
 }
 
 
@@ -94,8 +95,9 @@ jaeger_rejects(const char *v, const char *why)
     tg_trace_ctx_t  tc;
 
     memset(&tc, 0xa5, sizeof(tc));
-    ok(jaeger(v, &tc) == TG_DECLINED && !tc.valid && tc.trace_id[15] == 0,
-       "jaeger rejected: %s", why);
+    is_int(jaeger(v, &tc), TG_DECLINED, "jaeger rejected: %s", why);
+    ok(!tc.valid, "jaeger rejected: %s", why);
+    is_int(tc.trace_id[15], 0, "jaeger rejected: %s", why);
 }
 
 
@@ -105,32 +107,44 @@ test_b3_single(void)
     tg_trace_ctx_t  tc;
 
     ok(b3(T32 "-" S16 "-1-" P16, &tc) == TG_OK, "b3 with all four fields");
-    ok(tc.valid && memcmp(tc.trace_id, t32_bytes, 16) == 0
-           && memcmp(tc.span_id, s16_bytes, 8) == 0,
-       "b3 ids decoded");
-    ok(tc.flags == 1 && !tc.deferred && !tc.debug, "b3 sampled 1");
+    ok(tc.valid, "b3 ids decoded");
+    ok(memcmp(tc.trace_id, t32_bytes, 16) == 0, "b3 ids decoded");
+    ok(memcmp(tc.span_id, s16_bytes, 8) == 0, "b3 ids decoded");
+    is_int(tc.flags, 1, "b3 sampled 1");
+    ok(!tc.deferred, "b3 sampled 1");
+    ok(!tc.debug, "b3 sampled 1");
 
-    ok(b3(T32 "-" S16 "-0", &tc) == TG_OK && tc.flags == 0 && !tc.deferred
-           && !tc.deny,
-       "b3 sampling 0: not sampled, still a valid context");
-    ok(b3(T32 "-" S16 "-d", &tc) == TG_OK && tc.flags == 1 && tc.debug,
-       "b3 debug: sampled + debug");
-    ok(b3(T32 "-" S16, &tc) == TG_OK && tc.deferred && tc.flags == 0,
-       "b3 without sampling: deferred");
-    ok(b3(T16 "-" S16 "-1", &tc) == TG_OK
-           && memcmp(tc.trace_id, t16_bytes, 16) == 0,
+    is_int(b3(T32 "-" S16 "-0", &tc), TG_OK,
+           "b3 sampling 0: not sampled, still a valid context");
+    is_int(tc.flags, 0, "b3 sampling 0: not sampled, still a valid context");
+    ok(!tc.deferred, "b3 sampling 0: not sampled, still a valid context");
+    ok(!tc.deny, "b3 sampling 0: not sampled, still a valid context");
+    is_int(b3(T32 "-" S16 "-d", &tc), TG_OK, "b3 debug: sampled + debug");
+    is_int(tc.flags, 1, "b3 debug: sampled + debug");
+    ok(tc.debug, "b3 debug: sampled + debug");
+    is_int(b3(T32 "-" S16, &tc), TG_OK, "b3 without sampling: deferred");
+    ok(tc.deferred, "b3 without sampling: deferred");
+    is_int(tc.flags, 0, "b3 without sampling: deferred");
+    is_int(b3(T16 "-" S16 "-1", &tc), TG_OK,
+           "b3 64-bit trace id left-padded to 128 bits");
+    ok(memcmp(tc.trace_id, t16_bytes, 16) == 0,
        "b3 64-bit trace id left-padded to 128 bits");
     ok(b3("  " T32 "-" S16 "-1 \t", &tc) == TG_OK, "b3 OWS tolerated");
     ok(b3(T32 "-" S16 "-1-0000000000000000", &tc) == TG_OK,
        "b3 zero parent span id is only checked for form");
 
     memset(&tc, 0xa5, sizeof(tc));
-    ok(b3("0", &tc) == TG_DECLINED && !tc.valid && tc.deny,
-       "b3: 0 is deny-only: declined with deny");
-    ok(b3(" 0 ", &tc) == TG_DECLINED && tc.deny, "b3: 0 with OWS");
-    ok(b3("1", &tc) == TG_DECLINED && !tc.deny && !tc.valid,
-       "b3: 1 alone (accept without ids) ignored");
-    ok(b3("d", &tc) == TG_DECLINED && !tc.deny, "b3: d alone ignored");
+    is_int(b3("0", &tc), TG_DECLINED, "b3: 0 is deny-only: declined with deny");
+    ok(!tc.valid, "b3: 0 is deny-only: declined with deny");
+    ok(tc.deny, "b3: 0 is deny-only: declined with deny");
+    is_int(b3(" 0 ", &tc), TG_DECLINED, "b3: 0 with OWS");
+    ok(tc.deny, "b3: 0 with OWS");
+    is_int(b3("1", &tc), TG_DECLINED,
+           "b3: 1 alone (accept without ids) ignored");
+    ok(!tc.deny, "b3: 1 alone (accept without ids) ignored");
+    ok(!tc.valid, "b3: 1 alone (accept without ids) ignored");
+    is_int(b3("d", &tc), TG_DECLINED, "b3: d alone ignored");
+    ok(!tc.deny, "b3: d alone ignored");
 
     b3_rejects(T32 "-" S16 "-1-" P16 "-x", "five fields");
     b3_rejects("80F198EE56343BA864FE8B2A57D3EFF7-" S16 "-1",
@@ -164,48 +178,62 @@ test_b3_multi(void)
 {
     tg_trace_ctx_t  tc;
 
-    ok(b3m(T32, S16, "1", NULL, &tc) == TG_OK && tc.valid && tc.flags == 1,
-       "multi sampled 1");
-    ok(memcmp(tc.trace_id, t32_bytes, 16) == 0
-           && memcmp(tc.span_id, s16_bytes, 8) == 0,
-       "multi ids decoded");
-    ok(b3m(T32, S16, "0", NULL, &tc) == TG_OK && tc.flags == 0
-           && !tc.deferred,
-       "multi sampled 0");
-    ok(b3m(T32, S16, "true", NULL, &tc) == TG_OK && tc.flags == 1,
+    ok(b3m(T32, S16, "1", NULL, &tc) == TG_OK, "multi sampled 1");
+    ok(tc.valid, "multi sampled 1");
+    is_int(tc.flags, 1, "multi sampled 1");
+    ok(memcmp(tc.trace_id, t32_bytes, 16) == 0, "multi ids decoded");
+    ok(memcmp(tc.span_id, s16_bytes, 8) == 0, "multi ids decoded");
+    ok(b3m(T32, S16, "0", NULL, &tc) == TG_OK, "multi sampled 0");
+    is_int(tc.flags, 0, "multi sampled 0");
+    ok(!tc.deferred, "multi sampled 0");
+    ok(b3m(T32, S16, "true", NULL, &tc) == TG_OK,
        "multi sampled true (lenient)");
-    ok(b3m(T32, S16, "False", NULL, &tc) == TG_OK && tc.flags == 0,
+    is_int(tc.flags, 1, "multi sampled true (lenient)");
+    ok(b3m(T32, S16, "False", NULL, &tc) == TG_OK,
        "multi sampled False (lenient, any case)");
-    ok(b3m(T32, S16, NULL, NULL, &tc) == TG_OK && tc.deferred
-           && tc.flags == 0,
+    is_int(tc.flags, 0, "multi sampled False (lenient, any case)");
+    ok(b3m(T32, S16, NULL, NULL, &tc) == TG_OK,
        "multi without sampled: deferred");
-    ok(b3m(T32, S16, NULL, "1", &tc) == TG_OK && tc.flags == 1 && tc.debug
-           && !tc.deferred,
+    ok(tc.deferred, "multi without sampled: deferred");
+    is_int(tc.flags, 0, "multi without sampled: deferred");
+    ok(b3m(T32, S16, NULL, "1", &tc) == TG_OK,
        "multi X-B3-Flags: 1 is debug, sampled");
-    ok(b3m(T32, S16, "0", "1", &tc) == TG_OK && tc.flags == 1 && tc.debug,
-       "debug wins over sampled 0");
-    ok(b3m(T32, S16, "1", "0", &tc) == TG_OK && tc.flags == 1 && !tc.debug,
-       "X-B3-Flags other than 1 ignored");
-    ok(b3m(T16, S16, "1", NULL, &tc) == TG_OK
-           && memcmp(tc.trace_id, t16_bytes, 16) == 0,
+    is_int(tc.flags, 1, "multi X-B3-Flags: 1 is debug, sampled");
+    ok(tc.debug, "multi X-B3-Flags: 1 is debug, sampled");
+    ok(!tc.deferred, "multi X-B3-Flags: 1 is debug, sampled");
+    is_int(b3m(T32, S16, "0", "1", &tc), TG_OK, "debug wins over sampled 0");
+    is_int(tc.flags, 1, "debug wins over sampled 0");
+    ok(tc.debug, "debug wins over sampled 0");
+    is_int(b3m(T32, S16, "1", "0", &tc), TG_OK,
+           "X-B3-Flags other than 1 ignored");
+    is_int(tc.flags, 1, "X-B3-Flags other than 1 ignored");
+    ok(!tc.debug, "X-B3-Flags other than 1 ignored");
+    ok(b3m(T16, S16, "1", NULL, &tc) == TG_OK,
+       "multi 64-bit trace id left-padded");
+    ok(memcmp(tc.trace_id, t16_bytes, 16) == 0,
        "multi 64-bit trace id left-padded");
     ok(b3m(" " T32 " ", "\t" S16, " 1 ", " 1", &tc) == TG_OK,
        "multi OWS tolerated in every header");
 
     memset(&tc, 0xa5, sizeof(tc));
-    ok(b3m(NULL, NULL, "0", NULL, &tc) == TG_DECLINED && tc.deny
-           && !tc.valid,
+    ok(b3m(NULL, NULL, "0", NULL, &tc) == TG_DECLINED,
        "multi X-B3-Sampled: 0 alone is a deny");
-    ok(b3m(NULL, NULL, "1", NULL, &tc) == TG_DECLINED && !tc.deny,
+    ok(tc.deny, "multi X-B3-Sampled: 0 alone is a deny");
+    ok(!tc.valid, "multi X-B3-Sampled: 0 alone is a deny");
+    ok(b3m(NULL, NULL, "1", NULL, &tc) == TG_DECLINED,
        "multi X-B3-Sampled: 1 alone ignored");
-    ok(b3m(NULL, NULL, "0", "1", &tc) == TG_DECLINED && !tc.deny,
+    ok(!tc.deny, "multi X-B3-Sampled: 1 alone ignored");
+    ok(b3m(NULL, NULL, "0", "1", &tc) == TG_DECLINED,
        "multi sampled 0 with debug is not a deny");
-    ok(b3m(T32, NULL, "0", NULL, &tc) == TG_DECLINED && !tc.deny,
+    ok(!tc.deny, "multi sampled 0 with debug is not a deny");
+    ok(b3m(T32, NULL, "0", NULL, &tc) == TG_DECLINED,
        "multi trace id without span id: declined, not a deny");
+    ok(!tc.deny, "multi trace id without span id: declined, not a deny");
     ok(b3m(NULL, S16, "1", NULL, &tc) == TG_DECLINED,
        "multi span id without trace id: declined");
-    ok(b3m(T32, S16, "yes", NULL, &tc) == TG_DECLINED && !tc.valid,
+    ok(b3m(T32, S16, "yes", NULL, &tc) == TG_DECLINED,
        "multi sampled yes: declined");
+    ok(!tc.valid, "multi sampled yes: declined");
     ok(b3m(T32, S16, "", NULL, &tc) == TG_DECLINED, "multi sampled empty");
     ok(b3m(T32, "e457b5a2e4d86bd", "1", NULL, &tc) == TG_DECLINED,
        "multi 15-hex span id");
@@ -228,43 +256,55 @@ test_jaeger(void)
     tg_trace_ctx_t  tc;
     u_char          want[16];
 
-    ok(jaeger(T32 ":" S16 ":0:1", &tc) == TG_OK && tc.valid
-           && tc.flags == 1 && !tc.debug,
-       "jaeger sampled");
-    ok(memcmp(tc.trace_id, t32_bytes, 16) == 0
-           && memcmp(tc.span_id, s16_bytes, 8) == 0,
-       "jaeger ids decoded");
-    ok(jaeger(T32 ":" S16 ":" P16 ":0", &tc) == TG_OK && tc.flags == 0,
-       "jaeger not sampled, parent given");
-    ok(jaeger(T32 ":" S16 ":0:01", &tc) == TG_OK && tc.flags == 1,
-       "jaeger two-digit flags");
-    ok(jaeger(T32 ":" S16 ":0:3", &tc) == TG_OK && tc.flags == 1 && tc.debug,
-       "jaeger flags 3: sampled + debug");
-    ok(jaeger(T32 ":" S16 ":0:2", &tc) == TG_OK && tc.flags == 1 && tc.debug,
-       "jaeger debug implies sampled");
-    ok(jaeger(T32 ":" S16 ":0:ff", &tc) == TG_OK && tc.flags == 1,
-       "jaeger unknown flag bits dropped");
-    ok(jaeger(T32 ":" S16 ":0:4", &tc) == TG_OK && tc.flags == 0,
-       "jaeger flag 4 alone is not sampled");
-    ok(jaeger(T16 ":" S16 ":0:1", &tc) == TG_OK
-           && memcmp(tc.trace_id, t16_bytes, 16) == 0,
+    is_int(jaeger(T32 ":" S16 ":0:1", &tc), TG_OK, "jaeger sampled");
+    ok(tc.valid, "jaeger sampled");
+    is_int(tc.flags, 1, "jaeger sampled");
+    ok(!tc.debug, "jaeger sampled");
+    ok(memcmp(tc.trace_id, t32_bytes, 16) == 0, "jaeger ids decoded");
+    ok(memcmp(tc.span_id, s16_bytes, 8) == 0, "jaeger ids decoded");
+    is_int(jaeger(T32 ":" S16 ":" P16 ":0", &tc), TG_OK,
+           "jaeger not sampled, parent given");
+    is_int(tc.flags, 0, "jaeger not sampled, parent given");
+    is_int(jaeger(T32 ":" S16 ":0:01", &tc), TG_OK, "jaeger two-digit flags");
+    is_int(tc.flags, 1, "jaeger two-digit flags");
+    is_int(jaeger(T32 ":" S16 ":0:3", &tc), TG_OK,
+           "jaeger flags 3: sampled + debug");
+    is_int(tc.flags, 1, "jaeger flags 3: sampled + debug");
+    ok(tc.debug, "jaeger flags 3: sampled + debug");
+    is_int(jaeger(T32 ":" S16 ":0:2", &tc), TG_OK,
+           "jaeger debug implies sampled");
+    is_int(tc.flags, 1, "jaeger debug implies sampled");
+    ok(tc.debug, "jaeger debug implies sampled");
+    is_int(jaeger(T32 ":" S16 ":0:ff", &tc), TG_OK,
+           "jaeger unknown flag bits dropped");
+    is_int(tc.flags, 1, "jaeger unknown flag bits dropped");
+    is_int(jaeger(T32 ":" S16 ":0:4", &tc), TG_OK,
+           "jaeger flag 4 alone is not sampled");
+    is_int(tc.flags, 0, "jaeger flag 4 alone is not sampled");
+    is_int(jaeger(T16 ":" S16 ":0:1", &tc), TG_OK,
+           "jaeger 64-bit trace id left-padded");
+    ok(memcmp(tc.trace_id, t16_bytes, 16) == 0,
        "jaeger 64-bit trace id left-padded");
 
     memset(want, 0, sizeof(want));
     want[14] = 0x0a;
     want[15] = 0xbc;
-    ok(jaeger("abc:def:0:1", &tc) == TG_OK
-           && memcmp(tc.trace_id, want, 16) == 0,
-       "jaeger short trace id left-padded");
-    ok(tc.span_id[6] == 0x0d && tc.span_id[7] == 0xef
-           && tc.span_id[0] == 0 && tc.span_id[5] == 0,
-       "jaeger short span id left-padded");
-    ok(jaeger("1:1:0:1", &tc) == TG_OK && tc.trace_id[15] == 1,
-       "jaeger one-digit ids");
+    is_int(jaeger("abc:def:0:1", &tc), TG_OK,
+           "jaeger short trace id left-padded");
+    ok(memcmp(tc.trace_id, want, 16) == 0, "jaeger short trace id left-padded");
+    is_int(tc.span_id[6], 0x0d, "jaeger short span id left-padded");
+    is_int(tc.span_id[7], 0xef, "jaeger short span id left-padded");
+    is_int(tc.span_id[0], 0, "jaeger short span id left-padded");
+    is_int(tc.span_id[5], 0, "jaeger short span id left-padded");
+    is_int(jaeger("1:1:0:1", &tc), TG_OK, "jaeger one-digit ids");
+    is_int(tc.trace_id[15], 1, "jaeger one-digit ids");
 
-    ok(jaeger(T32 "%3A" S16 "%3A0%3A1", &tc) == TG_OK && tc.flags == 1
-           && memcmp(tc.trace_id, t32_bytes, 16) == 0
-           && memcmp(tc.span_id, s16_bytes, 8) == 0,
+    is_int(jaeger(T32 "%3A" S16 "%3A0%3A1", &tc), TG_OK,
+           "jaeger URL-encoded %%3A separators");
+    is_int(tc.flags, 1, "jaeger URL-encoded %%3A separators");
+    ok(memcmp(tc.trace_id, t32_bytes, 16) == 0,
+       "jaeger URL-encoded %%3A separators");
+    ok(memcmp(tc.span_id, s16_bytes, 8) == 0,
        "jaeger URL-encoded %%3A separators");
     ok(jaeger(T32 "%3a" S16 "%3a0%3a1", &tc) == TG_OK,
        "jaeger lowercase %%3a separators");
@@ -314,9 +354,9 @@ test_format(void)
            "b3 64-bit id sent as 32 hex");
     v.data = buf;
     v.len = (size_t) (end - buf);
-    ok(tg_trace_parse_b3(&v, &tc) == TG_OK
-           && memcmp(tc.trace_id, t16_bytes, 16) == 0 && tc.flags == 1,
-       "b3 format/parse round trip");
+    is_int(tg_trace_parse_b3(&v, &tc), TG_OK, "b3 format/parse round trip");
+    ok(memcmp(tc.trace_id, t16_bytes, 16) == 0, "b3 format/parse round trip");
+    is_int(tc.flags, 1, "b3 format/parse round trip");
 
     memset(&m, 'X', sizeof(m));
     tg_trace_format_b3_multi(&m, t32_bytes, s16_bytes, 1);
@@ -334,10 +374,12 @@ test_format(void)
            "jaeger keeps only the sampled bit");
     v.data = buf;
     v.len = (size_t) (end - buf);
-    ok(tg_trace_parse_jaeger(&v, &tc) == TG_OK
-           && memcmp(tc.trace_id, t32_bytes, 16) == 0
-           && memcmp(tc.span_id, s16_bytes, 8) == 0 && tc.flags == 0,
+    is_int(tg_trace_parse_jaeger(&v, &tc), TG_OK,
+           "jaeger format/parse round trip");
+    ok(memcmp(tc.trace_id, t32_bytes, 16) == 0,
        "jaeger format/parse round trip");
+    ok(memcmp(tc.span_id, s16_bytes, 8) == 0, "jaeger format/parse round trip");
+    is_int(tc.flags, 0, "jaeger format/parse round trip");
 }
 
 
@@ -346,32 +388,40 @@ test_propagators(void)
 {
     tg_trace_propagators_t  p;
 
-    ok(props("tracecontext,b3,b3multi,jaeger", &p) == TG_OK && p.n == 4,
-       "all four propagators");
-    ok(p.order[0] == TG_TRACE_PROP_TRACECONTEXT
-           && p.order[1] == TG_TRACE_PROP_B3
-           && p.order[2] == TG_TRACE_PROP_B3MULTI
-           && p.order[3] == TG_TRACE_PROP_JAEGER,
-       "order as listed");
-    ok(props(" jaeger , tracecontext ", &p) == TG_OK && p.n == 2
-           && p.order[0] == TG_TRACE_PROP_JAEGER
-           && p.order[1] == TG_TRACE_PROP_TRACECONTEXT,
-       "order kept, OWS trimmed");
-    ok(props("b3,b3,tracecontext,b3", &p) == TG_OK && p.n == 2
-           && p.order[0] == TG_TRACE_PROP_B3
-           && p.order[1] == TG_TRACE_PROP_TRACECONTEXT,
-       "duplicates ignored, first position kept");
-    ok(props("TraceContext,B3Multi", &p) == TG_OK && p.n == 2
-           && p.order[1] == TG_TRACE_PROP_B3MULTI,
-       "names are case-insensitive");
-    ok(props("tracecontext,,b3,", &p) == TG_OK && p.n == 2,
-       "empty members skipped");
-    ok(props("tracecontext,baggage", &p) == TG_OK && p.n == 1
-           && p.order[0] == TG_TRACE_PROP_TRACECONTEXT,
-       "baggage accepted and ignored (OTel default list)");
-    ok(props("none", &p) == TG_OK && p.n == 0, "none: propagate nothing");
-    ok(props("tracecontext,none", &p) == TG_OK && p.n == 0,
-       "none wins over the others");
+    is_int(props("tracecontext,b3,b3multi,jaeger", &p), TG_OK,
+           "all four propagators");
+    is_int(p.n, 4, "all four propagators");
+    is_int(p.order[0], TG_TRACE_PROP_TRACECONTEXT, "order as listed");
+    is_int(p.order[1], TG_TRACE_PROP_B3, "order as listed");
+    is_int(p.order[2], TG_TRACE_PROP_B3MULTI, "order as listed");
+    is_int(p.order[3], TG_TRACE_PROP_JAEGER, "order as listed");
+    is_int(props(" jaeger , tracecontext ", &p), TG_OK,
+           "order kept, OWS trimmed");
+    is_int(p.n, 2, "order kept, OWS trimmed");
+    is_int(p.order[0], TG_TRACE_PROP_JAEGER, "order kept, OWS trimmed");
+    is_int(p.order[1], TG_TRACE_PROP_TRACECONTEXT, "order kept, OWS trimmed");
+    is_int(props("b3,b3,tracecontext,b3", &p), TG_OK,
+           "duplicates ignored, first position kept");
+    is_int(p.n, 2, "duplicates ignored, first position kept");
+    is_int(p.order[0], TG_TRACE_PROP_B3,
+           "duplicates ignored, first position kept");
+    is_int(p.order[1], TG_TRACE_PROP_TRACECONTEXT,
+           "duplicates ignored, first position kept");
+    is_int(props("TraceContext,B3Multi", &p), TG_OK,
+           "names are case-insensitive");
+    is_int(p.n, 2, "names are case-insensitive");
+    is_int(p.order[1], TG_TRACE_PROP_B3MULTI, "names are case-insensitive");
+    is_int(props("tracecontext,,b3,", &p), TG_OK, "empty members skipped");
+    is_int(p.n, 2, "empty members skipped");
+    is_int(props("tracecontext,baggage", &p), TG_OK,
+           "baggage accepted and ignored (OTel default list)");
+    is_int(p.n, 1, "baggage accepted and ignored (OTel default list)");
+    is_int(p.order[0], TG_TRACE_PROP_TRACECONTEXT,
+           "baggage accepted and ignored (OTel default list)");
+    is_int(props("none", &p), TG_OK, "none: propagate nothing");
+    is_int(p.n, 0, "none: propagate nothing");
+    is_int(props("tracecontext,none", &p), TG_OK, "none wins over the others");
+    is_int(p.n, 0, "none wins over the others");
     ok(props("xray", &p) == TG_ERROR, "unsupported xray: error");
     ok(props("tracecontext,b4", &p) == TG_ERROR, "unknown name: error");
     ok(props("trace context", &p) == TG_ERROR, "inner space: error");
@@ -379,14 +429,16 @@ test_propagators(void)
     ok(props(" , ", &p) == TG_ERROR, "list of empty members: error");
 
     ok(props("b3multi,tracecontext", &p) == TG_OK, "parsed for inject");
-    ok(tg_trace_propagators_inject(&p, TG_TRACE_PROP_B3MULTI)
-           && tg_trace_propagators_inject(&p, TG_TRACE_PROP_TRACECONTEXT),
+    ok(tg_trace_propagators_inject(&p, TG_TRACE_PROP_B3MULTI),
        "listed propagators injected");
-    ok(!tg_trace_propagators_inject(&p, TG_TRACE_PROP_B3)
-           && !tg_trace_propagators_inject(&p, TG_TRACE_PROP_JAEGER),
+    ok(tg_trace_propagators_inject(&p, TG_TRACE_PROP_TRACECONTEXT),
+       "listed propagators injected");
+    ok(!tg_trace_propagators_inject(&p, TG_TRACE_PROP_B3),
        "others not injected");
-    ok(props("none", &p) == TG_OK
-           && !tg_trace_propagators_inject(&p, TG_TRACE_PROP_TRACECONTEXT),
+    ok(!tg_trace_propagators_inject(&p, TG_TRACE_PROP_JAEGER),
+       "others not injected");
+    is_int(props("none", &p), TG_OK, "none injects nothing");
+    ok(!tg_trace_propagators_inject(&p, TG_TRACE_PROP_TRACECONTEXT),
        "none injects nothing");
 }
 
@@ -428,28 +480,32 @@ test_extract(void)
     set_hdr(&c, TG_TRACE_HDR_B3, &s[1], T32 "-" S16 "-0");
 
     props("tracecontext,b3", &p);
-    ok(tg_trace_extract(&p, &c, &tc, &src, &ndup) == TG_OK
-           && src == TG_TRACE_PROP_TRACECONTEXT && tc.trace_id[0] == 0x0a,
-       "tracecontext listed first wins");
+    is_int(tg_trace_extract(&p, &c, &tc, &src, &ndup), TG_OK,
+           "tracecontext listed first wins");
+    is_int(src, TG_TRACE_PROP_TRACECONTEXT, "tracecontext listed first wins");
+    is_int(tc.trace_id[0], 0x0a, "tracecontext listed first wins");
     is_int(ndup, 2, "ndup passed through from traceparent");
 
     props("b3,tracecontext", &p);
-    ok(tg_trace_extract(&p, &c, &tc, &src, &ndup) == TG_OK
-           && src == TG_TRACE_PROP_B3
-           && memcmp(tc.trace_id, t32_bytes, 16) == 0 && tc.flags == 0,
-       "b3 listed first wins");
+    is_int(tg_trace_extract(&p, &c, &tc, &src, &ndup), TG_OK,
+           "b3 listed first wins");
+    is_int(src, TG_TRACE_PROP_B3, "b3 listed first wins");
+    ok(memcmp(tc.trace_id, t32_bytes, 16) == 0, "b3 listed first wins");
+    is_int(tc.flags, 0, "b3 listed first wins");
     is_int(ndup, 0, "ndup 0 for b3");
 
     set_hdr(&c, TG_TRACE_HDR_TRACEPARENT, &s[0], "garbage");
     props("tracecontext,b3", &p);
-    ok(tg_trace_extract(&p, &c, &tc, &src, NULL) == TG_OK
-           && src == TG_TRACE_PROP_B3,
+    ok(tg_trace_extract(&p, &c, &tc, &src, NULL) == TG_OK,
        "invalid traceparent falls through to b3");
+    is_int(src, TG_TRACE_PROP_B3, "invalid traceparent falls through to b3");
 
     props("tracecontext", &p);
-    ok(tg_trace_extract(&p, &c, &tc, &src, &ndup) == TG_DECLINED
-           && src == 0 && !tc.valid && !tc.deny,
-       "b3 not listed: declined");
+    is_int(tg_trace_extract(&p, &c, &tc, &src, &ndup), TG_DECLINED,
+           "b3 not listed: declined");
+    is_int(src, 0, "b3 not listed: declined");
+    ok(!tc.valid, "b3 not listed: declined");
+    ok(!tc.deny, "b3 not listed: declined");
 
     /* single header precedes multi; invalid single falls back to multi */
     memset(&c, 0, sizeof(c));
@@ -457,31 +513,38 @@ test_extract(void)
     set_hdr(&c, TG_TRACE_HDR_B3_TRACE_ID, &s[2], T16);
     set_hdr(&c, TG_TRACE_HDR_B3_SPAN_ID, &s[3], S16);
     props("b3multi", &p);
-    ok(tg_trace_extract(&p, &c, &tc, &src, NULL) == TG_OK
-           && src == TG_TRACE_PROP_B3MULTI
-           && memcmp(tc.trace_id, t32_bytes, 16) == 0,
+    ok(tg_trace_extract(&p, &c, &tc, &src, NULL) == TG_OK,
+       "b3multi extraction: single header takes precedence");
+    is_int(src, TG_TRACE_PROP_B3MULTI,
+           "b3multi extraction: single header takes precedence");
+    ok(memcmp(tc.trace_id, t32_bytes, 16) == 0,
        "b3multi extraction: single header takes precedence");
     set_hdr(&c, TG_TRACE_HDR_B3, &s[1], "bogus");
-    ok(tg_trace_extract(&p, &c, &tc, &src, NULL) == TG_OK
-           && memcmp(tc.trace_id, t16_bytes, 16) == 0 && tc.deferred,
+    ok(tg_trace_extract(&p, &c, &tc, &src, NULL) == TG_OK,
        "invalid single header: multi headers used");
+    ok(memcmp(tc.trace_id, t16_bytes, 16) == 0,
+       "invalid single header: multi headers used");
+    ok(tc.deferred, "invalid single header: multi headers used");
 
     /* deny */
     memset(&c, 0, sizeof(c));
     set_hdr(&c, TG_TRACE_HDR_B3, &s[1], "0");
     props("tracecontext,b3", &p);
-    ok(tg_trace_extract(&p, &c, &tc, &src, NULL) == TG_DECLINED && tc.deny
-           && !tc.valid,
+    ok(tg_trace_extract(&p, &c, &tc, &src, NULL) == TG_DECLINED,
        "b3: 0 alone: declined with deny");
+    ok(tc.deny, "b3: 0 alone: declined with deny");
+    ok(!tc.valid, "b3: 0 alone: declined with deny");
     set_hdr(&c, TG_TRACE_HDR_TRACEPARENT, &s[0],
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
-    ok(tg_trace_extract(&p, &c, &tc, &src, NULL) == TG_OK && !tc.deny
-           && tc.flags == 1,
+    ok(tg_trace_extract(&p, &c, &tc, &src, NULL) == TG_OK,
        "deny does not override a valid traceparent");
+    ok(!tc.deny, "deny does not override a valid traceparent");
+    is_int(tc.flags, 1, "deny does not override a valid traceparent");
     memset(&c, 0, sizeof(c));
     set_hdr(&c, TG_TRACE_HDR_B3_SAMPLED, &s[4], "0");
-    ok(tg_trace_extract(&p, &c, &tc, &src, NULL) == TG_DECLINED && tc.deny,
+    ok(tg_trace_extract(&p, &c, &tc, &src, NULL) == TG_DECLINED,
        "X-B3-Sampled: 0 alone: deny");
+    ok(tc.deny, "X-B3-Sampled: 0 alone: deny");
 
     /* jaeger: first member of the first line */
     memset(&c, 0, sizeof(c));
@@ -492,10 +555,11 @@ test_extract(void)
     c.hdr[TG_TRACE_HDR_UBER_TRACE_ID].lines = &s[5];
     c.hdr[TG_TRACE_HDR_UBER_TRACE_ID].n = 2;
     props("jaeger", &p);
-    ok(tg_trace_extract(&p, &c, &tc, &src, NULL) == TG_OK
-           && src == TG_TRACE_PROP_JAEGER && tc.trace_id[15] == 0xbc
-           && tc.flags == 1,
+    ok(tg_trace_extract(&p, &c, &tc, &src, NULL) == TG_OK,
        "jaeger first value wins");
+    is_int(src, TG_TRACE_PROP_JAEGER, "jaeger first value wins");
+    is_int(tc.trace_id[15], 0xbc, "jaeger first value wins");
+    is_int(tc.flags, 1, "jaeger first value wins");
 
     props("none", &p);
     ok(tg_trace_extract(&p, &c, &tc, &src, NULL) == TG_DECLINED,
@@ -503,9 +567,10 @@ test_extract(void)
 
     memset(&c, 0, sizeof(c));
     props("tracecontext,b3,b3multi,jaeger", &p);
-    ok(tg_trace_extract(&p, &c, &tc, NULL, NULL) == TG_DECLINED
-           && !tc.valid && !tc.deny,
+    ok(tg_trace_extract(&p, &c, &tc, NULL, NULL) == TG_DECLINED,
        "no headers at all: declined");
+    ok(!tc.valid, "no headers at all: declined");
+    ok(!tc.deny, "no headers at all: declined");
 }
 
 

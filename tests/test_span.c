@@ -154,25 +154,30 @@ main(void)
 
     tg_span_init(&a);
     tg_span_str_lit(&a, "url.path", (u_char *) "", 0);
-    ok(a.attr_len == sizeof(test_attr_str)
-       && memcmp(a.attrs, test_attr_str, sizeof(test_attr_str)) == 0,
+    is_int(a.attr_len, sizeof(test_attr_str),
+           "a string attribute's bytes (an empty value is written)");
+    ok(memcmp(a.attrs, test_attr_str, sizeof(test_attr_str)) == 0,
        "a string attribute's bytes (an empty value is written)");
     tg_span_init(&a);
     tg_span_int_lit(&a, "n", -1);
-    ok(a.attr_len == sizeof(test_attr_int)
-       && memcmp(a.attrs, test_attr_int, sizeof(test_attr_int)) == 0,
+    is_int(a.attr_len, sizeof(test_attr_int),
+           "an int attribute's bytes (negative: 10-byte varint)");
+    ok(memcmp(a.attrs, test_attr_int, sizeof(test_attr_int)) == 0,
        "an int attribute's bytes (negative: 10-byte varint)");
     tg_span_init(&a);
     tg_span_add_bool(&a, "", 7);
-    ok(a.attr_len == sizeof(test_attr_bool)
-       && memcmp(a.attrs, test_attr_bool, sizeof(test_attr_bool)) == 0,
+    is_int(a.attr_len, sizeof(test_attr_bool),
+           "a bool attribute with an empty key: no key field, value 1");
+    ok(memcmp(a.attrs, test_attr_bool, sizeof(test_attr_bool)) == 0,
        "a bool attribute with an empty key: no key field, value 1");
 
     /* an empty value may come as NULL (an absent header, an empty query) */
     tg_span_init(&a);
-    ok(tg_span_str_lit(&a, "url.path", NULL, 0) == TG_OK
-       && a.attr_len == sizeof(test_attr_str)
-       && memcmp(a.attrs, test_attr_str, sizeof(test_attr_str)) == 0,
+    ok(tg_span_str_lit(&a, "url.path", NULL, 0) == TG_OK,
+       "a NULL empty value is written as \"\"");
+    is_int(a.attr_len, sizeof(test_attr_str),
+           "a NULL empty value is written as \"\"");
+    ok(memcmp(a.attrs, test_attr_str, sizeof(test_attr_str)) == 0,
        "a NULL empty value is written as \"\"");
 
     /* the literal forms write what the checked ones write */
@@ -184,21 +189,26 @@ main(void)
     tg_span_add_str(&b, "http.request.method", (u_char *) "GET", 3);
     tg_span_add_int(&b, "http.response.status_code", 200);
     tg_span_add_bool(&b, "tracegate.traceparent_repaired", 1);
-    ok(a.nattrs == 3 && a.attr_len == b.attr_len
-       && memcmp(a.attrs, b.attrs, a.attr_len) == 0,
+    is_int(a.nattrs, 3, "literal keys give the same bytes as checked keys");
+    ok(a.attr_len == b.attr_len,
+       "literal keys give the same bytes as checked keys");
+    ok(memcmp(a.attrs, b.attrs, a.attr_len) == 0,
        "literal keys give the same bytes as checked keys");
     off = 0;
     n = 0;
     while (tg_span_attr_next(&a, &off, &at)) {
         n++;
     }
-    ok(n == 3 && off == a.attr_len, "all three read back");
-    ok(tg_span_attr_find(&a, "http.response.status_code", &at)
-       && at.type == TG_SPAN_ATTR_INT && at.num == 200,
+    is_int(n, 3, "all three read back");
+    ok(off == a.attr_len, "all three read back");
+    ok(tg_span_attr_find(&a, "http.response.status_code", &at),
        "found by key: int 200");
-    ok(tg_span_attr_find(&a, "tracegate.traceparent_repaired", &at)
-       && at.type == TG_SPAN_ATTR_BOOL && at.num == 1,
+    is_int(at.type, TG_SPAN_ATTR_INT, "found by key: int 200");
+    is_int(at.num, 200, "found by key: int 200");
+    ok(tg_span_attr_find(&a, "tracegate.traceparent_repaired", &at),
        "found by key: bool true");
+    is_int(at.type, TG_SPAN_ATTR_BOOL, "found by key: bool true");
+    is_int(at.num, 1, "found by key: bool true");
     ok(!tg_span_attr_find(&a, "http.request", &at), "a prefix is no match");
 
     /* repair when added: the key too; NUL is replaced like a bad byte */
@@ -227,13 +237,15 @@ main(void)
     for (i = 0; i < 4; i++) {
         tg_span_int_lit(&a, "n", (int64_t) i);
     }
-    ok(a.nattrs == 2 && a.dropped_attrs == 2, "count limit: 2 kept, 2 dropped");
+    is_int(a.nattrs, 2, "count limit: 2 kept, 2 dropped");
+    is_int(a.dropped_attrs, 2, "count limit: 2 kept, 2 dropped");
     tg_span_init(&a);
     memset(v, 'k', sizeof(v));
-    ok(tg_span_add_strk(&a, (char *) v, 256, (u_char *) "x", 1) == TG_DECLINED
-       && tg_span_add_strk(&a, (char *) v, 255, (u_char *) "x", 1) == TG_OK
-       && a.dropped_attrs == 1,
-       "a 256-byte key is dropped, 255 kept");
+    is_int(tg_span_add_strk(&a, (char *) v, 256, (u_char *) "x", 1),
+           TG_DECLINED, "a 256-byte key is dropped, 255 kept");
+    is_int(tg_span_add_strk(&a, (char *) v, 255, (u_char *) "x", 1), TG_OK,
+           "a 256-byte key is dropped, 255 kept");
+    is_int(a.dropped_attrs, 1, "a 256-byte key is dropped, 255 kept");
 
     /* room: values that do not fit are dropped whole, later ones still fit */
     tg_span_init(&a);
@@ -242,13 +254,16 @@ main(void)
         /* fill */
     }
     /* 1 + 2 field, 1 + 1 + 1 key, 1 + 2 value, 1 + 2 + 300 string */
-    ok(i == TG_SPAN_ATTR_BYTES / 312 && a.dropped_attrs == 1,
-       "%zu 300-byte values fit (312 bytes each)", i);
+    is_int(i, TG_SPAN_ATTR_BYTES / 312,
+           "%zu 300-byte values fit (312 bytes each)", i);
+    is_int(a.dropped_attrs, 1, "%zu 300-byte values fit (312 bytes each)", i);
     n = TG_SPAN_ATTR_BYTES - a.attr_len - 12;
-    ok(tg_span_add_str(&a, "k", v, n + 1) == TG_DECLINED
-       && tg_span_add_str(&a, "k", v, n) == TG_OK
-       && a.attr_len == TG_SPAN_ATTR_BYTES,
-       "a value that fills the rest exactly is kept, one byte more is not");
+    is_int(tg_span_add_str(&a, "k", v, n + 1), TG_DECLINED,
+           "a value that fills the rest exactly is kept, one byte more is not");
+    is_int(tg_span_add_str(&a, "k", v, n), TG_OK,
+           "a value that fills the rest exactly is kept, one byte more is not");
+    is_int(a.attr_len, TG_SPAN_ATTR_BYTES,
+           "a value that fills the rest exactly is kept, one byte more is not");
 
     /* reading stops at bytes it cannot read, never past attr_len */
     tg_span_init(&a);

@@ -76,9 +76,9 @@ main(void)
         }
         ok(bad == 0, "hex encode: every length 0..259, all byte values");
     }
-    ok(tg_hex_decode_lc(bytes, (const u_char *) "0af700ff", 4) == TG_OK
-           && memcmp(bytes, "\x0a\xf7\x00\xff", 4) == 0,
-       "hex decode lowercase");
+    is_int(tg_hex_decode_lc(bytes, (const u_char *) "0af700ff", 4), TG_OK,
+           "hex decode lowercase");
+    ok(memcmp(bytes, "\x0a\xf7\x00\xff", 4) == 0, "hex decode lowercase");
     ok(tg_hex_decode_lc(bytes, (const u_char *) "0AF700FF", 4) == TG_ERROR,
        "uppercase hex rejected");
 
@@ -88,26 +88,34 @@ main(void)
 
     tg_str_t  t1 = tg_string("30s"), t2 = tg_string("250ms"),
               t3 = tg_string("2m"), t4 = tg_string("5x"), t5 = tg_string("");
-    ok(tg_parse_time_ms(&t1, &v) == TG_OK && v == 30000, "30s");
-    ok(tg_parse_time_ms(&t2, &v) == TG_OK && v == 250, "250ms");
-    ok(tg_parse_time_ms(&t3, &v) == TG_OK && v == 120000, "2m");
+    is_int(tg_parse_time_ms(&t1, &v), TG_OK, "30s");
+    is_int(v, 30000, "30s");
+    is_int(tg_parse_time_ms(&t2, &v), TG_OK, "250ms");
+    is_int(v, 250, "250ms");
+    is_int(tg_parse_time_ms(&t3, &v), TG_OK, "2m");
+    is_int(v, 120000, "2m");
     ok(tg_parse_time_ms(&t4, &v) == TG_ERROR, "5x rejected");
     ok(tg_parse_time_ms(&t5, &v) == TG_ERROR, "empty time rejected");
 
     tg_str_t  z1 = tg_string("16k"), z2 = tg_string("1m"),
               z3 = tg_string("12"), z4 = tg_string("1kb");
-    ok(tg_parse_size(&z1, &v) == TG_OK && v == 16384, "16k");
-    ok(tg_parse_size(&z2, &v) == TG_OK && v == 1048576, "1m");
-    ok(tg_parse_size(&z3, &v) == TG_OK && v == 12, "12");
+    is_int(tg_parse_size(&z1, &v), TG_OK, "16k");
+    is_int(v, 16384, "16k");
+    is_int(tg_parse_size(&z2, &v), TG_OK, "1m");
+    is_int(v, 1048576, "1m");
+    is_int(tg_parse_size(&z3, &v), TG_OK, "12");
+    is_int(v, 12, "12");
     ok(tg_parse_size(&z4, &v) == TG_ERROR, "1kb rejected");
     ok(tg_atoi((const u_char *) "99999999999999999999", 20, &v) == TG_ERROR,
        "overflow rejected");
 
     rest = (tg_str_t) tg_string("a, \"b,c\" ,, d");
-    ok(tg_str_next_token(&rest, ',', &tok) && tok.len == 1, "token a");
+    ok(tg_str_next_token(&rest, ',', &tok), "token a");
+    is_int(tok.len, 1, "token a");
     ok(tg_str_next_token(&rest, ',', &tok), "quoted token");
     is_mem(tok.data, tok.len, "\"b,c\"", "comma inside quotes kept");
-    ok(tg_str_next_token(&rest, ',', &tok) && tok.len == 0, "empty member");
+    ok(tg_str_next_token(&rest, ',', &tok), "empty member");
+    is_int(tok.len, 0, "empty member");
     ok(tg_str_next_token(&rest, ',', &tok), "last token");
     is_mem(tok.data, tok.len, "d", "last token trimmed");
     ok(!tg_str_next_token(&rest, ',', &tok), "end of list");

@@ -40,9 +40,11 @@ rejects(const char *s, const char *why)
 
     memset(&tc, 0xa5, sizeof(tc));
     rc = parse(s, &tc);
-    ok(rc == TG_DECLINED && !tc.valid && tc.flags == 0
-           && tc.trace_id[0] == 0 && tc.span_id[0] == 0,
-       "rejected: %s", why);
+    is_int(rc, TG_DECLINED, "rejected: %s", why);
+    ok(!tc.valid, "rejected: %s", why);
+    is_int(tc.flags, 0, "rejected: %s", why);
+    is_int(tc.trace_id[0], 0, "rejected: %s", why);
+    is_int(tc.span_id[0], 0, "rejected: %s", why);
 }
 
 
@@ -71,15 +73,15 @@ test_valid(void)
     ok(memcmp(tc.span_id, tp_span_bytes, 8) == 0, "parent id decoded");
     is_int(tc.flags, 0x01, "sampled flag");
 
-    ok(parse("00-" TP_TRACE "-" TP_SPAN "-00", &tc) == TG_OK
-           && tc.flags == 0,
-       "unsampled flags 00");
-    ok(parse("00-" TP_TRACE "-" TP_SPAN "-ff", &tc) == TG_OK
-           && tc.flags == 0xff,
-       "unknown flag bits accepted and kept as received");
-    ok(parse("00-" TP_TRACE "-" TP_SPAN "-09", &tc) == TG_OK
-           && tc.flags == 0x09,
-       "flags 09 kept");
+    is_int(parse("00-" TP_TRACE "-" TP_SPAN "-00", &tc), TG_OK,
+           "unsampled flags 00");
+    is_int(tc.flags, 0, "unsampled flags 00");
+    is_int(parse("00-" TP_TRACE "-" TP_SPAN "-ff", &tc), TG_OK,
+           "unknown flag bits accepted and kept as received");
+    is_int(tc.flags, 0xff, "unknown flag bits accepted and kept as received");
+    is_int(parse("00-" TP_TRACE "-" TP_SPAN "-09", &tc), TG_OK,
+           "flags 09 kept");
+    is_int(tc.flags, 0x09, "flags 09 kept");
     ok(parse("01-" TP_TRACE "-" TP_SPAN "-01", &tc) == TG_OK,
        "version 01 exactly 55 bytes accepted");
     ok(parse("fe-" TP_TRACE "-" TP_SPAN "-01", &tc) == TG_OK,
@@ -171,12 +173,13 @@ test_ows(void)
 {
     tg_trace_ctx_t  tc;
 
-    ok(parse("  " TP_VALID, &tc) == TG_OK && tc.valid,
-       "leading spaces tolerated");
+    is_int(parse("  " TP_VALID, &tc), TG_OK, "leading spaces tolerated");
+    ok(tc.valid, "leading spaces tolerated");
     ok(parse(TP_VALID "   ", &tc) == TG_OK, "trailing spaces tolerated");
     ok(parse("\t" TP_VALID "\t", &tc) == TG_OK, "tabs around tolerated");
-    ok(parse(" \t " TP_VALID " \t", &tc) == TG_OK
-           && memcmp(tc.trace_id, tp_trace_bytes, 16) == 0,
+    is_int(parse(" \t " TP_VALID " \t", &tc), TG_OK,
+           "mixed OWS tolerated, ids intact");
+    ok(memcmp(tc.trace_id, tp_trace_bytes, 16) == 0,
        "mixed OWS tolerated, ids intact");
     rejects("\n" TP_VALID, "newline is not OWS");
     rejects(TP_VALID "\r", "CR is not OWS");
@@ -239,9 +242,10 @@ test_format(void)
     memset(buf, 'X', sizeof(buf));
     end = tg_trace_format_traceparent_hex(buf, (const u_char *) TP_TRACE,
                                           tp_span_bytes, 0x03);
-    ok(end == buf + TG_TRACE_TRACEPARENT_LEN
-           && buf[TG_TRACE_TRACEPARENT_LEN] == 'X',
+    ok(end == buf + TG_TRACE_TRACEPARENT_LEN,
        "from a hex trace id: 55 bytes, none past");
+    is_int(buf[TG_TRACE_TRACEPARENT_LEN], 'X',
+           "from a hex trace id: 55 bytes, none past");
     is_mem(buf, end - buf, "00-" TP_TRACE "-" TP_SPAN "-01",
            "from a hex trace id: the same value");
 
@@ -257,10 +261,13 @@ test_format(void)
     end = tg_trace_format_traceparent(buf, id, span, 1);
     v.data = buf;
     v.len = (size_t) (end - buf);
-    ok(tg_trace_parse_traceparent(&v, &tc) == TG_OK
-           && memcmp(tc.trace_id, id, 16) == 0
-           && memcmp(tc.span_id, span, 8) == 0 && tc.flags == 1,
+    is_int(tg_trace_parse_traceparent(&v, &tc), TG_OK,
+           "format/parse round trip of random ids");
+    ok(memcmp(tc.trace_id, id, 16) == 0,
        "format/parse round trip of random ids");
+    ok(memcmp(tc.span_id, span, 8) == 0,
+       "format/parse round trip of random ids");
+    is_int(tc.flags, 1, "format/parse round trip of random ids");
 }
 
 
@@ -273,42 +280,47 @@ test_extract(void)
 
     l[0] = TP_VALID;
     ndup = 99;
-    ok(extract(l, 1, &tc, &ndup) == TG_OK && tc.valid, "single line");
+    is_int(extract(l, 1, &tc, &ndup), TG_OK, "single line");
+    ok(tc.valid, "single line");
     is_int(ndup, 1, "one value seen");
 
     l[0] = TP_VALID ", 00-" TP_TRACE "-1111111111111111-00";
     ok(extract(l, 1, &tc, &ndup) == TG_OK,
        "comma-joined, same trace id: repaired");
     is_int(ndup, 2, "two values seen");
-    ok(memcmp(tc.span_id, tp_span_bytes, 8) == 0 && tc.flags == 1,
+    ok(memcmp(tc.span_id, tp_span_bytes, 8) == 0,
        "first value wins (its parent id and flags)");
+    is_int(tc.flags, 1, "first value wins (its parent id and flags)");
 
     l[0] = TP_VALID "," TP_VALID;
-    ok(extract(l, 1, &tc, &ndup) == TG_OK && ndup == 2,
-       "identical comma-joined duplicate repaired");
+    is_int(extract(l, 1, &tc, &ndup), TG_OK,
+           "identical comma-joined duplicate repaired");
+    is_int(ndup, 2, "identical comma-joined duplicate repaired");
 
     l[0] = TP_VALID;
     l[1] = TP_VALID;
-    ok(extract(l, 2, &tc, &ndup) == TG_OK && ndup == 2,
-       "repeated header lines repaired");
+    is_int(extract(l, 2, &tc, &ndup), TG_OK, "repeated header lines repaired");
+    is_int(ndup, 2, "repeated header lines repaired");
 
     l[0] = " " TP_VALID " ,\t" TP_VALID;
     l[1] = "00-" TP_TRACE "-2222222222222222-00";
-    ok(extract(l, 2, &tc, &ndup) == TG_OK && ndup == 3,
-       "lines and comma lists combined, OWS around members");
+    is_int(extract(l, 2, &tc, &ndup), TG_OK,
+           "lines and comma lists combined, OWS around members");
+    is_int(ndup, 3, "lines and comma lists combined, OWS around members");
     ok(memcmp(tc.span_id, tp_span_bytes, 8) == 0, "first of three wins");
 
     l[0] = "00-" TP_TRACE "-2222222222222222-00";
     l[1] = TP_VALID;
-    ok(extract(l, 2, &tc, &ndup) == TG_OK
-           && tc.span_id[0] == 0x22 && tc.flags == 0,
-       "first line wins over the second");
+    is_int(extract(l, 2, &tc, &ndup), TG_OK, "first line wins over the second");
+    is_int(tc.span_id[0], 0x22, "first line wins over the second");
+    is_int(tc.flags, 0, "first line wins over the second");
 
     l[0] = TP_VALID ",00-11111111111111111111111111111111-" TP_SPAN "-01";
     memset(&tc, 0xa5, sizeof(tc));
     ok(extract(l, 1, &tc, &ndup) == TG_DECLINED,
        "comma-joined, different trace ids: declined");
-    ok(!tc.valid && tc.trace_id[0] == 0, "context zeroed on decline");
+    ok(!tc.valid, "context zeroed on decline");
+    is_int(tc.trace_id[0], 0, "context zeroed on decline");
     is_int(ndup, 2, "values counted on decline");
 
     l[0] = TP_VALID;
@@ -318,45 +330,55 @@ test_extract(void)
 
     /* invalid members are ignored; the first valid one wins */
     l[0] = TP_VALID ",00-" TP_TRACE "-1111111111111111-0X";
-    ok(extract(l, 1, &tc, &ndup) == TG_OK && ndup == 2
-           && memcmp(tc.span_id, tp_span_bytes, 8) == 0,
+    is_int(extract(l, 1, &tc, &ndup), TG_OK,
+           "invalid second member ignored: the first kept");
+    is_int(ndup, 2, "invalid second member ignored: the first kept");
+    ok(memcmp(tc.span_id, tp_span_bytes, 8) == 0,
        "invalid second member ignored: the first kept");
     l[0] = "garbage," TP_VALID;
-    ok(extract(l, 1, &tc, &ndup) == TG_OK && ndup == 2
-           && memcmp(tc.span_id, tp_span_bytes, 8) == 0,
+    is_int(extract(l, 1, &tc, &ndup), TG_OK,
+           "invalid first member ignored: the second kept");
+    is_int(ndup, 2, "invalid first member ignored: the second kept");
+    ok(memcmp(tc.span_id, tp_span_bytes, 8) == 0,
        "invalid first member ignored: the second kept");
     l[0] = TP_VALID;
     l[1] = "ff-" TP_TRACE "-" TP_SPAN "-01";
-    ok(extract(l, 2, &tc, &ndup) == TG_OK && ndup == 2,
-       "invalid second line ignored");
+    is_int(extract(l, 2, &tc, &ndup), TG_OK, "invalid second line ignored");
+    is_int(ndup, 2, "invalid second line ignored");
 
     l[0] = TP_VALID ",";
-    ok(extract(l, 1, &tc, &ndup) == TG_OK && ndup == 2,
-       "trailing comma (an empty member) ignored");
+    is_int(extract(l, 1, &tc, &ndup), TG_OK,
+           "trailing comma (an empty member) ignored");
+    is_int(ndup, 2, "trailing comma (an empty member) ignored");
     l[0] = TP_VALID;
     l[1] = "";
-    ok(extract(l, 2, &tc, &ndup) == TG_OK && ndup == 2,
-       "empty second line ignored");
+    is_int(extract(l, 2, &tc, &ndup), TG_OK, "empty second line ignored");
+    is_int(ndup, 2, "empty second line ignored");
     l[0] = " ";
-    ok(extract(l, 1, &tc, &ndup) == TG_DECLINED && ndup == 1,
-       "whitespace-only line: declined");
+    is_int(extract(l, 1, &tc, &ndup), TG_DECLINED,
+           "whitespace-only line: declined");
+    is_int(ndup, 1, "whitespace-only line: declined");
     l[0] = "ff-" TP_TRACE "-" TP_SPAN "-01, garbage";
     l[1] = "";
     memset(&tc, 0xa5, sizeof(tc));
-    ok(extract(l, 2, &tc, &ndup) == TG_DECLINED && ndup == 3,
-       "no valid member: declined, all counted");
-    ok(!tc.valid && tc.trace_id[0] == 0, "context zeroed on decline");
+    is_int(extract(l, 2, &tc, &ndup), TG_DECLINED,
+           "no valid member: declined, all counted");
+    is_int(ndup, 3, "no valid member: declined, all counted");
+    ok(!tc.valid, "context zeroed on decline");
+    is_int(tc.trace_id[0], 0, "context zeroed on decline");
     ndup = 99;
-    ok(extract(l, 0, &tc, &ndup) == TG_DECLINED && ndup == 0,
-       "no lines: declined, ndup 0");
+    is_int(extract(l, 0, &tc, &ndup), TG_DECLINED,
+           "no lines: declined, ndup 0");
+    is_int(ndup, 0, "no lines: declined, ndup 0");
 
     l[0] = TP_VALID "," TP_VALID;
     ok(extract(l, 1, &tc, NULL) == TG_OK, "ndup may be NULL");
 
     l[0] = "cc-" TP_TRACE "-" TP_SPAN "-01-future";
     l[1] = TP_VALID;
-    ok(extract(l, 2, &tc, &ndup) == TG_OK && ndup == 2,
-       "future version and v00 with one trace id repaired");
+    is_int(extract(l, 2, &tc, &ndup), TG_OK,
+           "future version and v00 with one trace id repaired");
+    is_int(ndup, 2, "future version and v00 with one trace id repaired");
 }
 
 
@@ -378,53 +400,68 @@ test_extract_invalid_members(void)
 
     l[0] = "ff-" TP_TRACE "-" TP_SPAN "-01,00-" TP_TRACE "-2222222222222222-01";
     ndup = 0;
-    ok(extract(l, 1, &tc, &ndup) == TG_OK && tc.valid,
-       "ff-T-S1-01,00-T-S2-01: repaired");
-    ok(memcmp(tc.trace_id, tp_trace_bytes, 16) == 0
-           && memcmp(tc.span_id, s2, 8) == 0 && tc.flags == 1,
+    is_int(extract(l, 1, &tc, &ndup), TG_OK, "ff-T-S1-01,00-T-S2-01: repaired");
+    ok(tc.valid, "ff-T-S1-01,00-T-S2-01: repaired");
+    ok(memcmp(tc.trace_id, tp_trace_bytes, 16) == 0,
        "ff-T-S1-01,00-T-S2-01: T continued, parent S2");
+    ok(memcmp(tc.span_id, s2, 8) == 0,
+       "ff-T-S1-01,00-T-S2-01: T continued, parent S2");
+    is_int(tc.flags, 1, "ff-T-S1-01,00-T-S2-01: T continued, parent S2");
     is_int(ndup, 2, "ff-T-S1-01,00-T-S2-01: two values seen (a repair)");
 
     l[0] = "ff-" TP_TRACE "-" TP_SPAN "-01";
     l[1] = "00-" TP_TRACE "-2222222222222222-01";
-    ok(extract(l, 2, &tc, &ndup) == TG_OK && memcmp(tc.span_id, s2, 8) == 0
-           && ndup == 2,
-       "the same as two lines: parent S2");
+    is_int(extract(l, 2, &tc, &ndup), TG_OK,
+           "the same as two lines: parent S2");
+    ok(memcmp(tc.span_id, s2, 8) == 0, "the same as two lines: parent S2");
+    is_int(ndup, 2, "the same as two lines: parent S2");
 
     l[0] = "ff-" TP_TRACE "-" TP_SPAN "-01,00-" TP_TRACE "-2222222222222222-00";
     l[1] = TP_VALID;
-    ok(extract(l, 2, &tc, &ndup) == TG_OK && memcmp(tc.span_id, s2, 8) == 0
-           && tc.flags == 0 && ndup == 3,
+    is_int(extract(l, 2, &tc, &ndup), TG_OK,
+           "invalid, then two valid with one trace id: the first valid wins");
+    ok(memcmp(tc.span_id, s2, 8) == 0,
        "invalid, then two valid with one trace id: the first valid wins");
+    ok(tc.flags == 0,
+       "invalid, then two valid with one trace id: the first valid wins");
+    is_int(ndup, 3,
+           "invalid, then two valid with one trace id: the first valid wins");
 
     l[0] = "ff-11111111111111111111111111111111-" TP_SPAN "-01";
     l[1] = "00-" TP_TRACE "-2222222222222222-01";
-    ok(extract(l, 2, &tc, &ndup) == TG_OK
-           && memcmp(tc.trace_id, tp_trace_bytes, 16) == 0,
+    is_int(extract(l, 2, &tc, &ndup), TG_OK,
+           "an invalid member's other trace id does not count");
+    ok(memcmp(tc.trace_id, tp_trace_bytes, 16) == 0,
        "an invalid member's other trace id does not count");
 
     l[0] = "00-" TP_TRACE "-" TP_SPAN "-01.x,garbage," TP_VALID;
-    ok(extract(l, 1, &tc, &ndup) == TG_OK && ndup == 3
-           && memcmp(tc.span_id, tp_span_bytes, 8) == 0,
+    is_int(extract(l, 1, &tc, &ndup), TG_OK,
+           "two invalid members, then one valid: it wins");
+    is_int(ndup, 3, "two invalid members, then one valid: it wins");
+    ok(memcmp(tc.span_id, tp_span_bytes, 8) == 0,
        "two invalid members, then one valid: it wins");
 
     l[0] = "00-" TP_TRACE "-0000000000000000-01," TP_VALID;
-    ok(extract(l, 1, &tc, &ndup) == TG_OK
-           && memcmp(tc.span_id, tp_span_bytes, 8) == 0,
-       "zero parent id ignored");
+    is_int(extract(l, 1, &tc, &ndup), TG_OK, "zero parent id ignored");
+    ok(memcmp(tc.span_id, tp_span_bytes, 8) == 0, "zero parent id ignored");
 
     /* valid members with different trace ids: a new trace */
     l[0] = "ff-" TP_TRACE "-" TP_SPAN "-01," TP_VALID
            ",00-11111111111111111111111111111111-" TP_SPAN "-01";
     memset(&tc, 0xa5, sizeof(tc));
-    ok(extract(l, 1, &tc, &ndup) == TG_DECLINED && ndup == 3,
-       "invalid, then two valid with different trace ids: declined");
-    ok(!tc.valid && tc.trace_id[0] == 0, "context zeroed");
+    is_int(extract(l, 1, &tc, &ndup), TG_DECLINED,
+           "invalid, then two valid with different trace ids: declined");
+    is_int(ndup, 3,
+           "invalid, then two valid with different trace ids: declined");
+    ok(!tc.valid, "context zeroed");
+    is_int(tc.trace_id[0], 0, "context zeroed");
     l[0] = "00-11111111111111111111111111111111-" TP_SPAN "-01";
     l[1] = "garbage";
     l[2] = TP_VALID;
-    ok(extract(l, 3, &tc, &ndup) == TG_DECLINED && ndup == 3,
-       "different trace ids on lines around an invalid one: declined");
+    is_int(extract(l, 3, &tc, &ndup), TG_DECLINED,
+           "different trace ids on lines around an invalid one: declined");
+    is_int(ndup, 3,
+           "different trace ids on lines around an invalid one: declined");
 
     /* W3C test_traceparent_duplicated */
     l[0] = "00-12345678901234567890123456789011-1234567890123456-01";

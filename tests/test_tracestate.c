@@ -50,7 +50,8 @@ accepts(const char *line, const char *want, const char *why)
 static void
 rejects(const char *line, const char *why)
 {
-    ok(ts1(line) == TG_DECLINED && out.len == 0, "rejected: %s", why);
+    is_int(ts1(line), TG_DECLINED, "rejected: %s", why);
+    is_int(out.len, 0, "rejected: %s", why);
 }
 
 
@@ -264,10 +265,11 @@ test_duplicates(void)
     accepts("t@s=1,t@s=2", "t@s=1", "duplicate key with '@'");
     accepts("foo@=1,foo@=2,bar=3", "foo@=1,bar=3",
             "duplicate key ending in '@'");
-    ok(ts1("t@s=1,t@s2=2,t2@s=3") == TG_OK && out.len == 19,
-       "similar but distinct keys all kept");
-    ok(ts1("ab=1,abc=2,a=3") == TG_OK && out.len == 14,
-       "prefix keys are distinct");
+    is_int(ts1("t@s=1,t@s2=2,t2@s=3"), TG_OK,
+           "similar but distinct keys all kept");
+    is_int(out.len, 19, "similar but distinct keys all kept");
+    is_int(ts1("ab=1,abc=2,a=3"), TG_OK, "prefix keys are distinct");
+    is_int(out.len, 14, "prefix keys are distinct");
 
     l[0] = "a=1,b=2";
     l[1] = "c=3,a=4";
@@ -302,16 +304,19 @@ test_harness_keys(void)
     l[1] = m;
 
     snprintf(m, sizeof(m), "%s=1", repeat(key, 'z', 256));
-    ok(ts(l, 2, 512) == TG_OK && out.len == 5 + 1 + 258,
-       "foo=1 + 256 x z: both passed");
+    is_int(ts(l, 2, 512), TG_OK, "foo=1 + 256 x z: both passed");
+    is_int(out.len, 5 + 1 + 258, "foo=1 + 256 x z: both passed");
     snprintf(m, sizeof(m), "%s=1", repeat(key, 'z', 257));
     ok(ts(l, 2, 512) == TG_DECLINED, "foo=1 + 257 x z: list dropped");
 
     snprintf(m, sizeof(m), "%s@v=1", repeat(key, 't', 242));
     ok(ts(l, 2, 512) == TG_OK, "foo=1 + 242 x t @v: accepted");
-    ok(out.len == 5 + 1 + 246 && memcmp(out.data, "foo=1,", 6) == 0
-           && memcmp(out.data + 6, m, 246) == 0,
-       "foo=1 + 242 x t @v: both members passed");
+    if (is_int(out.len, 5 + 1 + 246,
+               "foo=1 + 242 x t @v: both members passed"))
+    {
+        ok(memcmp(out.data, "foo=1,", 6) == 0, "foo=1 + 242 x t @v: foo first");
+        ok(memcmp(out.data + 6, m, 246) == 0, "foo=1 + 242 x t @v: then ours");
+    }
 
     repeat(key, 't', 241);
     key[241] = '@';
@@ -319,8 +324,12 @@ test_harness_keys(void)
     snprintf(m, sizeof(m), "%s=1", key);
     ok(strlen(key) == 256, "241 x t @ 14 x v is 256 characters");
     ok(ts(l, 2, 512) == TG_OK, "foo=1 + 241 x t @ 14 x v: accepted");
-    ok(out.len == 5 + 1 + 258 && memcmp(out.data + 6, m, 258) == 0,
-       "foo=1 + 241 x t @ 14 x v: both members passed");
+    if (is_int(out.len, 5 + 1 + 258,
+               "foo=1 + 241 x t @ 14 x v: both members passed"))
+    {
+        ok(memcmp(out.data + 6, m, 258) == 0,
+           "foo=1 + 241 x t @ 14 x v: ours intact");
+    }
 
     repeat(key + 242, 'v', 15);
     snprintf(m, sizeof(m), "%s=1", key);
@@ -420,18 +429,21 @@ test_truncation(void)
     /* exact fit */
     l[0] = member(0, "f0", 252, 'f');   /* 255 */
     l[1] = member(1, "f1", 253, 'f');   /* 256: 512 joined */
-    ok(ts(l, 2, 512) == TG_OK && out.len == 512, "exactly 512 kept whole");
+    is_int(ts(l, 2, 512), TG_OK, "exactly 512 kept whole");
+    is_int(out.len, 512, "exactly 512 kept whole");
 
     /* limit 0: no truncation */
     l[0] = member(0, "l0", 256, 'y');
     l[1] = member(1, "l1", 256, 'y');
     l[2] = member(2, "l2", 256, 'y');
-    ok(ts(l, 3, 0) == TG_OK && out.len == 3 * 259 + 2,
-       "limit 0 keeps everything");
+    is_int(ts(l, 3, 0), TG_OK, "limit 0 keeps everything");
+    is_int(out.len, 3 * 259 + 2, "limit 0 keeps everything");
 
     /* nothing fits */
     l[0] = member(0, "a", 20, 'x');
-    ok(ts(l, 1, 10) == TG_DECLINED && out.len == 0,
+    is_int(ts(l, 1, 10), TG_DECLINED,
+           "nothing left after truncation: declined (never send empty)");
+    ok(out.len == 0,
        "nothing left after truncation: declined (never send empty)");
     l[0] = member(0, "l", 200, 'x');
     l[1] = member(1, "m", 200, 'x');
@@ -440,9 +452,9 @@ test_truncation(void)
     /* output does not alias the input, and has no spaces */
     snprintf(line, sizeof(line), " a=1 , b=2 ");
     l[0] = line;
-    ok(ts(l, 1, 512) == TG_OK
-           && (out.data < (u_char *) line
-               || out.data >= (u_char *) line + sizeof(line)),
+    is_int(ts(l, 1, 512), TG_OK, "result allocated from the pool");
+    ok((out.data < (u_char *) line
+        || out.data >= (u_char *) line + sizeof(line)),
        "result allocated from the pool");
     is_mem(out.data, out.len, "a=1,b=2", "canonical without spaces");
 }

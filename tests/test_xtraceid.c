@@ -110,19 +110,21 @@ test_extract(void)
     }
     line = "a\"b<script>";
     ok(xid1(line, &out) == TG_ERROR, "quote and angle brackets refused");
-    ok(out.data == (u_char *) line && out.len == strlen(line),
+    ok(out.data == (u_char *) line,
        "the refused value is returned for the span");
+    ok(out.len == strlen(line), "the refused value is returned for the span");
 
     memset(buf, 'a', 128);
     buf[128] = '\0';
-    ok(xid1(buf, &out) == TG_OK && out.len == 128, "128 bytes accepted");
+    is_int(xid1(buf, &out), TG_OK, "128 bytes accepted");
+    is_int(out.len, 128, "128 bytes accepted");
     buf[128] = 'a';
     buf[129] = '\0';
-    ok(xid1(buf, &out) == TG_ERROR && out.len == 129,
-       "129 bytes rejected");
+    is_int(xid1(buf, &out), TG_ERROR, "129 bytes rejected");
+    is_int(out.len, 129, "129 bytes rejected");
     snprintf(buf, sizeof(buf), "  %0128d  ", 0);
-    ok(xid1(buf, &out) == TG_OK && out.len == 128,
-       "128 bytes with OWS accepted");
+    is_int(xid1(buf, &out), TG_OK, "128 bytes with OWS accepted");
+    is_int(out.len, 128, "128 bytes with OWS accepted");
 
     ok(xid1("a b", &out) == TG_ERROR, "inner space rejected");
     ok(xid1("a\tb", &out) == TG_ERROR, "inner tab rejected");
@@ -196,12 +198,14 @@ test_generate(void)
     is_mem(buf, n, "trace-19700101T000000Z-1c80319c", "time: epoch");
     tg_random_trace_id(id);
     n = tg_trace_xid_generate(buf, TG_TRACE_XID_TIME, id, tg_time_now_ns());
-    ok(n == 31 && memcmp(buf, "trace-", 6) == 0 && buf[14] == 'T'
-           && buf[21] == 'Z' && buf[22] == '-'
-           && all_in(buf + 6, 8, "0123456789")
-           && all_in(buf + 15, 6, "0123456789")
-           && all_in(buf + 23, 8, "0123456789abcdef"),
-       "time now: layout and charset");
+    is_int(n, 31, "time now: layout and charset");
+    ok(memcmp(buf, "trace-", 6) == 0, "time now: layout and charset");
+    is_int(buf[14], 'T', "time now: layout and charset");
+    is_int(buf[21], 'Z', "time now: layout and charset");
+    is_int(buf[22], '-', "time now: layout and charset");
+    ok(all_in(buf + 6, 8, "0123456789"), "time now: layout and charset");
+    ok(all_in(buf + 15, 6, "0123456789"), "time now: layout and charset");
+    ok(all_in(buf + 23, 8, "0123456789abcdef"), "time now: layout and charset");
 
     n = tg_trace_xid_generate(buf, 42, xid_trace, 0);
     is_mem(buf, n, "0af7651916cd43dd8448eb211c80319c",
