@@ -12,6 +12,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use TG;
 use TGTrace;
+TG::need_modules(qw(otlp traces));
 
 TGTrace::clean_env();
 

@@ -13,6 +13,7 @@ use Test::More;
 use POSIX qw(strftime);
 use TG;
 use TGTrace;
+TG::need_modules(qw(otlp));
 
 TGTrace::clean_env();
 

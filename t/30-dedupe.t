@@ -14,6 +14,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use TG;
 use TGTrace;
+TG::need_modules(qw(otlp status));
 
 TGTrace::clean_env();
 

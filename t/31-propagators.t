@@ -13,6 +13,7 @@ use Test::More;
 use TG;
 use TGTrace;
 use TGOTLP;
+TG::need_modules(qw(otlp));
 
 TGTrace::clean_env();
 

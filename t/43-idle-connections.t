@@ -11,6 +11,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use TG;
+TG::need_modules(qw(access_log));
 
 my $up = TG::mock_upstream(name => 'a');
 my $t = TG->new('43-idle');

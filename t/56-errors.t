@@ -7,6 +7,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use TG;
+TG::need_modules(qw(status));
 
 my $up = TG::mock_upstream(name => 'a');
 my %bad = map { $_ => TG::mock_upstream(name => $_) } qw(partial garbage rst);

@@ -19,6 +19,7 @@ use Time::HiRes qw(time sleep);
 use TG;
 use TGTrace;
 use TGOTLP;
+TG::need_modules(qw(otlp access_log));
 
 TGTrace::clean_env();
 

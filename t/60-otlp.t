@@ -15,6 +15,7 @@ use Test::More;
 use TG;
 use TGTrace;
 use TGOTLP;
+TG::need_modules(qw(otlp status));
 
 plan skip_all => 'protoc not installed (protobuf-compiler)' unless TGOTLP::have_protoc();
 TGTrace::clean_env();

@@ -15,6 +15,7 @@ use Time::HiRes qw(time sleep);
 use TG;
 use TGTrace;
 use TGOTLP;
+TG::need_modules(qw(otlp));
 
 TGTrace::clean_env();
 

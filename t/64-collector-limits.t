@@ -20,6 +20,7 @@ use IO::Compress::Gzip qw(gzip);
 use Time::HiRes qw(time sleep);
 use TG;
 use TGPB;
+TG::need_modules(qw(collector));
 
 my $PB = 'application/x-protobuf';
 my $JSON = 'application/json';

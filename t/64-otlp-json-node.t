@@ -23,6 +23,7 @@ use JSON::PP ();
 use Time::HiRes qw(time);
 use TG;
 use TGTrace;
+TG::need_modules(qw(otlp collector));
 
 my $dir = "$TG::ROOT/tests/otlp-json";
 my ($node) = grep { -x } map { "$_/node" } split /:/, $ENV{PATH} // '';

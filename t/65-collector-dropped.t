@@ -13,6 +13,7 @@ use JSON::PP ();
 use TG;
 use TGDemo;
 use TGPB;
+TG::need_modules(qw(otlp traces collector));
 
 my $t = TG->new('65-collector-dropped');
 my $cport = TG::free_port();

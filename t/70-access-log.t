@@ -14,6 +14,7 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 use TG;
 use TGTrace;
+TG::need_modules(qw(otlp status access_log));
 
 my $up = TG::mock_upstream(name => 'a');
 my $UP = "127.0.0.1:$up->{port}";

@@ -12,6 +12,7 @@ use Test::More;
 use IO::Compress::Gzip qw(gzip);
 use TG;
 use TGDemo;
+TG::need_modules(qw(otlp traces collector));
 
 my $t = TG->new('80-demo-traces');
 my $d = TGDemo::start($t, workers => 2) or do { fail('demo set-up'); done_testing(); exit 1 };

@@ -11,6 +11,7 @@ use Test::More;
 use JSON::PP ();
 use Time::HiRes qw(sleep);
 use TG;
+TG::need_modules(qw(status access_log));
 
 my $up = TG::mock_upstream(name => 'a');
 my ($dead, $dead_sock) = TG::refused_port();

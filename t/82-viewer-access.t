@@ -12,6 +12,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP ();
 use TG;
+TG::need_modules(qw(traces status access_log));
 
 my $up = TG::mock_upstream(name => 'a');
 my $t = TG->new('82-viewer-access');

@@ -21,6 +21,7 @@ use Time::HiRes qw(time sleep);
 use TG;
 use TGTLS;
 use TGTrace;
+TG::need_modules(qw(otlp));
 
 TGTrace::clean_env();
 

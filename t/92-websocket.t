@@ -29,6 +29,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use TG;
 use TGTrace;
+TG::need_modules(qw(otlp));
 
 TGTrace::clean_env();
 

@@ -172,8 +172,8 @@ main(int argc, char **argv)
             return 0;
         case 'V':
             fprintf(stderr, "tracegate version %s\nbuilt by %s\n"
-                            "configure arguments: %s\n",
-                    TG_VERSION, TG_CC, TG_CONFIGURE_ARGS);
+                            "configure arguments: %s\nmodules: %s\n",
+                    TG_VERSION, TG_CC, TG_CONFIGURE_ARGS, TG_MODULES);
             return 0;
         case 't':
             test = 1;

@@ -44,6 +44,23 @@ our @ISA = ('TGProc');
 sub diag { Test::More::diag(@_) }
 sub note { Test::More::note(@_) }
 
+# The modules the binary was built with (tracegate -V: "modules: ...").
+sub modules {
+    my $out = `"$BIN" -V 2>&1`;
+    my ($list) = $out =~ /^modules: *(.*)$/m;
+    return split ' ', $list // '';
+}
+
+# A test that needs modules (configure --without-NAME leaves one out) is
+# skipped, saying which, when the binary lacks one of them.
+sub need_modules {
+    my (@need) = @_;
+    my %have = map { $_ => 1 } modules();
+    my @missing = grep { !$have{$_} } @need;
+    Test::More::plan(skip_all => "built without the @missing module"
+                     . (@missing > 1 ? 's' : '')) if @missing;
+}
+
 # --------------------------------------------------------------------------
 # prefix directory
 
