@@ -6,6 +6,7 @@
 #include <tg_process.h>
 #include <tg_shm.h>
 #include <tg_metrics.h>
+#include <tg_json.h>
 
 #include <stdatomic.h>
 #include <event2/buffer.h>
@@ -855,19 +856,25 @@ tg_status_sum(tg_status_totals_t *t)
 static void
 tg_status_json_str(struct evbuffer *b, const char *s)
 {
-    const u_char  *p;
+    u_char    *out, *end;
+    size_t     n;
+    unsigned   cut;
 
-    evbuffer_add(b, "\"", 1);
-    for (p = (const u_char *) s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            evbuffer_add_printf(b, "\\%c", *p);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            evbuffer_add_printf(b, "\\u%04x", *p);
-        } else {
-            evbuffer_add(b, p, 1);
-        }
+    /* names come from the configuration: short, but not trusted to be
+       valid UTF-8 */
+    n = strlen(s);
+    out = malloc(TG_JSON_ESCAPE_MAX * n + 2);
+    if (out == NULL) {
+        evbuffer_add(b, "\"\"", 2);
+        return;
     }
-    evbuffer_add(b, "\"", 1);
+    cut = 0;
+    out[0] = '"';
+    end = tg_json_escape(out + 1, out + 1 + TG_JSON_ESCAPE_MAX * n,
+                         (const u_char *) s, n, 0, &cut);
+    *end++ = '"';
+    evbuffer_add(b, out, (size_t) (end - out));
+    free(out);
 }
 
 

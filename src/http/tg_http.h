@@ -298,7 +298,6 @@ size_t tg_http_request_spans(tg_http_request_t *r, tg_span_t **spans);
 
 /* internal, between the http files */
 int tg_http_process_input(tg_http_conn_t *c); /* TG_DONE: c may be gone */
-void tg_http_finalize(tg_http_request_t *r, int status);
 int tg_http_send_special(tg_http_request_t *r, int status);
 /*
  * Answers a request with a response a module made: status, Content-Type,

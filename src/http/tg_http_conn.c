@@ -1,13 +1,13 @@
 #include <tg_config.h>
 #include <tg_core.h>
 #include <tg_http.h>
+#include <tg_ssl.h>
 #include <tg_event.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <sys/ioctl.h>
 
@@ -702,15 +702,10 @@ tg_http_client_event_handler(struct bufferevent *bev, short what, void *ctx)
     }
 
     if (what & BEV_EVENT_ERROR) {
-        unsigned long  e;
-        char           text[256];
+        char  text[256];
 
-        if (c->listen->ssl && (e = bufferevent_get_openssl_error(bev)) != 0)
+        if (c->listen->ssl && tg_ssl_error_text(bev, text, sizeof(text)) != 0)
         {
-            ERR_error_string_n(e, text, sizeof(text));
-            while (bufferevent_get_openssl_error(bev)) {
-                /* drain: stale errors would be blamed on someone else */
-            }
             tg_log_error(TG_LOG_INFO, &c->log, 0,
                          "TLS error with %s:%d%s: %s", c->peer_text,
                          c->peer_port, c->requests || r ? "" : " (handshake)",
@@ -1435,11 +1430,4 @@ static void
 tg_http_linger_event_handler(struct bufferevent *bev, short what, void *ctx)
 {
     tg_http_close_connection(ctx);
-}
-
-
-void
-tg_http_finalize(tg_http_request_t *r, int status)
-{
-    tg_http_send_special(r, status);
 }

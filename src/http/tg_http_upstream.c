@@ -1,13 +1,13 @@
 #include <tg_config.h>
 #include <tg_core.h>
 #include <tg_http.h>
+#include <tg_ssl.h>
 #include <tg_event.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -637,15 +637,10 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
             unsigned long   e;
             char            text[256];
 
-            e = bufferevent_get_openssl_error(bev);
-            while (bufferevent_get_openssl_error(bev)) {
-                /* drain the rest */
-            }
+            e = tg_ssl_error_text(bev, text, sizeof(text));
             vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
             if (e || vr != X509_V_OK) {
-                if (e) {
-                    ERR_error_string_n(e, text, sizeof(text));
-                } else {
+                if (e == 0) {
                     snprintf(text, sizeof(text), "handshake failed");
                 }
                 tg_log_error(TG_LOG_ERR, &r->c->log, 0,
