@@ -264,11 +264,21 @@ struct tg_http_conn_s {
     unsigned                 close_pending:1; /* closed while processing */
 };
 
+/*
+ * Request pools kept for reuse per worker. The sanitizer pass builds with
+ * 0, so that every finished request's memory is freed and a use after
+ * the end of a request is caught.
+ */
+#ifndef TG_HTTP_POOL_CACHE
+#define TG_HTTP_POOL_CACHE 64
+#endif
+
 /* per worker */
 typedef struct {
     tg_http_conn_t     *conns;        /* every open client connection */
     uint64_t            next_number;
-    tg_pool_t          *free_pools[64]; /* reset request pools for reuse */
+    tg_pool_t          *free_pools[TG_HTTP_POOL_CACHE + 1]; /* reset
+                                          request pools for reuse */
     size_t              nfree_pools;
     uint64_t            trace_repairs;  /* duplicated contexts repaired */
 } tg_http_worker_t;

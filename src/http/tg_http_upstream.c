@@ -23,7 +23,7 @@ static void tg_http_upstream_write_handler(struct bufferevent *bev,
     void *ctx);
 static void tg_http_upstream_event_handler(struct bufferevent *bev,
     short what, void *ctx);
-static void tg_http_upstream_process(tg_http_request_t *r);
+static int tg_http_upstream_process(tg_http_request_t *r);
 static void tg_http_upstream_next(tg_http_request_t *r, const char *etype,
     int status);
 static void tg_http_upstream_finish(tg_http_request_t *r);
@@ -685,9 +685,8 @@ tg_http_upstream_event_handler(struct bufferevent *bev, short what,
 
     if (what & BEV_EVENT_EOF) {
         /* let buffered bytes be parsed first, then see where EOF leaves us */
-        tg_http_upstream_process(r);
-        if (r->c->r != r || r->upstream.uc == NULL || r->upstream.done) {
-            return;
+        if (tg_http_upstream_process(r) != TG_OK) {
+            return; /* r may be gone */
         }
         perr = llhttp_finish(&r->upstream.parser);
         if (perr == HPE_OK || perr == HPE_PAUSED) {
@@ -775,9 +774,12 @@ tg_http_upstream_abort(tg_http_request_t *r)
  * Parses the upstream's bytes: header bytes are consumed here, body bytes
  * move raw to the client (or decoded, for HTTP/1.0 clients of a chunked
  * response), and the upstream is no longer read while the client's output
- * holds proxy_buffer_size bytes.
+ * holds proxy_buffer_size bytes. Returns TG_OK when it stopped for more
+ * input or for the client to drain (r lives, the attempt goes on), else
+ * TG_DONE: the response ended, failed or became a tunnel, and r may have
+ * been finished and freed on the way, so the caller must not touch it.
  */
-static void
+static int
 tg_http_upstream_process(tg_http_request_t *r)
 {
     size_t                  n, consumed, sent;
@@ -788,11 +790,11 @@ tg_http_upstream_process(tg_http_request_t *r)
     tg_http_conn_t         *c = r->c;
 
     if (r->upstream.uc == NULL) {
-        return;
+        return TG_DONE;
     }
     if (r->tunnel.active) {
         tg_http_tunnel_relay(r, 0);
-        return;
+        return TG_DONE;
     }
     /* read_timeout counts from the last read (or from reading resumed) */
     tg_upstream_set_timer(r->upstream.uc, r->upstream.conf->read_timeout);
@@ -806,13 +808,13 @@ tg_http_upstream_process(tg_http_request_t *r)
             /* not reading: no read timeout until the client drained */
             r->upstream.throttled = 1;
             tg_upstream_set_timer(r->upstream.uc, 0);
-            return;
+            return TG_OK;
         }
         n = tg_event_input_peek(in, &data);
         if (n == 0) {
             /* all read input handled: one write for what it produced */
             tg_http_flush(c->bev, c->listen->ssl);
-            return;
+            return TG_OK;
         }
         err = llhttp_execute(&r->upstream.parser, data, n);
         if (err == HPE_OK) {
@@ -829,11 +831,11 @@ tg_http_upstream_process(tg_http_request_t *r)
             tg_upstream_fail(r->upstream.server, tg_time_ms());
             if (r->response_started) {
                 tg_http_close_connection(c);
-                return;
+                return TG_DONE;
             }
             tg_http_upstream_abort(r);
             tg_http_send_special(r, 502);
-            return;
+            return TG_DONE;
         }
 
         if (!r->response_started) {
@@ -841,11 +843,11 @@ tg_http_upstream_process(tg_http_request_t *r)
             if (r->upstream.headers_done) {
                 r->upstream.header_ns = tg_time_now_ns();
                 if (tg_http_upstream_send_head(r) != TG_OK) {
-                    return;
+                    return TG_DONE;
                 }
                 if (r->upstream.status == 101) {
                     tg_http_tunnel_start(r);
-                    return;
+                    return TG_DONE;
                 }
             }
         } else if (r->response_dechunk) {
@@ -862,7 +864,7 @@ tg_http_upstream_process(tg_http_request_t *r)
             {
                 tg_log_error(TG_LOG_ALERT, &c->log, 0, "out of memory");
                 tg_http_close_connection(c);
-                return;
+                return TG_DONE;
             }
             r->body_bytes_sent += consumed;
             r->bytes_sent += consumed;
@@ -872,6 +874,7 @@ tg_http_upstream_process(tg_http_request_t *r)
         }
     }
     tg_http_upstream_finish(r);
+    return TG_DONE;
 }
 
 
