@@ -11,6 +11,7 @@ use Test::More;
 use JSON::PP;
 use File::Path qw(make_path remove_tree);
 use TGOTLP;
+use TG;
 TG::need_modules(qw(otlp));
 
 my $tool = "$TGOTLP::ROOT/objs/tests/tools/otlp_dump";

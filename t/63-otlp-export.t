@@ -15,6 +15,7 @@ use File::Path qw(make_path remove_tree);
 use IO::Socket::INET;
 use Time::HiRes qw(time);
 use TGOTLP;
+use TG;
 TG::need_modules(qw(otlp));
 
 my $tool = "$TGOTLP::ROOT/objs/tests/tools/otlp_bench";

@@ -14,7 +14,7 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 use TG;
 use TGDemo;
-TG::need_modules(qw(traces));
+TG::need_modules(qw(traces otlp));
 
 my $CHROMIUM = $ENV{TG_CHROMIUM} || '/usr/bin/chromium';
 plan skip_all => "$CHROMIUM is missing (apt-get install chromium)" unless -x $CHROMIUM;
