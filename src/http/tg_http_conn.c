@@ -334,7 +334,7 @@ tg_http_pool_put(tg_pool_t *pool)
         return;
     }
     tg_pool_reset(pool);
-    if (tg_http_worker.nfree_pools < TG_HTTP_POOL_CACHE) {
+    if ((int64_t) tg_http_worker.nfree_pools < TG_HTTP_POOL_CACHE) {
         tg_http_worker.free_pools[tg_http_worker.nfree_pools++] = pool;
         return;
     }
