@@ -86,7 +86,10 @@ typedef struct {
     char                     reason[128]; /* first rejection */
     tg_collector_limits_t    lim;
     size_t                   nspans;
-    const char              *batch_service; /* of spans[] */
+    const char              *batch_src;     /* x->service of spans[] */
+    char                     batch_service[256]; /* its copy: the decoded
+                                               message may be freed before
+                                               the last flush */
     tg_span_t                spans[TG_COLLECTOR_BATCH];
 } tg_collector_ctx_t;
 
@@ -926,10 +929,14 @@ tg_collector_span(tg_collector_ctx_t *x, tg_span_t *s)
         return;
     }
     x->accepted++;
-    if (x->nspans && x->batch_service != x->service) {
+    if (x->nspans && x->batch_src != x->service) {
         tg_collector_flush(x);
     }
-    x->batch_service = x->service;
+    if (x->nspans == 0) {
+        x->batch_src = x->service;
+        snprintf(x->batch_service, sizeof(x->batch_service), "%s",
+                 x->service);
+    }
     x->spans[x->nspans++] = *s;
     if (x->nspans == TG_COLLECTOR_BATCH) {
         tg_collector_flush(x);
